@@ -1,0 +1,38 @@
+"""Every setting of the service, read once from the environment and then from `.env`.
+
+This is the only module that reads the environment. A malformed value stops the import with
+an error that names the setting; `webinars.config.load()` turns these values into the one
+typed configuration the rest of the code receives.
+"""
+
+from __future__ import annotations
+
+from starlette.config import Config
+from starlette.datastructures import Secret
+
+config = Config(".env")
+
+# Where the embedded default keeps its SQLite file, the generated secret key and the outbox.
+DATA_DIR: str = config("DATA_DIR", default="data")
+
+# Storage and queue
+DATABASE_URL: str | None = config("DATABASE_URL", default=None)
+REDIS_URL: str | None = config("REDIS_URL", default=None)
+
+# Mail
+SMTP_URL: Secret | None = config("SMTP_URL", cast=Secret, default=None)
+MAIL_FROM: str = config("MAIL_FROM", default="webinars@localhost")
+MAIL_FROM_NAME: str = config("MAIL_FROM_NAME", default="Вебинары")
+
+# Web
+BASE_URL: str = config("BASE_URL", default="http://127.0.0.1:8000")
+SECRET_KEY: Secret | None = config("SECRET_KEY", cast=Secret, default=None)
+HOST: str = config("HOST", default="127.0.0.1")
+PORT: int = config("PORT", cast=int, default=8000)
+
+# People and places
+DEFAULT_TIMEZONE: str = config("DEFAULT_TIMEZONE", default="Europe/Moscow")
+DEFAULT_LOCALE: str = config("DEFAULT_LOCALE", default="ru")
+
+# Conferencing
+JITSI_BASE_URL: str = config("JITSI_BASE_URL", default="https://meet.jit.si")

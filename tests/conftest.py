@@ -1,0 +1,164 @@
+"""Shared fixtures: every database test runs on SQLite and on PostgreSQL.
+
+The schema is migrated once per backend with Alembic; each test starts from empty tables.
+Time is a FixedClock; jobs run through the in-process runner (`queue.drain()` waits for them)
+unless a test builds the arq path itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from webinars.app import create_app
+from webinars.clock import FixedClock
+from webinars.config import AppConfig
+from webinars.db import make_engine
+from webinars.migrate import upgrade
+from webinars.models import Base
+from webinars.queue import InProcessQueue
+from webinars.runtime import Runtime, build_runtime
+from workers import FUNCTIONS
+
+PG_ADMIN_URL = os.environ.get("TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432")
+PG_TEST_DB = "webinars_test"
+#: "Now" in every test, unless a test moves the clock.
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+
+async def _recreate_pg_database() -> None:
+    import asyncpg
+
+    dsn = PG_ADMIN_URL.replace("postgresql+asyncpg", "postgresql") + "/postgres"
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {PG_TEST_DB} WITH (FORCE)")
+        await conn.execute(f"CREATE DATABASE {PG_TEST_DB}")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated, empty database of each kind, made once per test session."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    else:
+        asyncio.run(_recreate_pg_database())
+        url = f"{PG_ADMIN_URL}/{PG_TEST_DB}"
+    upgrade(url)
+    return url
+
+
+async def empty_tables(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            names = [t.name for t in reversed(Base.metadata.sorted_tables)]
+            if url.startswith("postgresql"):
+                await conn.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
+            else:
+                for name in names:
+                    await conn.execute(text(f"DELETE FROM {name}"))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(T0)
+
+
+@pytest.fixture
+def config(database_url: str, tmp_path: Path) -> AppConfig:
+    return AppConfig(database_url=database_url, secret_key=SECRET, base_url="http://testserver",
+                     mail_from="events@union.example", data_dir=tmp_path)
+
+
+@pytest.fixture
+async def runtime(config: AppConfig, clock: FixedClock) -> AsyncIterator[Runtime]:
+    await empty_tables(config.database_url)
+    rt = await build_runtime(config, clock)
+    queue = InProcessQueue(FUNCTIONS, {}, clock)
+    rt.queue = queue
+    queue.ctx.update(rt.job_context())
+    try:
+        yield rt
+    finally:
+        await rt.close()
+
+
+@pytest.fixture
+def queue(runtime: Runtime) -> InProcessQueue:
+    assert isinstance(runtime.queue, InProcessQueue)
+    return runtime.queue
+
+
+@pytest.fixture
+async def session(runtime: Runtime) -> AsyncIterator[AsyncSession]:
+    async with runtime.sessionmaker() as s:
+        yield s
+
+
+@pytest.fixture
+async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(runtime)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
+                                 follow_redirects=False) as c:
+        yield c
+
+
+class LiveServer:
+    """The app on a real port in a thread of its own, for the browser tests."""
+
+    def __init__(self, app: Any) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
+                                                    log_level="warning", lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        while not self.server.started:
+            self.thread.join(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Debian Chromium for the session, driven by Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

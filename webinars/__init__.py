@@ -1,0 +1,1 @@
+"""Webinar and video-conference scheduler: the core service."""

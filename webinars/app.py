@@ -1,0 +1,111 @@
+"""The ASGI application: routes, middleware and error handlers, assembled in one place."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+
+from .api import v1 as api_v1
+from .errors import DomainError, ValidationFailed
+from .i18n import gettext
+from .runtime import Runtime
+from .web import auth, feeds, organizer, public
+from .web.common import locale, redirect, render
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE = "webinars_session"
+
+
+async def home(request: Request) -> Response:
+    return redirect("/dashboard" if "account_id" in request.session else "/calendar")
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"ok": True})
+
+
+def wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+async def on_domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    fields = exc.fields if isinstance(exc, ValidationFailed) else {}
+    if wants_json(request):
+        body: dict[str, Any] = {"error": exc.message, "fields": fields}
+        if code := getattr(exc, "code", None):
+            body["code"] = code
+        return JSONResponse(body, status_code=exc.status_code)
+    lang = locale(request)
+    title = {404: "Not found", 403: "Forbidden"}.get(exc.status_code, "Error")
+    return render(request, "pages/error.html", {"title": gettext(lang, title),
+                                                "message": exc.message},
+                  status_code=exc.status_code)
+
+
+async def on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code in (301, 302, 303, 307) and exc.headers:
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    if wants_json(request):
+        return JSONResponse({"error": exc.detail, "fields": {}}, status_code=exc.status_code,
+                            headers=exc.headers)
+    lang = locale(request)
+    title = {404: "Not found", 403: "Forbidden"}.get(exc.status_code, "Error")
+    return render(request, "pages/error.html", {"title": gettext(lang, title),
+                                                "message": exc.detail},
+                  status_code=exc.status_code)
+
+
+async def on_server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    if wants_json(request):
+        return JSONResponse({"error": "internal error", "fields": {}}, status_code=500)
+    return Response("internal error", status_code=500, media_type="text/plain")
+
+
+def create_app(runtime: Runtime, *, own_runtime: bool = False) -> Starlette:
+    """Build the app around a runtime; with `own_runtime` the app closes it at shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if own_runtime:
+                await runtime.close()
+
+    routes = [
+        Route("/", home),
+        Route("/healthz", healthz),
+        *auth.routes,
+        *organizer.routes,
+        *public.routes,
+        *feeds.routes,
+        Mount("/api/v1", routes=api_v1.routes),
+    ]
+    middleware = [
+        Middleware(SessionMiddleware, secret_key=runtime.config.secret_key,
+                   session_cookie=SESSION_COOKIE, same_site="lax",
+                   https_only=runtime.config.https, max_age=14 * 24 * 3600),
+    ]
+    exception_handlers: dict[Any, Any] = {
+        DomainError: on_domain_error,
+        HTTPException: on_http_error,
+        Exception: on_server_error,
+    }
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers=exception_handlers,
+                    lifespan=lifespan)
+    app.state.runtime = runtime
+    return app

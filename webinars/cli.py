@@ -1,0 +1,276 @@
+"""The `webinars` command: run, serve, worker, db upgrade, user create, org create, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+
+from .clock import SystemClock
+from .config import AppConfig, ConfigError, load
+from .errors import ValidationFailed
+
+log = logging.getLogger("webinars")
+
+
+def fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+async def bootstrap_first_organizer(config: AppConfig) -> str | None:
+    """On an empty embedded database, create an organization and its first admin."""
+    from .accounts import create_account
+    from .db import make_engine, make_sessionmaker
+    from .models import Account
+    from .organizations import create_organization
+    from .security import new_token
+
+    engine = make_engine(config.database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            if await session.scalar(select(func.count()).select_from(Account)):
+                return None
+            clock = SystemClock()
+            org = await create_organization(session, clock, slug="main",
+                                            name="Моя организация",
+                                            timezone=config.default_timezone, level="federal")
+            password = new_token(12)
+            await create_account(session, clock, email="admin@example.org", name="Администратор",
+                                 password=password, organization=org, role="admin")
+            await session.commit()
+    finally:
+        await engine.dispose()
+    note = config.data_dir / "first-login.txt"
+    note.write_text(f"e-mail: admin@example.org\npassword: {password}\n")
+    note.chmod(0o600)
+    return password
+
+
+async def serve(config: AppConfig, *, in_process: bool) -> None:
+    import uvicorn
+
+    from workers import FUNCTIONS, PERIODIC
+
+    from .app import create_app
+    from .queue import ArqQueue, InProcessQueue
+    from .runtime import build_runtime
+
+    runtime = await build_runtime(config)
+    if in_process:
+        queue = InProcessQueue(FUNCTIONS, {}, runtime.clock, cron=PERIODIC)
+        runtime.queue = queue
+        queue.ctx.update(runtime.job_context())
+        queue.start_cron()
+    else:
+        assert config.redis_url
+        runtime.queue = await ArqQueue.connect(config.redis_url)
+    app = create_app(runtime, own_runtime=True)
+    import settings
+
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.HOST, port=settings.PORT,
+                                           log_level="info", proxy_headers=False))
+    await server.serve()
+
+
+def cmd_run(args: argparse.Namespace, config: AppConfig) -> int:
+    from .migrate import upgrade
+
+    if config.embedded:
+        upgrade(config.database_url)
+    password = asyncio.run(bootstrap_first_organizer(config)) if config.embedded else None
+    print(f"\nWebinars is starting at {config.base_url}/")
+    if password:
+        print("First organizer created:")
+        print("  e-mail:   admin@example.org")
+        print(f"  password: {password}")
+        print(f"  (also saved in {config.data_dir / 'first-login.txt'})")
+    elif config.embedded:
+        print(f"Log in at {config.base_url}/login "
+              f"(first organizer's password: {config.data_dir / 'first-login.txt'})")
+    print("Mail goes to " + ("SMTP" if config.smtp_url else f"the outbox: {config.base_url}/outbox"))
+    print()
+    asyncio.run(serve(config, in_process=True))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, config: AppConfig) -> int:
+    if not config.redis_url:
+        return fail("setting REDIS_URL is required for `serve` (use `webinars run` without Redis)")
+    asyncio.run(serve(config, in_process=False))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, config: AppConfig) -> int:
+    if not config.redis_url:
+        return fail("setting REDIS_URL is required for `worker`")
+    from arq.worker import run_worker
+
+    from workers.settings import WorkerSettings
+
+    run_worker(WorkerSettings, burst=args.burst)  # type: ignore[arg-type]
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace, config: AppConfig) -> int:
+    from .migrate import upgrade
+
+    upgrade(config.database_url)
+    print("database is up to date")
+    return 0
+
+
+async def _org_create(config: AppConfig, args: argparse.Namespace) -> str:
+    from .db import make_engine, make_sessionmaker
+    from .organizations import create_organization, get_by_slug
+
+    engine = make_engine(config.database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            parent = await get_by_slug(session, args.parent) if args.parent else None
+            org = await create_organization(
+                session, SystemClock(), slug=args.slug, name=args.name,
+                timezone=args.timezone or (parent.timezone if parent else config.default_timezone),
+                parent=parent, level=args.level)
+            await session.commit()
+            return org.slug
+    finally:
+        await engine.dispose()
+
+
+def cmd_org_create(args: argparse.Namespace, config: AppConfig) -> int:
+    from .errors import NotFound
+
+    try:
+        slug = asyncio.run(_org_create(config, args))
+    except ValidationFailed as exc:
+        return fail(exc.message)
+    except NotFound:
+        return fail(f"no organization with slug {args.parent!r}")
+    print(f"organization {slug} created")
+    return 0
+
+
+async def _user_create(config: AppConfig, args: argparse.Namespace, password: str) -> str:
+    from .accounts import create_account, create_api_token
+    from .db import make_engine, make_sessionmaker
+    from .organizations import get_by_slug
+
+    engine = make_engine(config.database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            org = await get_by_slug(session, args.org)
+            account = await create_account(session, SystemClock(), email=args.email,
+                                           name=args.name, password=password, organization=org,
+                                           role=args.role, locale=args.locale)
+            token = await create_api_token(session, SystemClock(), account, "cli") \
+                if args.api_token else ""
+            await session.commit()
+            return token
+    finally:
+        await engine.dispose()
+
+
+def cmd_user_create(args: argparse.Namespace, config: AppConfig) -> int:
+    from .errors import NotFound
+
+    password = args.password or getpass.getpass("Password (10+ characters): ")
+    try:
+        token = asyncio.run(_user_create(config, args, password))
+    except ValidationFailed as exc:
+        return fail(exc.message)
+    except NotFound:
+        return fail(f"no organization with slug {args.org!r}")
+    print(f"{args.role} {args.email} created in {args.org}")
+    if token:
+        print(f"API token (shown once): {token}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, config: AppConfig) -> int:
+    from .demo import load_demo
+    from .migrate import upgrade
+
+    if config.embedded:
+        upgrade(config.database_url)
+    try:
+        summary = asyncio.run(load_demo(config, password=args.password))
+    except ValidationFailed as exc:
+        return fail(f"demo data already loaded or invalid: {exc.message}")
+    print(summary)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="webinars", description="Plan webinars, register members, "
+                                "send calendar invitations.")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="web app and in-process worker (the embedded default)",
+                   description="Start the web app with the worker inside it. On the embedded "
+                   "default this also migrates the SQLite database and creates the first "
+                   "organizer.").set_defaults(handler=cmd_run)
+    sub.add_parser("serve", help="web app only; jobs go to the arq worker on REDIS_URL",
+                   description="Start the web app only; jobs are put on Redis (REDIS_URL) for "
+                   "`webinars worker`.").set_defaults(handler=cmd_serve)
+    w = sub.add_parser("worker", help="arq worker on REDIS_URL",
+                       description="Run the arq worker: meeting creation, e-mail deliveries, "
+                       "reminders and the reconcile job.")
+    w.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    w.set_defaults(handler=cmd_worker)
+    dbp = sub.add_parser("db", help="database commands", description="Database commands.")
+    dbsub = dbp.add_subparsers(dest="db_command", required=True)
+    dbsub.add_parser("upgrade", help="apply Alembic migrations up to the latest",
+                     description="Apply every Alembic migration to DATABASE_URL."
+                     ).set_defaults(handler=cmd_db_upgrade)
+    org = sub.add_parser("org", help="organization commands", description="Organization commands.")
+    orgsub = org.add_subparsers(dest="org_command", required=True)
+    oc = orgsub.add_parser("create", help="add an organization to the tree",
+                           description="Add an organization, optionally below a parent.")
+    oc.add_argument("--slug", required=True)
+    oc.add_argument("--name", required=True)
+    oc.add_argument("--parent", help="slug of the parent organization")
+    oc.add_argument("--timezone", help="IANA zone (default: the parent's or DEFAULT_TIMEZONE)")
+    oc.add_argument("--level", default="other",
+                    choices=["federal", "regional", "municipal", "primary", "other"])
+    oc.set_defaults(handler=cmd_org_create)
+    user = sub.add_parser("user", help="organizer accounts", description="Organizer accounts.")
+    usub = user.add_subparsers(dest="user_command", required=True)
+    uc = usub.add_parser("create", help="create an organizer with a role in an organization",
+                         description="Create an organizer account with a role (admin or "
+                         "organizer) that covers the organization and everything below it.")
+    uc.add_argument("--email", required=True)
+    uc.add_argument("--name", required=True)
+    uc.add_argument("--org", required=True, help="organization slug")
+    uc.add_argument("--role", default="organizer", choices=["admin", "organizer"])
+    uc.add_argument("--locale", default="ru", choices=["ru", "en"])
+    uc.add_argument("--password", help="omit to be asked")
+    uc.add_argument("--api-token", action="store_true", help="also issue an API token")
+    uc.set_defaults(handler=cmd_user_create)
+    demo = sub.add_parser("demo", help="load a demo union with a yearly plan",
+                          description="Load demo data: a federal union, regional, municipal and "
+                          "school organizations, an organizer at each level and a yearly plan "
+                          "of about a dozen events.")
+    demo.add_argument("--password", default="demo-password",
+                      help="password of every demo organizer (default: demo-password)")
+    demo.set_defaults(handler=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = parser().parse_args(argv)
+    try:
+        config = load()
+    except ConfigError as exc:
+        return fail(str(exc))
+    result: int = args.handler(args, config)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""The validated, typed configuration that every part of the service receives.
+
+`settings.py` reads raw values; `load()` checks them and fails with a message that names the
+setting. Tests build `AppConfig` directly instead of touching the environment.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+SUPPORTED_LOCALES = ("ru", "en")
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names it."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"setting {name}: {reason}")
+        self.name = name
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    database_url: str
+    secret_key: str
+    base_url: str = "http://127.0.0.1:8000"
+    redis_url: str | None = None
+    smtp_url: str | None = None
+    mail_from: str = "webinars@localhost"
+    mail_from_name: str = "Вебинары"
+    default_timezone: str = "Europe/Moscow"
+    default_locale: str = "ru"
+    jitsi_base_url: str = "https://meet.jit.si"
+    data_dir: Path = field(default_factory=lambda: Path("data"))
+    embedded: bool = False
+
+    @property
+    def https(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    @property
+    def uid_domain(self) -> str:
+        return urlsplit(self.base_url).hostname or "localhost"
+
+
+def check_timezone(name: str, value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(name, f"{value!r} is not an IANA time zone") from None
+    return value
+
+
+def check_url(name: str, value: str, schemes: tuple[str, ...]) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ConfigError(name, f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}")
+    return value.rstrip("/") if schemes[0].startswith("http") else value
+
+
+def embedded_secret_key(data_dir: Path) -> str:
+    """Generate the embedded default's secret once and keep it beside the SQLite file."""
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def load() -> AppConfig:
+    """Read `settings` and validate every value; raise ConfigError naming the first bad one."""
+    try:
+        import settings
+    except ValueError as exc:  # starlette's Config names the setting in its message
+        raise ConfigError("environment", str(exc)) from None
+
+    data_dir = Path(settings.DATA_DIR)
+    embedded = settings.DATABASE_URL is None
+    if embedded:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        database_url = f"sqlite+aiosqlite:///{(data_dir / 'webinars.db').resolve()}"
+    else:
+        database_url = settings.DATABASE_URL or ""
+        if not database_url.startswith(("sqlite+aiosqlite:///", "postgresql+asyncpg://")):
+            raise ConfigError(
+                "DATABASE_URL", "must start with sqlite+aiosqlite:/// or postgresql+asyncpg://"
+            )
+
+    if settings.SECRET_KEY is not None:
+        secret_key = str(settings.SECRET_KEY)
+        if len(secret_key) < 32:
+            raise ConfigError("SECRET_KEY", "must be at least 32 characters long")
+    elif embedded:
+        secret_key = embedded_secret_key(data_dir)
+    else:
+        raise ConfigError("SECRET_KEY", "is required when DATABASE_URL is set")
+
+    redis_url = settings.REDIS_URL
+    if redis_url is not None:
+        check_url("REDIS_URL", redis_url, ("redis", "rediss"))
+    smtp_url = str(settings.SMTP_URL) if settings.SMTP_URL is not None else None
+    if smtp_url is not None:
+        parts = urlsplit(smtp_url)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ConfigError("SMTP_URL", "must be a URL starting with smtp:// or smtps://")
+    if "@" not in settings.MAIL_FROM or " " in settings.MAIL_FROM.strip():
+        raise ConfigError("MAIL_FROM", "must be a bare e-mail address such as events@example.org")
+    if settings.DEFAULT_LOCALE not in SUPPORTED_LOCALES:
+        raise ConfigError("DEFAULT_LOCALE", f"must be one of {', '.join(SUPPORTED_LOCALES)}")
+
+    return AppConfig(
+        database_url=database_url,
+        secret_key=secret_key,
+        base_url=check_url("BASE_URL", settings.BASE_URL, ("http", "https")),
+        redis_url=redis_url,
+        smtp_url=smtp_url,
+        mail_from=settings.MAIL_FROM.strip(),
+        mail_from_name=settings.MAIL_FROM_NAME,
+        default_timezone=check_timezone("DEFAULT_TIMEZONE", settings.DEFAULT_TIMEZONE),
+        default_locale=settings.DEFAULT_LOCALE,
+        jitsi_base_url=check_url("JITSI_BASE_URL", settings.JITSI_BASE_URL, ("http", "https")),
+        data_dir=data_dir,
+        embedded=embedded,
+    )

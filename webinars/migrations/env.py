@@ -1,0 +1,40 @@
+"""Alembic environment: runs migrations on the async engine for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from webinars.db import make_engine
+from webinars.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run_with(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def run_online() -> None:
+    engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
+    async with engine.connect() as connection:
+        await connection.run_sync(run_with)
+        await connection.commit()
+    await engine.dispose()
+
+
+existing = config.attributes.get("connection")
+if existing is not None:
+    run_with(existing)
+else:
+    asyncio.run(run_online())

@@ -1,0 +1,104 @@
+"""The organization tree and who may act where: a role covers its organization's subtree."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .clock import Clock
+from .errors import Forbidden, NotFound, ValidationFailed
+from .models import ORG_LEVELS, Account, Organization
+from .timezones import is_timezone
+
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+async def all_organizations(session: AsyncSession) -> list[Organization]:
+    return list((await session.scalars(select(Organization).order_by(Organization.id))).all())
+
+
+def subtree_ids(orgs: Iterable[Organization], root_ids: Iterable[int]) -> set[int]:
+    children: dict[int | None, list[int]] = {}
+    for org in orgs:
+        children.setdefault(org.parent_id, []).append(org.id)
+    found: set[int] = set()
+    stack = list(root_ids)
+    while stack:
+        current = stack.pop()
+        if current in found:
+            continue
+        found.add(current)
+        stack.extend(children.get(current, []))
+    return found
+
+
+def chain(orgs: Iterable[Organization], org_id: int) -> list[Organization]:
+    """The organization and its ancestors, nearest first (school → … → federation)."""
+    by_id = {org.id: org for org in orgs}
+    result: list[Organization] = []
+    current = by_id.get(org_id)
+    while current is not None and current not in result:
+        result.append(current)
+        current = by_id.get(current.parent_id) if current.parent_id is not None else None
+    return result
+
+
+def depth(orgs: Iterable[Organization], org_id: int) -> int:
+    return len(chain(orgs, org_id)) - 1
+
+
+async def managed_ids(session: AsyncSession, account: Account) -> set[int]:
+    """Every organization the account may plan for: each role's organization and below."""
+    orgs = await all_organizations(session)
+    return subtree_ids(orgs, [role.organization_id for role in account.roles])
+
+
+async def require_manage(session: AsyncSession, account: Account, organization_id: int) -> None:
+    if organization_id not in await managed_ids(session, account):
+        raise Forbidden("this organization is outside your part of the tree")
+
+
+async def get_by_slug(session: AsyncSession, slug: str) -> Organization:
+    org = await session.scalar(select(Organization).where(Organization.slug == slug))
+    if org is None:
+        raise NotFound("no such organization")
+    return org
+
+
+async def create_organization(
+    session: AsyncSession,
+    clock: Clock,
+    *,
+    slug: str,
+    name: str,
+    timezone: str,
+    parent: Organization | None = None,
+    level: str = "other",
+) -> Organization:
+    errors: dict[str, str] = {}
+    if not SLUG_RE.match(slug):
+        errors["slug"] = "use 1-63 lower-case latin letters, digits and hyphens"
+    elif await session.scalar(select(Organization.id).where(Organization.slug == slug)):
+        errors["slug"] = "is already taken"
+    if not name.strip() or len(name) > 200:
+        errors["name"] = "must be 1 to 200 characters"
+    if not is_timezone(timezone):
+        errors["timezone"] = "is not an IANA time zone"
+    if level not in ORG_LEVELS:
+        errors["level"] = f"must be one of {', '.join(ORG_LEVELS)}"
+    if errors:
+        raise ValidationFailed(errors)
+    org = Organization(
+        slug=slug,
+        name=name.strip(),
+        timezone=timezone,
+        parent_id=parent.id if parent else None,
+        level=level,
+        created_at=clock.now(),
+    )
+    session.add(org)
+    await session.flush()
+    return org

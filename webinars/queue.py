@@ -1,0 +1,175 @@
+"""The one place the web side names jobs, and the two ways they run.
+
+Services record the work a change implies in `session.info`; `commit_and_enqueue` commits
+and only then puts the jobs on the queue (commit, then enqueue). A crash between the two
+loses nothing: the reconcile job finds the rows again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .clock import Clock
+
+log = logging.getLogger(__name__)
+
+# Job names are an API: renaming one strands jobs already queued.
+CREATE_MEETING = "create_meeting"
+SEND_DELIVERIES = "send_deliveries"
+RECONCILE = "reconcile"
+
+#: Deliveries due within this window are queued at once (deferred); later ones wait for the sweep.
+QUEUE_HORIZON = timedelta(minutes=10)
+BATCH_SIZE = 100
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    args: tuple[Any, ...]
+    job_id: str
+    defer_until: datetime | None = None
+
+
+class Queue(Protocol):
+    async def enqueue(self, job: Job) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def meeting_job(webinar_id: int, revision: int) -> Job:
+    return Job(CREATE_MEETING, (webinar_id,), f"meeting:{webinar_id}:{revision}")
+
+
+def delivery_jobs(due: Iterable[tuple[int, datetime]], now: datetime) -> list[Job]:
+    """Group deliveries into batch jobs by due minute; ids make the job id deterministic."""
+    groups: dict[datetime, list[int]] = {}
+    for delivery_id, due_at in due:
+        if due_at > now + QUEUE_HORIZON:
+            continue
+        slot = max(due_at, now).replace(second=0, microsecond=0)
+        groups.setdefault(slot, []).append(delivery_id)
+    jobs: list[Job] = []
+    for slot, ids in sorted(groups.items()):
+        ids.sort()
+        for start in range(0, len(ids), BATCH_SIZE):
+            chunk = ids[start:start + BATCH_SIZE]
+            defer = max(slot, now) if slot > now else None
+            jobs.append(Job(SEND_DELIVERIES, (chunk,), f"send:{chunk[0]}:{chunk[-1]}:{len(chunk)}",
+                            defer))
+    return jobs
+
+
+def pending_jobs(session: AsyncSession) -> list[Job]:
+    jobs: list[Job] = session.info.setdefault("jobs", [])
+    return jobs
+
+
+def pending_deliveries(session: AsyncSession) -> list[tuple[int, datetime]]:
+    due: list[tuple[int, datetime]] = session.info.setdefault("deliveries", [])
+    return due
+
+
+async def commit_and_enqueue(session: AsyncSession, queue: Queue, clock: Clock) -> None:
+    await session.commit()
+    jobs = pending_jobs(session) + delivery_jobs(pending_deliveries(session), clock.now())
+    session.info["jobs"] = []
+    session.info["deliveries"] = []
+    for job in jobs:
+        try:
+            await queue.enqueue(job)
+        except Exception:  # the rows are committed; reconcile will queue them again
+            log.exception("could not enqueue %s; reconcile will retry", job.job_id)
+
+
+JobFunction = Callable[..., Awaitable[Any]]
+
+
+class InProcessQueue:
+    """Runs the worker's job functions inside this process (the embedded default).
+
+    Deferred jobs wait in memory only for the queue horizon; everything durable is in the
+    database, so losing this process loses nothing the reconcile job cannot rebuild.
+    """
+
+    def __init__(self, functions: dict[str, JobFunction], ctx: dict[str, Any], clock: Clock,
+                 *, cron: list[tuple[str, float]] | None = None) -> None:
+        self.functions = functions
+        self.ctx = ctx
+        self.clock = clock
+        self.cron = cron or []
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._cron_tasks: list[asyncio.Task[None]] = []
+
+    async def enqueue(self, job: Job) -> None:
+        if job.name not in self.functions:
+            raise KeyError(f"unknown job {job.name}")
+        if job.job_id in self._tasks:
+            return
+        self._tasks[job.job_id] = asyncio.create_task(self._run(job))
+
+    async def _run(self, job: Job) -> None:
+        try:
+            if job.defer_until is not None:
+                delay = (job.defer_until - self.clock.now()).total_seconds()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            await self.functions[job.name](self.ctx, *job.args)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("job %s failed", job.job_id)
+        finally:
+            self._tasks.pop(job.job_id, None)
+
+    def start_cron(self) -> None:
+        for name, every in self.cron:
+            self._cron_tasks.append(asyncio.create_task(self._repeat(name, every)))
+
+    async def _repeat(self, name: str, every: float) -> None:
+        while True:
+            try:
+                await self.functions[name](self.ctx)
+            except Exception:
+                log.exception("periodic job %s failed", name)
+            await asyncio.sleep(every)
+
+    async def drain(self) -> None:
+        """Wait until no job is running or waiting (jobs may enqueue more jobs)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in [*self._tasks.values(), *self._cron_tasks]:
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), *self._cron_tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._cron_tasks.clear()
+
+
+class ArqQueue:
+    """Puts jobs on Redis for `webinars worker`."""
+
+    def __init__(self, redis: Any) -> None:
+        self.redis = redis
+
+    @classmethod
+    async def connect(cls, redis_url: str) -> ArqQueue:
+        from arq import create_pool
+        from arq.connections import RedisSettings
+
+        return cls(await create_pool(RedisSettings.from_dsn(redis_url)))
+
+    async def enqueue(self, job: Job) -> None:
+        await self.redis.enqueue_job(job.name, *job.args, _job_id=job.job_id,
+                                     _defer_until=job.defer_until)
+
+    async def close(self) -> None:
+        await self.redis.aclose()

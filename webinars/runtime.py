@@ -1,0 +1,71 @@
+"""What a process shares: one engine, one aiohttp session, the adapters, the mailer, the queue.
+
+Built once at start-up (the app's lifespan, the worker's on_startup) and closed at shutdown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from integrations import build_adapters
+from integrations.base import Adapter
+
+from .clock import Clock, SystemClock
+from .config import AppConfig
+from .db import Sessionmaker, make_engine, make_sessionmaker
+from .mailer import Mailer, make_mailer
+from .queue import Queue
+
+
+@dataclass
+class Runtime:
+    config: AppConfig
+    clock: Clock
+    engine: AsyncEngine
+    sessionmaker: Sessionmaker
+    http: aiohttp.ClientSession
+    adapters: dict[str, Adapter]
+    mailer: Mailer
+    queue: Queue | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def job_context(self) -> dict[str, Any]:
+        """The `ctx` every job receives, in arq and in the in-process runner alike."""
+        return {
+            "config": self.config,
+            "clock": self.clock,
+            "sessionmaker": self.sessionmaker,
+            "http": self.http,
+            "adapters": self.adapters,
+            "mailer": self.mailer,
+            "queue": self.queue,
+        }
+
+    async def close(self) -> None:
+        if self.queue is not None:
+            await self.queue.close()
+        await self.mailer.close()
+        await self.http.close()
+        await self.engine.dispose()
+
+
+async def build_runtime(config: AppConfig, clock: Clock | None = None, *,
+                        adapters: dict[str, Adapter] | None = None,
+                        mailer: Mailer | None = None) -> Runtime:
+    engine = make_engine(config.database_url)
+    sessionmaker = make_sessionmaker(engine)
+    http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20))
+    return Runtime(
+        config=config,
+        clock=clock or SystemClock(),
+        engine=engine,
+        sessionmaker=sessionmaker,
+        http=http,
+        adapters=adapters or build_adapters(jitsi_base_url=config.jitsi_base_url,
+                                            secret=config.secret_key),
+        mailer=mailer or make_mailer(config, sessionmaker),
+    )

@@ -1,0 +1,148 @@
+"""Planning webinars: create, change, cancel, and what each change sends to attendees."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from integrations import PLATFORMS
+
+from . import deliveries
+from .clock import Clock
+from .errors import Conflict, NotFound
+from .models import DEFAULT_REMINDER_OFFSETS, Account, Meeting, Organization, Webinar
+from .organizations import require_manage
+from .queue import meeting_job, pending_jobs
+from .validation import WebinarInput
+
+#: Changes an attendee must see in their calendar: each raises SEQUENCE and sends an update.
+SIGNIFICANT = ("start_at", "duration_minutes", "title", "description")
+#: Changes that need the platform told (a new time or title for the meeting).
+MEETING_FIELDS = ("start_at", "duration_minutes", "title", "platform", "static_url")
+
+
+def new_uid(domain: str) -> str:
+    return f"webinar-{uuid.uuid4()}@{domain}"
+
+
+async def get_webinar(session: AsyncSession, webinar_id: int, *, lock: bool = False) -> Webinar:
+    stmt = select(Webinar).where(Webinar.id == webinar_id)
+    if lock:
+        stmt = stmt.with_for_update(of=Webinar)
+    webinar = await session.scalar(stmt)
+    if webinar is None:
+        raise NotFound("no such webinar")
+    return webinar
+
+
+async def get_managed_webinar(session: AsyncSession, account: Account, webinar_id: int, *,
+                              lock: bool = False) -> Webinar:
+    webinar = await get_webinar(session, webinar_id, lock=lock)
+    await require_manage(session, account, webinar.organization_id)
+    return webinar
+
+
+def request_meeting(session: AsyncSession, webinar: Webinar, now: datetime) -> None:
+    """Record that a meeting is wanted; the job creates it after the commit."""
+    if webinar.meeting is None:
+        webinar.meeting = Meeting(platform=webinar.platform, status="pending", updated_at=now)
+    else:
+        webinar.meeting.platform = webinar.platform
+        webinar.meeting.status = "pending"
+        webinar.meeting.error = None
+        webinar.meeting.attempts = 0
+        webinar.meeting.updated_at = now
+    pending_jobs(session).append(meeting_job(webinar.id, webinar.sequence))
+
+
+async def create_webinar(session: AsyncSession, clock: Clock, account: Account,
+                         data: WebinarInput, *, uid_domain: str) -> Webinar:
+    values = dict(data.values)
+    await require_manage(session, account, values["organization_id"])
+    now = clock.now()
+    if values.get("platform") not in PLATFORMS:
+        values["platform"] = "jitsi"
+    values.setdefault("reminder_offsets", list(DEFAULT_REMINDER_OFFSETS))
+    webinar = Webinar(**values, uid=new_uid(uid_domain), public_id=uuid.uuid4().hex,
+                      sequence=0, registered_count=0, created_by_id=account.id, created_at=now,
+                      updated_at=now,
+                      meeting=Meeting(platform=values["platform"], status="pending",
+                                      updated_at=now))
+    session.add(webinar)
+    await session.flush()
+    pending_jobs(session).append(meeting_job(webinar.id, webinar.sequence))
+    return webinar
+
+
+async def update_webinar(session: AsyncSession, clock: Clock, account: Account,
+                         webinar_id: int, data: WebinarInput) -> Webinar:
+    webinar = await get_managed_webinar(session, account, webinar_id, lock=True)
+    if webinar.status == "cancelled":
+        raise Conflict("a cancelled webinar cannot be changed", "cancelled")
+    values = dict(data.values)
+    if "organization_id" in values and values["organization_id"] != webinar.organization_id:
+        await require_manage(session, account, values["organization_id"])
+    now = clock.now()
+    changed = {k for k, v in values.items() if getattr(webinar, k) != v}
+    for key in changed:
+        setattr(webinar, key, values[key])
+    significant = changed & set(SIGNIFICANT)
+    if significant:
+        webinar.sequence += 1
+    if changed & set(MEETING_FIELDS):
+        request_meeting(session, webinar, now)
+    if changed:
+        webinar.updated_at = now
+    await session.flush()
+    if significant and webinar.status == "scheduled":
+        await deliveries.on_webinar_changed(session, webinar, now, moved="start_at" in changed)
+    elif "reminder_offsets" in changed and webinar.status == "scheduled":
+        await deliveries.on_reminders_changed(session, webinar, now)
+    if changed & {"recording_url", "followup_note"} and (
+        webinar.recording_url or webinar.followup_note
+    ):
+        await deliveries.on_followup(session, webinar, now)
+    return webinar
+
+
+async def link_changed(session: AsyncSession, webinar: Webinar, now: datetime) -> None:
+    """The meeting link changed after invitations went out: it is significant too."""
+    webinar.sequence += 1
+    webinar.updated_at = now
+    await session.flush()
+    if webinar.status == "scheduled":
+        await deliveries.on_webinar_changed(session, webinar, now, moved=False)
+
+
+async def cancel_webinar(session: AsyncSession, clock: Clock, account: Account,
+                         webinar_id: int) -> Webinar:
+    webinar = await get_managed_webinar(session, account, webinar_id, lock=True)
+    if webinar.status == "cancelled":
+        return webinar  # cancelling twice changes nothing and sends nothing
+    now = clock.now()
+    webinar.status = "cancelled"
+    webinar.registration_open = False
+    webinar.sequence += 1
+    webinar.updated_at = now
+    await session.flush()
+    await deliveries.on_webinar_cancelled(session, webinar, now)
+    return webinar
+
+
+def upcoming_query(org_ids: Sequence[int], now: datetime, *, public_only: bool) -> Select[
+    tuple[Webinar]
+]:
+    stmt = select(Webinar).where(Webinar.organization_id.in_(list(org_ids)))
+    if public_only:
+        stmt = stmt.where(Webinar.visibility == "public", Webinar.status.in_(
+            ("scheduled", "cancelled", "finished")))
+    return stmt.order_by(Webinar.start_at)
+
+
+def org_name(webinar: Webinar) -> str:
+    org: Organization = webinar.organization
+    return org.name

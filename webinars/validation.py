@@ -1,0 +1,303 @@
+"""Checking input at the edge. Forms and the JSON API share these rules and messages.
+
+Every check reports `{field: reason}`; nothing is written until all fields pass.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from integrations import PLATFORMS
+from integrations.static import STATIC_PATTERNS, check_static_url
+
+from .clock import Clock
+from .config import SUPPORTED_LOCALES
+from .errors import ValidationFailed
+from .models import VISIBILITIES, WEBINAR_KINDS
+from .timezones import is_timezone
+
+EMAIL_RE = re.compile(r"^[^@\s<>\"(),;:]+@[^@\s<>\"(),;:]+\.[^@\s<>\"(),;:]+$")
+MAX_TITLE = 200
+MAX_DESCRIPTION = 10_000
+MAX_NAME = 200
+MAX_EMAIL = 254
+MAX_DURATION = 24 * 60
+MAX_CAPACITY = 100_000
+MAX_REMINDER = 30 * 24 * 60
+
+
+class Errors(dict[str, str]):
+    def check(self) -> None:
+        if self:
+            raise ValidationFailed(dict(self))
+
+
+def text(data: Mapping[str, Any], name: str, errors: Errors, *, required: bool,
+         max_len: int, min_len: int = 1) -> str | None:
+    value = data.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            errors[name] = "is required"
+        return None
+    if not isinstance(value, str):
+        errors[name] = "must be a string"
+        return None
+    value = value.strip()
+    if "\x00" in value:
+        errors[name] = "contains a NUL character"
+    elif len(value) > max_len:
+        errors[name] = f"must be at most {max_len} characters"
+    elif len(value) < min_len:
+        errors[name] = f"must be at least {min_len} characters"
+    else:
+        return value
+    return None
+
+
+def integer(data: Mapping[str, Any], name: str, errors: Errors, *, required: bool,
+            minimum: int, maximum: int) -> int | None:
+    value = data.get(name)
+    if value is None or value == "":
+        if required:
+            errors[name] = "is required"
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        errors[name] = "must be an integer"
+        return None
+    if isinstance(value, str):
+        if not re.fullmatch(r"[+-]?\d{1,9}", value.strip()):
+            errors[name] = "must be an integer"
+            return None
+        value = int(value)
+    if value < minimum:
+        errors[name] = f"must be at least {minimum}"
+    elif value > maximum:
+        errors[name] = f"must be at most {maximum}"
+    else:
+        return value
+    return None
+
+
+def boolean(data: Mapping[str, Any], name: str, errors: Errors, default: bool) -> bool:
+    value = data.get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("1", "true", "on", "yes"):
+        return True
+    if isinstance(value, str) and value.lower() in ("0", "false", "off", "no", ""):
+        return False
+    errors[name] = "must be true or false"
+    return default
+
+
+def choice(data: Mapping[str, Any], name: str, errors: Errors, options: tuple[str, ...] | list[str],
+           default: str | None) -> str | None:
+    value = data.get(name)
+    if value is None or value == "":
+        if default is None:
+            errors[name] = "is required"
+        return default
+    if not isinstance(value, str) or value not in options:
+        errors[name] = f"must be one of {', '.join(options)}"
+        return default
+    return value
+
+
+def timezone(data: Mapping[str, Any], name: str, errors: Errors, default: str | None) -> str | None:
+    value = data.get(name)
+    if value is None or value == "":
+        if default is None:
+            errors[name] = "is required"
+        return default
+    if not isinstance(value, str) or not is_timezone(value):
+        errors[name] = "is not a known IANA time zone (e.g. Europe/Moscow)"
+        return None
+    return value
+
+
+def email(data: Mapping[str, Any], name: str, errors: Errors) -> str | None:
+    value = text(data, name, errors, required=True, max_len=MAX_EMAIL)
+    if value is not None and not EMAIL_RE.match(value):
+        errors[name] = "is not an e-mail address"
+        return None
+    return value
+
+
+def start_instant(data: Mapping[str, Any], errors: Errors, zone: str | None, clock: Clock,
+                  required: bool) -> datetime | None:
+    """`start` as ISO 8601; with no offset it is wall time in `zone`. Must lie in the future."""
+    value = data.get("start")
+    if value is None or value == "":
+        if required:
+            errors["start"] = "is required"
+        return None
+    if not isinstance(value, str):
+        errors["start"] = "must be an ISO 8601 date and time string"
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        errors["start"] = "must be a date and time such as 2027-03-01T15:00"
+        return None
+    if parsed.tzinfo is None:
+        if zone is None:
+            return None  # the zone error is already reported
+        parsed = parsed.replace(tzinfo=ZoneInfo(zone))
+    instant = parsed.astimezone(UTC)
+    if instant <= clock.now():
+        errors["start"] = "must be in the future"
+        return None
+    if instant > clock.now() + timedelta(days=5 * 366):
+        errors["start"] = "must be within five years"
+        return None
+    return instant
+
+
+def url(data: Mapping[str, Any], name: str, errors: Errors) -> str | None:
+    value = text(data, name, errors, required=False, max_len=500)
+    if value is not None and check_static_url(value) is not None:
+        errors[name] = "must be an https:// link"
+        return None
+    return value
+
+
+def reminder_offsets(data: Mapping[str, Any], errors: Errors) -> list[int] | None:
+    """Minutes before the start, as a list of integers or a comma-separated string."""
+    value = data.get("reminder_offsets")
+    if value is None:
+        return None
+    items: list[Any]
+    if isinstance(value, str):
+        items = [v.strip() for v in value.split(",") if v.strip()]
+    elif isinstance(value, list):
+        items = value
+    else:
+        errors["reminder_offsets"] = "must be a list of minutes before the start"
+        return None
+    result: list[int] = []
+    for item in items:
+        if isinstance(item, bool) or not (
+            isinstance(item, int) or (isinstance(item, str) and item.isdigit())
+        ):
+            errors["reminder_offsets"] = "must be whole minutes before the start"
+            return None
+        minutes = int(item)
+        if not 1 <= minutes <= MAX_REMINDER:
+            errors["reminder_offsets"] = f"each must be between 1 and {MAX_REMINDER} minutes"
+            return None
+        result.append(minutes)
+    if len(result) > 5:
+        errors["reminder_offsets"] = "at most 5 reminders"
+        return None
+    return sorted(set(result), reverse=True)
+
+
+@dataclass
+class WebinarInput:
+    """Validated values; absent keys in `values` mean "leave as is" (for updates)."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+WEBINAR_PLATFORMS = tuple(PLATFORMS)
+STATIC_PLATFORMS = tuple(STATIC_PATTERNS)
+
+
+def webinar_input(data: Mapping[str, Any], clock: Clock, *, default_timezone: str,
+                  partial: bool) -> WebinarInput:
+    """Validate a webinar's fields. `partial` (updates) accepts any subset of them."""
+    errors = Errors()
+    unknown = set(data) - {
+        "title", "description", "kind", "start", "timezone", "duration_minutes", "capacity",
+        "registration_open", "visibility", "platform", "static_url", "static_platform",
+        "reminder_offsets", "organization_id", "recording_url", "followup_note", "status",
+    }
+    for name in sorted(unknown):
+        errors[name] = "is not a known field"
+    values: dict[str, Any] = {}
+    need = not partial
+
+    def put(name: str, value: Any) -> None:
+        if name in data or need:
+            values[name] = value
+
+    put("title", text(data, "title", errors, required=need or "title" in data, max_len=MAX_TITLE))
+    put("description", text(data, "description", errors, required=False,
+                            max_len=MAX_DESCRIPTION) or "")
+    put("kind", choice(data, "kind", errors, WEBINAR_KINDS, "webinar"))
+    zone = timezone(data, "timezone", errors, None if partial else default_timezone)
+    if zone is not None:
+        put("timezone", zone)
+    start = start_instant(data, errors, zone or default_timezone, clock, required=need)
+    if start is not None:
+        values["start_at"] = start
+    put("duration_minutes", integer(data, "duration_minutes", errors, required=need,
+                                    minimum=5, maximum=MAX_DURATION))
+    if "capacity" in data or need:
+        values["capacity"] = integer(data, "capacity", errors, required=False, minimum=1,
+                                     maximum=MAX_CAPACITY)
+    if "registration_open" in data or need:
+        values["registration_open"] = boolean(data, "registration_open", errors, True)
+    put("visibility", choice(data, "visibility", errors, VISIBILITIES, "public"))
+    put("platform", choice(data, "platform", errors, WEBINAR_PLATFORMS, "jitsi"))
+    if "static_url" in data:
+        static_url = text(data, "static_url", errors, required=False, max_len=500)
+        platform_of_link = data.get("static_platform") or "other"
+        if static_url is not None:
+            if platform_of_link not in STATIC_PATTERNS:
+                errors["static_platform"] = f"must be one of {', '.join(STATIC_PATTERNS)}"
+            else:
+                reason = check_static_url(static_url, platform_of_link)
+                if reason:
+                    errors["static_url"] = reason
+        values["static_url"] = static_url
+    if values.get("platform") == "static" and not values.get("static_url"):
+        errors.setdefault("static_url", "is required when the link is pasted by hand")
+    offsets = reminder_offsets(data, errors)
+    if offsets is not None:
+        values["reminder_offsets"] = offsets
+    if "organization_id" in data or need:
+        values["organization_id"] = integer(data, "organization_id", errors, required=need,
+                                            minimum=1, maximum=2**31 - 1)
+    if "recording_url" in data:
+        values["recording_url"] = url(data, "recording_url", errors)
+    if "followup_note" in data:
+        values["followup_note"] = text(data, "followup_note", errors, required=False,
+                                       max_len=MAX_DESCRIPTION)
+    if "status" in data or need:
+        values["status"] = choice(data, "status", errors, ("draft", "scheduled"), "scheduled")
+    errors.check()
+    return WebinarInput(values)
+
+
+@dataclass(frozen=True)
+class RegistrationInput:
+    name: str
+    email: str
+    locale: str
+    timezone: str
+    organization_id: int | None
+
+
+def registration_input(data: Mapping[str, Any], *, default_locale: str,
+                       default_timezone: str) -> RegistrationInput:
+    errors = Errors()
+    unknown = set(data) - {"name", "email", "locale", "timezone", "organization_id"}
+    for name in sorted(unknown):
+        errors[name] = "is not a known field"
+    name = text(data, "name", errors, required=True, max_len=MAX_NAME)
+    address = email(data, "email", errors)
+    locale = choice(data, "locale", errors, SUPPORTED_LOCALES, default_locale)
+    zone = timezone(data, "timezone", errors, default_timezone)
+    org_id = integer(data, "organization_id", errors, required=False, minimum=1,
+                     maximum=2**31 - 1)
+    errors.check()
+    assert name and address and locale and zone
+    return RegistrationInput(name, address, locale, zone, org_id)

@@ -1,0 +1,1 @@
+"""HTML pages: organizer pages, public pages and calendar feeds."""

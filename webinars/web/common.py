@@ -1,0 +1,138 @@
+"""What every HTML handler shares: templates, the runtime, locale, CSRF and the signed-in user."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from ..accounts import get_account
+from ..clock import Clock
+from ..i18n import format_when, gettext, pick_locale, zone_label
+from ..models import Account
+from ..queue import commit_and_enqueue
+from ..runtime import Runtime
+from ..security import new_token
+from ..timezones import common_timezones
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+templates.env.globals["format_when"] = format_when
+templates.env.globals["zone_label"] = zone_label
+templates.env.globals["timezones"] = common_timezones
+templates.env.filters["isoutc"] = lambda dt: dt.strftime("%Y-%m-%dT%H:%M:%SZ") if dt else ""
+MAX_FORM_BYTES = 64 * 1024
+
+
+def runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+def clock(request: Request) -> Clock:
+    return runtime(request).clock
+
+
+@asynccontextmanager
+async def db(request: Request) -> AsyncIterator[AsyncSession]:
+    async with runtime(request).sessionmaker() as session:
+        yield session
+
+
+async def commit(request: Request, session: AsyncSession) -> None:
+    rt = runtime(request)
+    assert rt.queue is not None
+    await commit_and_enqueue(session, rt.queue, rt.clock)
+
+
+def locale(request: Request) -> str:
+    requested = request.query_params.get("lang")
+    if requested in ("ru", "en"):
+        request.session["locale"] = requested
+    return pick_locale(request.session.get("locale"), request.headers.get("accept-language"),
+                       runtime(request).config.default_locale)
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not token:
+        token = new_token()
+        request.session["csrf"] = token
+    return str(token)
+
+
+async def read_form(request: Request) -> FormData:
+    """Parse a posted form and check its CSRF token; a forged or stale form gets 403."""
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_FORM_BYTES):
+        raise HTTPException(413, "form too large")
+    try:
+        form = await request.form(max_files=0, max_fields=100)
+    except Exception as exc:  # malformed bodies are the client's fault, never a 500
+        raise HTTPException(400, "malformed form") from exc
+    sent = form.get("csrf_token")
+    expected = request.session.get("csrf")
+    if not isinstance(sent, str) or not expected or not hmac.compare_digest(sent, expected):
+        raise HTTPException(403, "the form has expired; reload the page and try again")
+    return form
+
+
+def form_dict(form: FormData, *names: str) -> dict[str, Any]:
+    """Only the named fields, as strings; files and unknown fields are ignored."""
+    return {n: form.get(n) for n in names if isinstance(form.get(n), str)}
+
+
+async def current_account(request: Request, session: AsyncSession) -> Account | None:
+    account_id = request.session.get("account_id")
+    if not isinstance(account_id, int):
+        return None
+    return await get_account(session, account_id)
+
+
+async def require_account(request: Request, session: AsyncSession) -> Account:
+    account = await current_account(request, session)
+    if account is None:
+        raise HTTPException(303, headers={"Location": "/login?" + urlencode(
+            {"next": request.url.path})})
+    return account
+
+
+def render(request: Request, template: str, context: dict[str, Any] | None = None, *,
+           status_code: int = 200) -> HTMLResponse:
+    lang = locale(request)
+    ctx: dict[str, Any] = {
+        "request": request,
+        "lang": lang,
+        "_": lambda text: gettext(lang, text),
+        "csrf_token": csrf_token(request),
+        "signed_in": "account_id" in request.session,
+        "base_url": runtime(request).config.base_url,
+        "now": runtime(request).clock.now(),
+    }
+    ctx.update(context or {})
+    response = templates.TemplateResponse(request, template, ctx, status_code=status_code)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def redirect(url: str) -> Response:
+    return RedirectResponse(url, status_code=303)
+
+
+def as_local_inputs(instant: datetime, zone: str) -> tuple[str, str]:
+    """Split a UTC instant into the date and time inputs of a form, in `zone`."""
+    from zoneinfo import ZoneInfo
+
+    local = instant.astimezone(ZoneInfo(zone))
+    return local.strftime("%Y-%m-%d"), local.strftime("%H:%M")

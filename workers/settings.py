@@ -1,0 +1,46 @@
+"""arq worker settings: `webinars worker` (or `arq workers.settings.WorkerSettings`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arq import cron, func
+from arq.connections import RedisSettings
+
+from webinars.config import load
+from webinars.queue import ArqQueue
+from webinars.runtime import build_runtime
+
+from . import FUNCTIONS
+from .reconcile import reconcile
+
+
+async def on_startup(ctx: dict[str, Any]) -> None:
+    runtime = await build_runtime(load())
+    runtime.queue = ArqQueue(ctx["redis"])
+    ctx["runtime"] = runtime
+    ctx.update(runtime.job_context())
+
+
+async def on_shutdown(ctx: dict[str, Any]) -> None:
+    runtime = ctx.get("runtime")
+    if runtime is not None:
+        runtime.queue = None  # the pool belongs to arq
+        await runtime.close()
+
+
+def redis_settings() -> RedisSettings:
+    import settings
+
+    return RedisSettings.from_dsn(settings.REDIS_URL or "redis://127.0.0.1:6379")
+
+
+class WorkerSettings:
+    functions = [func(f, name=name) for name, f in FUNCTIONS.items()]  # type: ignore[arg-type]
+    cron_jobs = [cron(reconcile, second={0}, run_at_startup=True, unique=True)]  # type: ignore[arg-type]
+    on_startup = on_startup
+    on_shutdown = on_shutdown
+    redis_settings = redis_settings()
+    keep_result = 0
+    max_jobs = 20
+    poll_delay = 0.2
