@@ -7,10 +7,12 @@ typed configuration the rest of the code receives.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from starlette.config import Config
 from starlette.datastructures import Secret
 
-config = Config(".env")
+config = Config(".env" if Path(".env").is_file() else None)
 
 # Where the embedded default keeps its SQLite file, the generated secret key and the outbox.
 DATA_DIR: str = config("DATA_DIR", default="data")

@@ -94,6 +94,8 @@ def cmd_run(args: argparse.Namespace, config: AppConfig) -> int:
         print(f"Log in at {config.base_url}/login "
               f"(first organizer's password: {config.data_dir / 'first-login.txt'})")
     print("Mail goes to " + ("SMTP" if config.smtp_url else f"the outbox: {config.base_url}/outbox"))
+    if config.embedded:
+        print("Demo union with a yearly plan: stop, run `webinars demo`, start again.")
     print()
     asyncio.run(serve(config, in_process=True))
     return 0
@@ -192,16 +194,34 @@ def cmd_user_create(args: argparse.Namespace, config: AppConfig) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace, config: AppConfig) -> int:
+async def _demo(config: AppConfig, password: str) -> str:
+    from workers import FUNCTIONS
+
     from .demo import load_demo
+    from .queue import InProcessQueue
+    from .runtime import build_runtime
+
+    runtime = await build_runtime(config)
+    queue = InProcessQueue(FUNCTIONS, {}, runtime.clock)
+    runtime.queue = queue
+    queue.ctx.update(runtime.job_context())
+    try:
+        summary = await load_demo(runtime, queue, password=password)
+        await queue.drain()  # create the meeting links now rather than at the next start
+        return summary
+    finally:
+        await runtime.close()
+
+
+def cmd_demo(args: argparse.Namespace, config: AppConfig) -> int:
     from .migrate import upgrade
 
     if config.embedded:
         upgrade(config.database_url)
     try:
-        summary = asyncio.run(load_demo(config, password=args.password))
+        summary = asyncio.run(_demo(config, args.password))
     except ValidationFailed as exc:
-        return fail(f"demo data already loaded or invalid: {exc.message}")
+        return fail(f"demo data not loaded: {exc.message}")
     print(summary)
     return 0
 
@@ -263,6 +283,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     args = parser().parse_args(argv)
     try:
         config = load()

@@ -1,0 +1,106 @@
+"""The `webinars` command: help texts, migrations, accounts and the demo plan on both databases."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from webinars.cli import main
+from webinars.db import make_engine, make_sessionmaker
+from webinars.models import Account, Meeting, Organization, Webinar
+
+from .conftest import SECRET, empty_tables
+
+SUBCOMMANDS = [["run"], ["serve"], ["worker"], ["db", "upgrade"], ["user", "create"],
+               ["org", "create"], ["demo"]]
+
+
+@pytest.mark.parametrize("words", SUBCOMMANDS, ids=" ".join)
+def test_every_subcommand_explains_itself(words: list[str], capsys: pytest.CaptureFixture[str]
+                                          ) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([*words, "--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert f"webinars {' '.join(words)}" in out
+    assert len(out.splitlines()) >= 3
+
+
+@pytest.fixture
+def env_for(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # type: ignore[no-untyped-def]
+    def use(database_url: str) -> None:
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setenv("DATABASE_URL", database_url)
+        monkeypatch.setenv("SECRET_KEY", SECRET)
+        monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+        sys.modules.pop("settings", None)
+    yield use
+    sys.modules.pop("settings", None)
+
+
+async def counts(url: str) -> dict[str, object]:
+    engine = make_engine(url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            orgs = list((await session.scalars(select(Organization))).all())
+            webinars = list((await session.scalars(select(Webinar))).all())
+            return {
+                "orgs": len(orgs),
+                "levels": {o.level for o in orgs},
+                "zones": {w.timezone for w in webinars},
+                "kinds": {w.kind for w in webinars},
+                "webinars": len(webinars),
+                "accounts": await session.scalar(select(func.count()).select_from(Account)),
+                "ready": await session.scalar(select(func.count()).select_from(Meeting).where(
+                    Meeting.status == "ready")),
+                "titles": [w.title for w in webinars],
+            }
+    finally:
+        await engine.dispose()
+
+
+def test_db_upgrade_org_and_user_create(database_url: str, env_for, capsys) -> None:  # type: ignore[no-untyped-def]
+    asyncio.run(empty_tables(database_url))
+    env_for(database_url)
+    assert main(["db", "upgrade"]) == 0
+    assert main(["org", "create", "--slug", "union", "--name", "Профсоюз",
+                 "--level", "federal"]) == 0
+    assert main(["org", "create", "--slug", "region", "--name", "Регион", "--parent", "union",
+                 "--timezone", "Asia/Vladivostok", "--level", "regional"]) == 0
+    assert main(["user", "create", "--email", "Boss@Union.example", "--name", "Начальник",
+                 "--org", "region", "--role", "admin", "--password", "long enough password",
+                 "--api-token"]) == 0
+    out = capsys.readouterr().out
+    assert "API token (shown once): wbt_" in out
+    # bad input is refused with a reason, and nothing is written
+    assert main(["user", "create", "--email", "x@union.example", "--name", "X", "--org", "nowhere",
+                 "--password", "long enough password"]) == 2
+    assert main(["user", "create", "--email", "y@union.example", "--name", "Y", "--org", "union",
+                 "--password", "short"]) == 2
+    assert main(["org", "create", "--slug", "Bad Slug", "--name", "X"]) == 2
+    err = capsys.readouterr().err
+    assert "nowhere" in err and "password" in err and "slug" in err
+    found = asyncio.run(counts(database_url))
+    assert found["orgs"] == 2 and found["accounts"] == 1
+
+
+def test_demo_loads_a_yearly_plan_across_levels_and_zones(database_url: str, env_for, capsys
+                                                          ) -> None:  # type: ignore[no-untyped-def]
+    asyncio.run(empty_tables(database_url))
+    env_for(database_url)
+    assert main(["demo"]) == 0
+    found = asyncio.run(counts(database_url))
+    assert found["orgs"] == 7
+    assert found["levels"] == {"federal", "regional", "municipal", "primary"}
+    assert found["accounts"] == 7
+    assert 10 <= found["webinars"] <= 15
+    assert found["ready"] == found["webinars"]  # every event already has its Jitsi link
+    assert len(found["zones"]) >= 3
+    assert {"training", "conference", "action", "contest", "webinar"} <= found["kinds"]
+    assert any("Обучение" in t for t in found["titles"])  # type: ignore[union-attr]
+    assert "federal@demo.example" in capsys.readouterr().out
+    assert main(["demo"]) == 2  # a second run refuses instead of duplicating

@@ -1,0 +1,81 @@
+"""Settings: defaults for the embedded mode, and start-up errors that name the bad setting."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+
+from webinars.config import AppConfig, ConfigError, load
+
+ALL = ["DATA_DIR", "DATABASE_URL", "REDIS_URL", "SMTP_URL", "MAIL_FROM", "BASE_URL", "SECRET_KEY",
+       "DEFAULT_TIMEZONE", "DEFAULT_LOCALE", "PORT", "JITSI_BASE_URL"]
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    monkeypatch.chdir(tmp_path)
+    for name in ALL:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    yield monkeypatch
+    monkeypatch.undo()
+    sys.modules.pop("settings", None)
+    importlib.import_module("settings")
+
+
+def reload_and_load() -> AppConfig:
+    """Import settings afresh, as a new process would, so its errors go through load()."""
+    sys.modules.pop("settings", None)
+    return load()
+
+
+def test_embedded_default_uses_sqlite_and_keeps_one_generated_secret(
+    env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    first = reload_and_load()
+    assert first.embedded
+    assert first.database_url.startswith("sqlite+aiosqlite:///")
+    assert first.database_url.endswith("data/webinars.db")
+    assert first.default_timezone == "Europe/Moscow" and first.default_locale == "ru"
+    assert first.redis_url is None and first.smtp_url is None
+    assert len(first.secret_key) >= 32
+    assert reload_and_load().secret_key == first.secret_key  # generated once, then kept
+    assert (tmp_path / "data" / "secret_key").stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "extra"),
+    [
+        ("SECRET_KEY", None, {"DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1/x"}),
+        ("SECRET_KEY", "short", {}),
+        ("DATABASE_URL", "mysql://x", {"SECRET_KEY": "k" * 40}),
+        ("REDIS_URL", "localhost:6379", {}),
+        ("SMTP_URL", "mail.example.org", {}),
+        ("MAIL_FROM", "Events <events@example.org>", {}),
+        ("BASE_URL", "example.org", {}),
+        ("DEFAULT_TIMEZONE", "Moscow/Europe", {}),
+        ("DEFAULT_LOCALE", "de", {}),
+        ("PORT", "eighty", {}),
+        ("JITSI_BASE_URL", "ftp://meet.example", {}),
+    ],
+)
+def test_a_bad_setting_stops_start_up_naming_it(
+    env: pytest.MonkeyPatch, name: str, value: str | None, extra: dict[str, str]
+) -> None:
+    for key, val in extra.items():
+        env.setenv(key, val)
+    if value is not None:
+        env.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        reload_and_load()
+    assert name in str(caught.value)
+
+
+def test_secret_values_are_not_echoed_in_errors(env: pytest.MonkeyPatch) -> None:
+    env.setenv("SECRET_KEY", "tiny-secret")
+    with pytest.raises(ConfigError) as caught:
+        reload_and_load()
+    assert "tiny-secret" not in str(caught.value)

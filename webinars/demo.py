@@ -1,0 +1,164 @@
+"""Demo data: a union's year of modern information work, planned at every level of the tree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .accounts import create_account
+from .clock import Clock
+from .errors import ValidationFailed
+from .models import Account, Organization
+from .organizations import create_organization
+from .queue import Queue, commit_and_enqueue
+from .runtime import Runtime
+from .scheduling import create_webinar
+from .validation import webinar_input
+
+
+@dataclass(frozen=True)
+class DemoOrg:
+    slug: str
+    name: str
+    level: str
+    timezone: str
+    parent: str | None
+    organizer_email: str
+    organizer_name: str
+
+
+ORGS = [
+    DemoOrg("union", "Общероссийский профсоюз образования", "federal", "Europe/Moscow", None,
+            "federal@demo.example", "Анна Смирнова"),
+    DemoOrg("sverdlovsk", "Свердловская областная организация профсоюза", "regional",
+            "Asia/Yekaterinburg", "union", "ural@demo.example", "Игорь Петров"),
+    DemoOrg("primorye", "Приморская краевая организация профсоюза", "regional",
+            "Asia/Vladivostok", "union", "primorye@demo.example", "Ольга Ким"),
+    DemoOrg("ekb", "Екатеринбургская городская организация профсоюза", "municipal",
+            "Asia/Yekaterinburg", "sverdlovsk", "ekb@demo.example", "Сергей Волков"),
+    DemoOrg("vladivostok", "Владивостокская городская организация профсоюза", "municipal",
+            "Asia/Vladivostok", "primorye", "vvo@demo.example", "Дарья Ли"),
+    DemoOrg("ekb-school-12", "Первичная профсоюзная организация школы № 12 г. Екатеринбурга",
+            "primary", "Asia/Yekaterinburg", "ekb", "school12@demo.example", "Марина Орлова"),
+    DemoOrg("vvo-gymnasium-2", "Первичная профсоюзная организация гимназии № 2 г. Владивостока",
+            "primary", "Asia/Vladivostok", "vladivostok", "gym2@demo.example", "Павел Юн"),
+]
+
+
+@dataclass(frozen=True)
+class DemoEvent:
+    org: str
+    weeks_ahead: int
+    local_time: time
+    kind: str
+    minutes: int
+    title: str
+    description: str
+    capacity: int | None = None
+
+
+PLAN = [
+    DemoEvent("union", 2, time(11, 0), "conference", 120,
+              "Видеоконференция «Год информационной работы: старт»",
+              "Открытие тематического года: задачи профсоюза в информационной работе, "
+              "план мероприятий на год и ответы на вопросы председателей региональных "
+              "организаций."),
+    DemoEvent("union", 4, time(14, 0), "training", 90,
+              "Обучение ответственных за информационную работу: модуль 1",
+              "Первый модуль обучения ответственных за информационную работу: как "
+              "рассказывать о работе профсоюза, чтобы читали. Практические задания после "
+              "занятия.", 300),
+    DemoEvent("union", 8, time(14, 0), "training", 90,
+              "Обучение ответственных за информационную работу: модуль 2",
+              "Второй модуль: социальные сети, мессенджеры и сайт первичной организации.", 300),
+    DemoEvent("union", 6, time(10, 0), "contest", 60,
+              "Интернет-конкурс «Профсоюз в сети»: старт приёма работ",
+              "Всероссийский интернет-конкурс профсоюзных сообществ и страниц. На встрече — "
+              "условия конкурса, номинации и критерии оценки."),
+    DemoEvent("union", 10, time(12, 0), "action", 60,
+              "PR-акция «Я в профсоюзе»",
+              "Единая информационная акция: члены профсоюза рассказывают, зачем они в "
+              "профсоюзе. Как провести акцию в своей организации и подготовить материалы."),
+    DemoEvent("union", 12, time(15, 0), "training", 120,
+              "Дистанционный курс «Профсоюзный медиаменеджер»: вводное занятие",
+              "Вводное занятие дистанционного курса для ответственных за информационную "
+              "работу: программа, платформа, задания и сроки.", 500),
+    DemoEvent("sverdlovsk", 3, time(16, 0), "webinar", 60,
+              "Вебинар «Сообщество первичной организации ВКонтакте»",
+              "Как завести и вести сообщество первичной профсоюзной организации: оформление, "
+              "рубрики, план публикаций.", 150),
+    DemoEvent("primorye", 5, time(17, 0), "conference", 90,
+              "Краевая видеоконференция председателей первичных организаций",
+              "Информационная работа в первичных организациях края: опыт, трудности, "
+              "обмен практиками."),
+    DemoEvent("ekb", 7, time(15, 30), "training", 90,
+              "Практикум «Фото и видео для профсоюзного сайта»",
+              "Снимаем на телефон: свет, композиция, короткие видео для сайта и соцсетей.", 40),
+    DemoEvent("vladivostok", 9, time(16, 0), "contest", 60,
+              "Городской конкурс профсоюзных онлайн-стенгазет: подведение итогов",
+              "Объявление победителей и разбор лучших работ."),
+    DemoEvent("ekb-school-12", 5, time(15, 0), "webinar", 45,
+              "Онлайн-собрание первичной организации школы № 12",
+              "Итоги полугодия, план информационной работы первичной организации, выборы "
+              "ответственного за информационную работу.", 60),
+    DemoEvent("vvo-gymnasium-2", 11, time(14, 0), "action", 45,
+              "Акция «Профсоюзный урок» в гимназии № 2",
+              "Открытый онлайн-урок о профсоюзе для молодых педагогов гимназии.", 80),
+    DemoEvent("union", 50, time(11, 0), "conference", 120,
+              "Итоговая видеоконференция «Итоги года информационной работы»",
+              "Итоги тематического года, награждение победителей конкурсов, планы на "
+              "следующий год."),
+]
+
+
+def local_start(now: datetime, weeks: int, at: time, zone: str) -> datetime:
+    day = (now.astimezone(ZoneInfo(zone)) + timedelta(weeks=weeks)).date()
+    while day.weekday() >= 5:  # events fall on working days
+        day += timedelta(days=1)
+    return datetime.combine(day, at, tzinfo=ZoneInfo(zone))
+
+
+async def create_tree(session: AsyncSession, clock: Clock, password: str
+                      ) -> dict[str, tuple[Organization, Account]]:
+    if await session.scalar(select(Organization.id).where(Organization.slug == ORGS[0].slug)):
+        raise ValidationFailed({"slug": f"organization {ORGS[0].slug!r} already exists"})
+    created: dict[str, tuple[Organization, Account]] = {}
+    for spec in ORGS:
+        parent = created[spec.parent][0] if spec.parent else None
+        org = await create_organization(session, clock, slug=spec.slug, name=spec.name,
+                                        timezone=spec.timezone, parent=parent, level=spec.level)
+        account = await create_account(session, clock, email=spec.organizer_email,
+                                       name=spec.organizer_name, password=password,
+                                       organization=org,
+                                       role="admin" if spec.level == "federal" else "organizer")
+        created[spec.slug] = (org, account)
+    return created
+
+
+async def load_demo(runtime: Runtime, queue: Queue, *, password: str) -> str:
+    """Create the tree, its organizers and the yearly plan; meeting links are made by jobs."""
+    clock = runtime.clock
+    async with runtime.sessionmaker() as session:
+        tree = await create_tree(session, clock, password)
+        now = clock.now()
+        for event in PLAN:
+            org, account = tree[event.org]
+            start = local_start(now, event.weeks_ahead, event.local_time, org.timezone)
+            data = webinar_input({
+                "title": event.title, "description": event.description, "kind": event.kind,
+                "start": start.replace(tzinfo=None).isoformat(timespec="minutes"),
+                "timezone": org.timezone, "duration_minutes": event.minutes,
+                "capacity": event.capacity, "organization_id": org.id,
+            }, clock, default_timezone=org.timezone, partial=False)
+            await create_webinar(session, clock, account, data,
+                                 uid_domain=runtime.config.uid_domain)
+        await commit_and_enqueue(session, queue, clock)
+    lines = [f"Demo loaded: {len(ORGS)} organizations, {len(PLAN)} events.",
+             f"Organizers (password: {password}):"]
+    lines += [f"  {spec.organizer_email:24} {spec.level:9} {spec.name}" for spec in ORGS]
+    lines.append(f"Public calendar: {runtime.config.base_url}/o/{ORGS[-1].slug}")
+    return "\n".join(lines)
