@@ -95,9 +95,12 @@ JobFunction = Callable[..., Awaitable[Any]]
 class InProcessQueue:
     """Runs the worker's job functions inside this process (the embedded default).
 
-    Deferred jobs wait in memory only for the queue horizon; everything durable is in the
-    database, so losing this process loses nothing the reconcile job cannot rebuild.
+    Deferred jobs wait in memory (at most the queue horizon ahead) and start when the clock
+    reaches them; everything durable is in the database, so losing this process loses nothing
+    the reconcile job cannot rebuild. Tests move a FixedClock and call `run_due()`.
     """
+
+    TICK_SECONDS = 0.5
 
     def __init__(self, functions: dict[str, JobFunction], ctx: dict[str, Any], clock: Clock,
                  *, cron: list[tuple[str, float]] | None = None) -> None:
@@ -105,22 +108,30 @@ class InProcessQueue:
         self.ctx = ctx
         self.clock = clock
         self.cron = cron or []
+        self.deferred: dict[str, Job] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._cron_tasks: list[asyncio.Task[None]] = []
+        self._background: list[asyncio.Task[None]] = []
 
     async def enqueue(self, job: Job) -> None:
         if job.name not in self.functions:
             raise KeyError(f"unknown job {job.name}")
-        if job.job_id in self._tasks:
+        if job.job_id in self._tasks or job.job_id in self.deferred:
             return
-        self._tasks[job.job_id] = asyncio.create_task(self._run(job))
+        if job.defer_until is not None and job.defer_until > self.clock.now():
+            self.deferred[job.job_id] = job
+        else:
+            self._tasks[job.job_id] = asyncio.create_task(self._run(job))
+
+    async def run_due(self) -> None:
+        """Start every deferred job whose time has come."""
+        now = self.clock.now()
+        for job_id, job in list(self.deferred.items()):
+            if job.defer_until is None or job.defer_until <= now:
+                del self.deferred[job_id]
+                await self.enqueue(Job(job.name, job.args, job.job_id))
 
     async def _run(self, job: Job) -> None:
         try:
-            if job.defer_until is not None:
-                delay = (job.defer_until - self.clock.now()).total_seconds()
-                if delay > 0:
-                    await asyncio.sleep(delay)
             await self.functions[job.name](self.ctx, *job.args)
         except asyncio.CancelledError:
             raise
@@ -130,8 +141,15 @@ class InProcessQueue:
             self._tasks.pop(job.job_id, None)
 
     def start_cron(self) -> None:
+        """Production mode: a ticker for deferred jobs and the periodic jobs."""
+        self._background.append(asyncio.create_task(self._tick()))
         for name, every in self.cron:
-            self._cron_tasks.append(asyncio.create_task(self._repeat(name, every)))
+            self._background.append(asyncio.create_task(self._repeat(name, every)))
+
+    async def _tick(self) -> None:
+        while True:
+            await self.run_due()
+            await asyncio.sleep(self.TICK_SECONDS)
 
     async def _repeat(self, name: str, every: float) -> None:
         while True:
@@ -142,16 +160,20 @@ class InProcessQueue:
             await asyncio.sleep(every)
 
     async def drain(self) -> None:
-        """Wait until no job is running or waiting (jobs may enqueue more jobs)."""
+        """Run every job that is due until none is left (jobs may enqueue more jobs)."""
+        await self.run_due()
         while self._tasks:
             await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+            await self.run_due()
 
     async def close(self) -> None:
-        for task in [*self._tasks.values(), *self._cron_tasks]:
+        tasks = [*self._tasks.values(), *self._background]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks.values(), *self._cron_tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
-        self._cron_tasks.clear()
+        self._background.clear()
+        self.deferred.clear()
 
 
 class ArqQueue:

@@ -232,7 +232,10 @@ def webinar_input(data: Mapping[str, Any], clock: Clock, *, default_timezone: st
     put("description", text(data, "description", errors, required=False,
                             max_len=MAX_DESCRIPTION) or "")
     put("kind", choice(data, "kind", errors, WEBINAR_KINDS, "webinar"))
-    zone = timezone(data, "timezone", errors, None if partial else default_timezone)
+    # On updates, pass the webinar's own zone as `default_timezone`: a start without an offset
+    # is wall time there unless a new zone comes with it.
+    zone = timezone(data, "timezone", errors, default_timezone) if (
+        "timezone" in data or need) else None
     if zone is not None:
         put("timezone", zone)
     start = start_instant(data, errors, zone or default_timezone, clock, required=need)

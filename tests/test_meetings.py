@@ -1,0 +1,128 @@
+"""The meeting job: created after the commit, retried on temporary failures, failures shown."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from integrations.base import MeetingLink, MeetingSpec, PlatformRejected, PlatformUnavailable
+from webinars.clock import FixedClock
+from webinars.models import Delivery
+from webinars.queue import InProcessQueue, commit_and_enqueue
+from webinars.runtime import Runtime
+from webinars.scheduling import get_webinar, update_webinar
+from webinars.validation import webinar_input
+from workers.reconcile import reconcile
+
+from .factories import make_account, make_org, make_registration, make_webinar
+
+
+class FakePlatform:
+    """A third-party platform that fails as told, then answers with a new link per call."""
+
+    name = "jitsi"
+    link_kind = "dynamic"
+
+    def __init__(self, failures: list[Exception]) -> None:
+        self.failures = failures
+        self.calls = 0
+
+    async def create(self, spec: MeetingSpec) -> MeetingLink:
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        return MeetingLink(f"m{self.calls}", f"https://meet.example.org/m{self.calls}")
+
+    async def update(self, link: MeetingLink, spec: MeetingSpec) -> MeetingLink:
+        return await self.create(spec)
+
+    async def delete(self, link: MeetingLink) -> None:
+        return None
+
+
+async def meeting_of(runtime: Runtime, webinar_id: int):  # type: ignore[no-untyped-def]
+    async with runtime.sessionmaker() as s:
+        return (await get_webinar(s, webinar_id)).meeting
+
+
+async def test_temporary_failures_are_retried_with_back_off(
+    runtime: Runtime, session: AsyncSession, clock: FixedClock, queue: InProcessQueue
+) -> None:
+    platform = FakePlatform([PlatformUnavailable("HTTP 503"), PlatformUnavailable("HTTP 429", 90)])
+    runtime.adapters["jitsi"] = platform
+    org = await make_org(session, clock)
+    webinar = await make_webinar(session, clock, await make_account(session, clock, org), org)
+    await commit_and_enqueue(session, queue, clock)
+    await queue.drain()
+    meeting = await meeting_of(runtime, webinar.id)
+    assert meeting.status == "pending" and meeting.error == "HTTP 503"
+    assert meeting.next_attempt_at == clock.now() + timedelta(seconds=30)
+
+    clock.advance(timedelta(seconds=31))
+    await queue.drain()
+    meeting = await meeting_of(runtime, webinar.id)
+    assert meeting.error == "HTTP 429"  # the platform's Retry-After wins over our back-off
+    assert meeting.next_attempt_at == clock.now() + timedelta(seconds=90)
+
+    clock.advance(timedelta(seconds=91))
+    await queue.drain()
+    meeting = await meeting_of(runtime, webinar.id)
+    assert meeting.status == "ready" and meeting.error is None
+    assert meeting.join_url == "https://meet.example.org/m3"
+
+
+async def test_a_rejection_is_final_and_shown(
+    runtime: Runtime, session: AsyncSession, clock: FixedClock, queue: InProcessQueue
+) -> None:
+    runtime.adapters["jitsi"] = FakePlatform([PlatformRejected("invalid credentials")])
+    org = await make_org(session, clock)
+    webinar = await make_webinar(session, clock, await make_account(session, clock, org), org)
+    await commit_and_enqueue(session, queue, clock)
+    await queue.drain()
+    meeting = await meeting_of(runtime, webinar.id)
+    assert (meeting.status, meeting.error) == ("failed", "invalid credentials")
+
+
+async def test_a_lost_job_is_put_back_by_reconcile(
+    runtime: Runtime, session: AsyncSession, clock: FixedClock, queue: InProcessQueue
+) -> None:
+    org = await make_org(session, clock)
+    webinar = await make_webinar(session, clock, await make_account(session, clock, org), org)
+    await session.commit()  # committed, but the process "died" before enqueueing
+    assert (await meeting_of(runtime, webinar.id)).status == "pending"
+    await reconcile(queue.ctx)
+    await queue.drain()
+    assert (await meeting_of(runtime, webinar.id)).status == "pending"  # still in its grace time
+    clock.advance(timedelta(minutes=2))
+    await reconcile(queue.ctx)
+    await queue.drain()
+    assert (await meeting_of(runtime, webinar.id)).status == "ready"
+
+
+async def test_a_new_link_after_invitations_is_an_update_to_attendees(
+    runtime: Runtime, session: AsyncSession, clock: FixedClock, queue: InProcessQueue
+) -> None:
+    runtime.adapters["jitsi"] = FakePlatform([])
+    org = await make_org(session, clock)
+    account = await make_account(session, clock, org)
+    webinar = await make_webinar(session, clock, account, org)
+    await make_registration(session, clock, webinar)
+    await commit_and_enqueue(session, queue, clock)
+    await queue.drain()
+    async with runtime.sessionmaker() as s:
+        data = webinar_input({"title": "Новое название"}, clock, default_timezone="Europe/Moscow",
+                             partial=True)
+        await update_webinar(s, clock, account, webinar.id, data)
+        await commit_and_enqueue(s, queue, clock)
+    await queue.drain()
+    async with runtime.sessionmaker() as s:
+        fresh = await get_webinar(s, webinar.id)
+        assert fresh.meeting is not None and fresh.meeting.join_url.endswith("/m2")
+        assert fresh.sequence == 2  # the title change, then the new link
+        rows = (await s.execute(select(Delivery.kind, Delivery.sequence, Delivery.status).where(
+            Delivery.webinar_id == webinar.id, Delivery.kind == "update"))).all()
+    live = [r for r in rows if r.status != "superseded"]
+    # whatever went out before, the last update carries the new link's SEQUENCE
+    assert live and max(r.sequence for r in live) == 2
