@@ -33,34 +33,40 @@ from webinars.runtime import Runtime, build_runtime
 from workers import FUNCTIONS
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432")
-PG_TEST_DB = "webinars_test"
+#: One database per test run, so parallel runs on one server never drop each other's tables.
+PG_TEST_DB = f"webinars_test_{os.getpid()}"
 #: "Now" in every test, unless a test moves the clock.
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
 
-async def _recreate_pg_database() -> None:
+async def _pg_admin(*statements: str) -> None:
     import asyncpg
 
     dsn = PG_ADMIN_URL.replace("postgresql+asyncpg", "postgresql") + "/postgres"
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {PG_TEST_DB} WITH (FORCE)")
-        await conn.execute(f"CREATE DATABASE {PG_TEST_DB}")
+        for statement in statements:
+            await conn.execute(statement)
     finally:
         await conn.close()
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                 ) -> Iterator[str]:
     """A migrated, empty database of each kind, made once per test session."""
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
-    else:
-        asyncio.run(_recreate_pg_database())
-        url = f"{PG_ADMIN_URL}/{PG_TEST_DB}"
+        upgrade(url)
+        yield url
+        return
+    drop = f"DROP DATABASE IF EXISTS {PG_TEST_DB} WITH (FORCE)"
+    asyncio.run(_pg_admin(drop, f"CREATE DATABASE {PG_TEST_DB}"))
+    url = f"{PG_ADMIN_URL}/{PG_TEST_DB}"
     upgrade(url)
-    return url
+    yield url
+    asyncio.run(_pg_admin(drop))
 
 
 async def empty_tables(url: str) -> None:

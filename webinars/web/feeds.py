@@ -1,7 +1,207 @@
-"""(being written)"""
+"""Calendar downloads and feeds over HTTP: .ics bytes, ETag and 304, and the personal feed forms.
+
+Feeds are polled by calendar apps for as long as people stay subscribed, so each response is
+keyed by its content version: the ETag answers conditional requests with a 304 without building
+anything, and an in-process cache serves unchanged feeds without rebuilding them (a feed of
+1,000 events costs ~0.3 s to build, see reference/performance-notes.md).
+"""
 
 from __future__ import annotations
 
+import re
+from collections import OrderedDict
+from collections.abc import Sequence
+from functools import partial
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-routes: list[Route] = []
+from .. import feeds, registrations
+from ..calendars import FeedItem, content_version, publish_items
+from ..i18n import gettext
+from ..models import Organization
+from ..organizations import get_by_slug
+from .common import clock, commit, csrf_token, db, locale, read_form, redirect, runtime, templates
+
+ICS_TYPE = "text/calendar; charset=utf-8"
+#: Organization plans are public and change rarely; shared caches may keep them briefly.
+PUBLIC_CACHE = "public, max-age=900"
+#: Personal calendars carry a secret: no shared caches, and revalidate every time (a revoked
+#: feed must stop at once; an unchanged one costs only a 304).
+PRIVATE_CACHE = "private, no-cache"
+#: Building in a thread keeps the event loop serving other requests while a big feed is built.
+THREAD_THRESHOLD = 200
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class IcsCache:
+    """Built calendars by content version; least recently used ones go first."""
+
+    def __init__(self, max_entries: int = 128, max_bytes: int = 32 * 1024 * 1024) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.entries: OrderedDict[str, bytes] = OrderedDict()
+        self.size = 0
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, version: str) -> bytes | None:
+        data = self.entries.get(version)
+        if data is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self.entries.move_to_end(version)
+        return data
+
+    def put(self, version: str, data: bytes) -> None:
+        if version in self.entries or len(data) > self.max_bytes:
+            return
+        self.entries[version] = data
+        self.size += len(data)
+        while len(self.entries) > self.max_entries or self.size > self.max_bytes:
+            _, dropped = self.entries.popitem(last=False)
+            self.size -= len(dropped)
+
+
+def ics_cache(request: Request) -> IcsCache:
+    extra = runtime(request).extra
+    cache = extra.get("ics_cache")
+    if not isinstance(cache, IcsCache):
+        cache = extra["ics_cache"] = IcsCache()
+    return cache
+
+
+def etag_matches(header: str | None, etag: str) -> bool:
+    """If-None-Match uses the weak comparison (RFC 9110 §13.1.2)."""
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    return any(tag.strip().removeprefix("W/") == etag for tag in header.split(","))
+
+
+async def serve_calendar(request: Request, items: Sequence[FeedItem], *, filename: str,
+                         name: str | None = None, feed: bool = False, attachment: bool = False,
+                         private: bool = False) -> Response:
+    config = runtime(request).config
+    version = content_version(items, organizer_email=config.mail_from, name=name, feed=feed)
+    headers = {
+        "ETag": f'"{version[:40]}"',
+        "Cache-Control": PRIVATE_CACHE if private else PUBLIC_CACHE,
+        "X-Content-Type-Options": "nosniff",
+    }
+    if private:
+        headers["Referrer-Policy"] = "no-referrer"
+    if etag_matches(request.headers.get("if-none-match"), headers["ETag"]):
+        return Response(status_code=304, headers=headers)
+    cache = ics_cache(request)
+    data = cache.get(version)
+    if data is None:
+        build = partial(publish_items, items, organizer_email=config.mail_from, name=name,
+                        feed=feed)
+        data = await run_in_threadpool(build) if len(items) >= THREAD_THRESHOLD else build()
+        cache.put(version, data)
+    disposition = "attachment" if attachment else "inline"
+    headers["Content-Disposition"] = f'{disposition}; filename="{filename}"'
+    return Response(data, media_type=ICS_TYPE, headers=headers)
+
+
+async def webinar_ics(request: Request) -> Response:
+    """One webinar as a download: anyone with its address, never a draft, the page as link."""
+    public_id = request.path_params["public_id"]
+    async with db(request) as session:
+        webinar = await feeds.get_public_webinar(session, public_id)
+    base = runtime(request).config.base_url
+    items = [FeedItem(webinar, feeds.public_links(base, webinar))]
+    return await serve_calendar(request, items, filename=f"webinar-{webinar.public_id}.ics",
+                                attachment=True)
+
+
+async def organization_ics(request: Request) -> Response:
+    """An organization's plan: its public events plus the plans of every level above it."""
+    rt = runtime(request)
+    async with db(request) as session:
+        org = await get_by_slug(session, request.path_params["slug"])
+        webinars = await feeds.org_feed_webinars(session, org, rt.clock.now())
+    items = feeds.org_items(webinars, rt.config.base_url)
+    return await serve_calendar(request, items, filename=f"{org.slug}.ics", name=org.name,
+                                feed=True)
+
+
+async def registration_ics(request: Request) -> Response:
+    """The registrant's own event, whose join link is their personal join address."""
+    async with db(request) as session:
+        registration = await registrations.by_token(session, request.path_params["token"])
+    base = runtime(request).config.base_url
+    webinar = registration.webinar
+    items = [FeedItem(webinar, feeds.registrant_links(base, registration))]
+    return await serve_calendar(request, items, filename=f"webinar-{webinar.public_id}.ics",
+                                attachment=True, private=True)
+
+
+async def make_personal_feed(request: Request) -> Response:
+    await read_form(request)
+    token = request.path_params["token"]
+    async with db(request) as session:
+        registration = await registrations.by_token(session, token)
+        await feeds.feed_for_registration(session, clock(request), registration)
+        await commit(request, session)
+    return redirect(f"/r/{registration.token}?feed=1")
+
+
+async def personal_feed_ics(request: Request) -> Response:
+    rt = runtime(request)
+    async with db(request) as session:
+        feed = await feeds.by_token(session, request.path_params["feed_token"])
+        events = await feeds.personal_feed_events(session, feed,
+                                                  since=rt.clock.now() - feeds.PAST_WINDOW)
+        org = await session.get(Organization, feed.organization_id)
+    items = feeds.personal_items(events, rt.config.base_url)
+    lang = rt.config.default_locale
+    name = gettext(lang, "My events")
+    if org is not None:
+        name = f"{name}: {org.name}"
+    return await serve_calendar(request, items, filename="my-events.ics", name=name, feed=True,
+                                private=True)
+
+
+REVOKED_TEXT = ("This calendar address no longer works. Calendar apps subscribed to it stop "
+                "receiving updates; you may remove the subscription there.")
+REVOKED_PAGE = templates.env.from_string("""{% extends "pages/base.html" %}
+{% block title %}{{ _("Calendar feed turned off") }}{% endblock %}
+{% block content %}
+<h1>{{ _("Calendar feed turned off") }}</h1>
+<p class="notice ok">{{ _(revoked_text) }}</p>
+<p><a href="/calendar">{{ _("Calendar") }}</a></p>
+{% endblock %}
+""")
+
+
+async def revoke_personal_feed(request: Request) -> Response:
+    form = await read_form(request)
+    async with db(request) as session:
+        await feeds.revoke(session, clock(request), request.path_params["feed_token"])
+        await commit(request, session)
+    back = form.get("registration_token")
+    if isinstance(back, str) and TOKEN_RE.match(back):
+        return redirect(f"/r/{back}")
+    lang = locale(request)
+    html = REVOKED_PAGE.render(
+        request=request, lang=lang, _=lambda text: gettext(lang, text),
+        csrf_token=csrf_token(request), signed_in="account_id" in request.session,
+        base_url=runtime(request).config.base_url, now=runtime(request).clock.now(),
+        revoked_text=REVOKED_TEXT)
+    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+
+routes: list[Route] = [
+    Route("/w/{public_id}.ics", webinar_ics, methods=["GET"]),
+    Route("/o/{slug}.ics", organization_ics, methods=["GET"]),
+    Route("/r/{token}.ics", registration_ics, methods=["GET"]),
+    Route("/r/{token}/feed", make_personal_feed, methods=["POST"]),
+    Route("/feeds/{feed_token}.ics", personal_feed_ics, methods=["GET"]),
+    Route("/feeds/{feed_token}/revoke", revoke_personal_feed, methods=["POST"]),
+]
