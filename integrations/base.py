@@ -6,7 +6,6 @@ the process's shared aiohttp session and never create their own.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -82,7 +81,7 @@ def translate_errors(platform: str) -> Iterator[None]:
         yield
     except ConferencingError:
         raise
-    except (TimeoutError, asyncio.TimeoutError) as exc:
+    except TimeoutError as exc:
         raise PlatformUnavailable(f"{platform}: no answer in time") from exc
     except aiohttp.ClientResponseError as exc:
         if exc.status == 429 or exc.status >= 500:

@@ -14,7 +14,7 @@ from integrations import PLATFORMS
 from . import deliveries
 from .clock import Clock
 from .errors import Conflict, NotFound
-from .models import DEFAULT_REMINDER_OFFSETS, Account, Meeting, Organization, Webinar
+from .models import DEFAULT_REMINDER_OFFSETS, Account, Meeting, Webinar
 from .organizations import require_manage
 from .queue import meeting_job, pending_jobs
 from .validation import WebinarInput
@@ -133,16 +133,11 @@ async def cancel_webinar(session: AsyncSession, clock: Clock, account: Account,
     return webinar
 
 
-def upcoming_query(org_ids: Sequence[int], now: datetime, *, public_only: bool) -> Select[
-    tuple[Webinar]
-]:
+def upcoming_query(org_ids: Sequence[int], now: datetime, *, public_only: bool
+                   ) -> Select[Webinar]:
     stmt = select(Webinar).where(Webinar.organization_id.in_(list(org_ids)))
     if public_only:
         stmt = stmt.where(Webinar.visibility == "public", Webinar.status.in_(
             ("scheduled", "cancelled", "finished")))
     return stmt.order_by(Webinar.start_at)
 
-
-def org_name(webinar: Webinar) -> str:
-    org: Organization = webinar.organization
-    return org.name

@@ -142,7 +142,7 @@ def start_instant(data: Mapping[str, Any], errors: Errors, zone: str | None, clo
         errors["start"] = "must be an ISO 8601 date and time string"
         return None
     try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         errors["start"] = "must be a date and time such as 2027-03-01T15:00"
         return None
@@ -293,8 +293,8 @@ def registration_input(data: Mapping[str, Any], *, default_locale: str,
                        default_timezone: str) -> RegistrationInput:
     errors = Errors()
     unknown = set(data) - {"name", "email", "locale", "timezone", "organization_id"}
-    for name in sorted(unknown):
-        errors[name] = "is not a known field"
+    for field_name in sorted(unknown):
+        errors[field_name] = "is not a known field"
     name = text(data, "name", errors, required=True, max_len=MAX_NAME)
     address = email(data, "email", errors)
     locale = choice(data, "locale", errors, SUPPORTED_LOCALES, default_locale)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from arq import cron, func
 from arq.connections import RedisSettings
@@ -36,8 +36,9 @@ def redis_settings() -> RedisSettings:
 
 
 class WorkerSettings:
-    functions = [func(f, name=name) for name, f in FUNCTIONS.items()]  # type: ignore[arg-type]
-    cron_jobs = [cron(reconcile, second={0}, run_at_startup=True, unique=True)]  # type: ignore[arg-type]
+    functions: ClassVar = [func(f, name=name)  # type: ignore[arg-type]
+                           for name, f in FUNCTIONS.items()]
+    cron_jobs: ClassVar = [cron(reconcile, second={0}, run_at_startup=True, unique=True)]
     on_startup = on_startup
     on_shutdown = on_shutdown
     redis_settings = redis_settings()
