@@ -150,7 +150,11 @@ def start_instant(data: Mapping[str, Any], errors: Errors, zone: str | None, clo
         if zone is None:
             return None  # the zone error is already reported
         parsed = parsed.replace(tzinfo=ZoneInfo(zone))
-    instant = parsed.astimezone(UTC)
+    try:
+        instant = parsed.astimezone(UTC)
+    except OverflowError:
+        errors["start"] = "must be within five years"
+        return None
     if instant <= clock.now():
         errors["start"] = "must be in the future"
         return None

@@ -1,7 +1,303 @@
-"""(being written)"""
+"""The JSON API, version 1: webinars and registrations in the caller's part of the tree.
+
+Every handler: authenticate (401), find the row and check the tree (404, 403), read and check
+the body (400, 413, 415, 422), call the domain service, commit then enqueue, answer with the
+row as `serializers` shapes it. `openapi.DOCUMENT` describes exactly these routes.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-routes: list[Route] = []
+from .. import registrations, scheduling
+from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ..models import (
+    WEBINAR_KINDS,
+    WEBINAR_STATUSES,
+    Account,
+    Organization,
+    Registration,
+    Webinar,
+)
+from ..organizations import SLUG_RE, all_organizations, subtree_ids
+from ..validation import registration_input, webinar_input
+from .auth import authorized, commit, runtime
+from .inputs import check_shape, check_value, path_id, query_instant, query_int, read_json
+from .openapi import DEFAULT_LIMIT, DOCUMENT, MAX_LIMIT, MAX_OFFSET, MAX_QUERY, SCHEMAS
+from .serializers import organization_json, registration_json, webinar_json
+
+T = TypeVar("T")
+LIST_FILTERS = ("organization", "status", "kind", "from", "to", "q", "limit", "offset")
+PAGING = ("limit", "offset")
+
+
+def base_url(request: Request) -> str:
+    return runtime(request).config.base_url
+
+
+def validated(data: Mapping[str, Any], schema: str, run: Callable[[dict[str, Any]], T], *,
+              extra: Mapping[str, str] | None = None) -> T:
+    """Check the shape the document promises, then the domain rules; report all at once."""
+    body, fields = check_shape(data, SCHEMAS[schema])
+    good = {k: v for k, v in body.items() if k not in fields}
+    try:
+        result = run(good)
+    except ValidationFailed as exc:
+        fields = {**exc.fields, **fields}
+    fields = {**(extra or {}), **fields}
+    if fields:
+        raise ValidationFailed(fields)
+    return result
+
+
+def unknown_params(request: Request, known: tuple[str, ...]) -> dict[str, str]:
+    return {name: "is not a known parameter" for name in request.query_params
+            if name not in known}
+
+
+def paging(request: Request, fields: dict[str, str]) -> tuple[int, int]:
+    params = request.query_params
+    limit = query_int(params.get("limit"), "limit", fields, default=DEFAULT_LIMIT, minimum=1,
+                      maximum=MAX_LIMIT)
+    offset = query_int(params.get("offset"), "offset", fields, default=0, minimum=0,
+                       maximum=MAX_OFFSET)
+    return limit, offset
+
+
+async def load_webinar(session: AsyncSession, webinar_id: int) -> Webinar:
+    """Re-read after a commit: counters changed by UPDATE statements and relations are fresh."""
+    webinar = await session.scalar(select(Webinar).where(Webinar.id == webinar_id)
+                                   .execution_options(populate_existing=True))
+    if webinar is None:
+        raise NotFound("no such webinar")
+    return webinar
+
+
+async def require_organization(session: AsyncSession, org_id: int | None) -> None:
+    if org_id is not None and await session.get(Organization, org_id) is None:
+        raise ValidationFailed({"organization_id": "no such organization"})
+
+
+async def openapi_document(request: Request) -> Response:
+    return JSONResponse(DOCUMENT)
+
+
+async def list_organizations(request: Request) -> Response:
+    async with authorized(request) as (session, account):
+        orgs = await all_organizations(session)
+        managed = subtree_ids(orgs, [role.organization_id for role in account.roles])
+        return JSONResponse({"items": [organization_json(o) for o in orgs if o.id in managed]})
+
+
+def like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def list_webinars(request: Request) -> Response:
+    params = request.query_params
+    async with authorized(request) as (session, account):
+        fields = unknown_params(request, LIST_FILTERS)
+        limit, offset = paging(request, fields)
+        orgs = await all_organizations(session)
+        managed = subtree_ids(orgs, [role.organization_id for role in account.roles])
+        scope = managed
+        conditions: list[ColumnElement[bool]] = []
+        slug = params.get("organization")
+        if slug is not None:
+            org = next((o for o in orgs if o.slug == slug), None) if SLUG_RE.match(slug) else None
+            if org is None:
+                fields["organization"] = "no such organization"
+            elif org.id not in managed:
+                raise Forbidden("this organization is outside your part of the tree")
+            else:
+                scope = subtree_ids(orgs, [org.id])
+        status = params.get("status")
+        if status is not None:
+            if status in WEBINAR_STATUSES:
+                conditions.append(Webinar.status == status)
+            else:
+                fields["status"] = f"must be one of {', '.join(WEBINAR_STATUSES)}"
+        kind = params.get("kind")
+        if kind is not None:
+            if kind in WEBINAR_KINDS:
+                conditions.append(Webinar.kind == kind)
+            else:
+                fields["kind"] = f"must be one of {', '.join(WEBINAR_KINDS)}"
+        start_from = query_instant(params.get("from"), "from", fields, end_of_day=False)
+        start_to = query_instant(params.get("to"), "to", fields, end_of_day=True)
+        if start_from is not None:
+            conditions.append(Webinar.start_at >= start_from)
+        if start_to is not None:
+            conditions.append(Webinar.start_at < start_to)
+            if start_from is not None and start_to <= start_from:
+                fields["to"] = "must be after from"
+        q = params.get("q")
+        if q is not None and q.strip():
+            if len(q) > MAX_QUERY:
+                fields["q"] = f"must be at most {MAX_QUERY} characters"
+            elif "\x00" in q:
+                fields["q"] = "contains a NUL character"
+            else:
+                conditions.append(Webinar.title.ilike(like_pattern(q.strip()), escape="\\"))
+        if fields:
+            raise ValidationFailed(fields)
+        conditions.append(Webinar.organization_id.in_(sorted(scope)))
+        total = await session.scalar(select(func.count(Webinar.id)).where(*conditions))
+        rows = await session.scalars(select(Webinar).where(*conditions)
+                                     .order_by(Webinar.start_at, Webinar.id)
+                                     .limit(limit).offset(offset))
+        items = [webinar_json(w, base_url(request)) for w in rows]
+    return JSONResponse({"items": items, "total": total or 0, "limit": limit,
+                         "offset": offset})
+
+
+async def create_webinar(request: Request) -> Response:
+    rt = runtime(request)
+    async with authorized(request) as (session, account):
+        data = await read_json(request)
+        org_id, reason = check_value(data.get("organization_id"),
+                                     SCHEMAS["WebinarCreate"]["properties"]["organization_id"])
+        org = await session.get(Organization, org_id) if reason is None else None
+        zone = org.timezone if org is not None else rt.config.default_timezone
+        values = validated(data, "WebinarCreate", lambda good: webinar_input(
+            good, rt.clock, default_timezone=zone, partial=False),
+            extra={"organization_id": "no such organization"} if org is None else None)
+        webinar = await scheduling.create_webinar(session, rt.clock, account, values,
+                                                  uid_domain=rt.config.uid_domain)
+        await commit(request, session)
+        webinar = await load_webinar(session, webinar.id)
+        body = webinar_json(webinar, base_url(request))
+    return JSONResponse(body, status_code=201, headers={
+        "Location": f"{base_url(request)}/api/v1/webinars/{webinar.id}"})
+
+
+async def get_webinar(request: Request) -> Response:
+    async with authorized(request) as (session, account):
+        webinar_id = path_id(request, "webinar_id")
+        webinar = await scheduling.get_managed_webinar(session, account, webinar_id)
+        return JSONResponse(webinar_json(webinar, base_url(request)))
+
+
+async def update_webinar(request: Request) -> Response:
+    rt = runtime(request)
+    async with authorized(request) as (session, account):
+        webinar_id = path_id(request, "webinar_id")
+        webinar = await scheduling.get_managed_webinar(session, account, webinar_id)
+        zone = webinar.timezone
+        data = await read_json(request)
+
+        def check(good: dict[str, Any]) -> Any:
+            # An absent zone means "unchanged"; a naive new start is wall time in that zone.
+            return webinar_input({"timezone": zone, **good}, rt.clock, default_timezone=zone,
+                                 partial=True)
+
+        values = validated(data, "WebinarUpdate", check)
+        await require_organization(session, values.values.get("organization_id"))
+        await scheduling.update_webinar(session, rt.clock, account, webinar_id, values)
+        await commit(request, session)
+        webinar = await load_webinar(session, webinar_id)
+        return JSONResponse(webinar_json(webinar, base_url(request)))
+
+
+async def cancel_webinar(request: Request) -> Response:
+    rt = runtime(request)
+    async with authorized(request) as (session, account):
+        webinar_id = path_id(request, "webinar_id")
+        await scheduling.cancel_webinar(session, rt.clock, account, webinar_id)
+        await commit(request, session)
+        webinar = await load_webinar(session, webinar_id)
+        return JSONResponse(webinar_json(webinar, base_url(request)))
+
+
+async def list_registrations(request: Request) -> Response:
+    async with authorized(request) as (session, account):
+        webinar_id = path_id(request, "webinar_id")
+        await scheduling.get_managed_webinar(session, account, webinar_id)
+        fields = unknown_params(request, PAGING)
+        limit, offset = paging(request, fields)
+        if fields:
+            raise ValidationFailed(fields)
+        where = Registration.webinar_id == webinar_id
+        total = await session.scalar(select(func.count(Registration.id)).where(where))
+        rows = await session.scalars(select(Registration).where(where)
+                                     .order_by(Registration.id).limit(limit).offset(offset))
+        items = [registration_json(r, base_url(request)) for r in rows]
+    return JSONResponse({"items": items, "total": total or 0, "limit": limit,
+                         "offset": offset})
+
+
+def registration_location(request: Request, registration: Registration) -> str:
+    return (f"{base_url(request)}/api/v1/webinars/{registration.webinar_id}"
+            f"/registrations/{registration.id}")
+
+
+async def create_registration(request: Request) -> Response:
+    rt = runtime(request)
+    async with authorized(request) as (session, account):
+        webinar_id = path_id(request, "webinar_id")
+        webinar = await scheduling.get_managed_webinar(session, account, webinar_id)
+        data = await read_json(request)
+        values = validated(data, "RegistrationCreate", lambda good: registration_input(
+            good, default_locale=rt.config.default_locale, default_timezone=webinar.timezone))
+        await require_organization(session, values.organization_id)
+        try:
+            registration = await registrations.register(session, rt.clock, webinar, values)
+            await commit(request, session)
+        except IntegrityError as exc:  # another request registered the same e-mail first
+            await session.rollback()
+            raise Conflict("this e-mail is already registered", "duplicate") from exc
+        return JSONResponse(registration_json(registration, base_url(request)),
+                            status_code=201,
+                            headers={"Location": registration_location(request, registration)})
+
+
+async def managed_registration(request: Request, session: AsyncSession,
+                               account: Account) -> Registration:
+    webinar_id = path_id(request, "webinar_id")
+    registration_id = path_id(request, "registration_id")
+    await scheduling.get_managed_webinar(session, account, webinar_id)
+    registration = await session.get(Registration, registration_id)
+    if registration is None or registration.webinar_id != webinar_id:
+        raise NotFound("no such registration")
+    return registration
+
+
+async def get_registration(request: Request) -> Response:
+    async with authorized(request) as (session, account):
+        registration = await managed_registration(request, session, account)
+        return JSONResponse(registration_json(registration, base_url(request)))
+
+
+async def cancel_registration(request: Request) -> Response:
+    rt = runtime(request)
+    async with authorized(request) as (session, account):
+        registration = await managed_registration(request, session, account)
+        await registrations.cancel(session, rt.clock, registration)
+        await commit(request, session)
+        return JSONResponse(registration_json(registration, base_url(request)))
+
+
+routes: list[Route] = [
+    Route("/openapi.json", openapi_document, methods=["GET"]),
+    Route("/organizations", list_organizations, methods=["GET"]),
+    Route("/webinars", list_webinars, methods=["GET"]),
+    Route("/webinars", create_webinar, methods=["POST"]),
+    Route("/webinars/{webinar_id}", get_webinar, methods=["GET"]),
+    Route("/webinars/{webinar_id}", update_webinar, methods=["PATCH"]),
+    Route("/webinars/{webinar_id}/cancel", cancel_webinar, methods=["POST"]),
+    Route("/webinars/{webinar_id}/registrations", list_registrations, methods=["GET"]),
+    Route("/webinars/{webinar_id}/registrations", create_registration, methods=["POST"]),
+    Route("/webinars/{webinar_id}/registrations/{registration_id}", get_registration,
+          methods=["GET"]),
+    Route("/webinars/{webinar_id}/registrations/{registration_id}/cancel",
+          cancel_registration, methods=["POST"]),
+]

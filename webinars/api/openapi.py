@@ -1,0 +1,438 @@
+"""The OpenAPI 3.1 description of /api/v1, written as data.
+
+The request schemas here are also what `inputs.check_shape` enforces before the domain rules
+run, so the document and the behaviour cannot drift apart: a body the document rejects is
+rejected with 422. Rules the document cannot express (a start in the future, a known IANA zone,
+a link that matches its platform) are in the descriptions and reported the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from integrations import PLATFORMS
+from integrations.static import STATIC_PATTERNS
+
+from ..config import SUPPORTED_LOCALES
+from ..models import (
+    MEETING_STATUSES,
+    ORG_LEVELS,
+    REGISTRATION_STATUSES,
+    VISIBILITIES,
+    WEBINAR_KINDS,
+    WEBINAR_STATUSES,
+)
+from ..validation import (
+    MAX_CAPACITY,
+    MAX_DESCRIPTION,
+    MAX_DURATION,
+    MAX_EMAIL,
+    MAX_NAME,
+    MAX_REMINDER,
+    MAX_TITLE,
+)
+
+MAX_ID = 2**31 - 1
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+MAX_OFFSET = 1_000_000_000
+MAX_QUERY = 200
+MAX_BODY_BYTES = 64 * 1024
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema, "type": [schema["type"], "null"]}
+
+
+_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+_DATETIME = {"type": "string", "format": "date-time"}
+_WEBINAR_FIELDS: dict[str, Any] = {
+    "title": {"type": "string", "minLength": 1, "maxLength": MAX_TITLE},
+    "description": nullable({"type": "string", "maxLength": MAX_DESCRIPTION}),
+    "kind": {"type": "string", "enum": list(WEBINAR_KINDS)},
+    "start": {
+        "type": "string", "minLength": 1, "maxLength": 64,
+        "description": "ISO 8601 date and time, e.g. 2027-03-01T15:00 or 2027-03-01T12:00:00Z. "
+                       "Without an offset it is wall time in `timezone`. Must lie in the "
+                       "future and within five years.",
+    },
+    "timezone": {"type": "string", "minLength": 1, "maxLength": 64,
+                 "description": "IANA time zone, e.g. Europe/Moscow."},
+    "duration_minutes": {"type": "integer", "minimum": 5, "maximum": MAX_DURATION},
+    "capacity": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_CAPACITY,
+                 "description": "Seats; null means no limit."},
+    "registration_open": {"type": "boolean"},
+    "visibility": {"type": "string", "enum": list(VISIBILITIES)},
+    "platform": {"type": "string", "enum": list(PLATFORMS)},
+    "static_url": nullable({
+        "type": "string", "maxLength": 500,
+        "description": "https:// link pasted by hand; required when platform is static.",
+    }),
+    "static_platform": {"type": "string", "enum": list(STATIC_PATTERNS),
+                        "description": "Which service `static_url` belongs to (checked)."},
+    "reminder_offsets": {
+        "type": "array", "maxItems": 5,
+        "items": {"type": "integer", "minimum": 1, "maximum": MAX_REMINDER},
+        "description": "Reminders, in minutes before the start.",
+    },
+    "organization_id": _ID,
+    "recording_url": nullable({"type": "string", "maxLength": 500,
+                               "description": "https:// link to the recording."}),
+    "followup_note": nullable({"type": "string", "maxLength": MAX_DESCRIPTION}),
+    "status": {"type": "string", "enum": ["draft", "scheduled"]},
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error", "fields"],
+        "additionalProperties": False,
+        "properties": {
+            "error": {"type": "string"},
+            "fields": {"type": "object", "additionalProperties": {"type": "string"},
+                       "description": "Each offending field with the reason."},
+            "code": {"type": "string",
+                     "description": "For 409: full, closed, duplicate or cancelled."},
+        },
+    },
+    "Organization": {
+        "type": "object",
+        "required": ["id", "slug", "name", "level", "timezone", "parent_id"],
+        "additionalProperties": False,
+        "properties": {
+            "id": {"type": "integer"},
+            "slug": {"type": "string"},
+            "name": {"type": "string"},
+            "level": {"type": "string", "enum": list(ORG_LEVELS)},
+            "timezone": {"type": "string"},
+            "parent_id": {"type": ["integer", "null"]},
+        },
+    },
+    "OrganizationList": {
+        "type": "object",
+        "required": ["items"],
+        "additionalProperties": False,
+        "properties": {"items": {"type": "array", "items": ref("Organization")}},
+    },
+    "Meeting": {
+        "type": "object",
+        "required": ["status"],
+        "additionalProperties": False,
+        "properties": {
+            "status": {"type": "string", "enum": list(MEETING_STATUSES)},
+            "join_url": {"type": "string"},
+            "host_url": {"type": "string",
+                         "description": "Only ever shown to organizers who manage the event."},
+            "error": {"type": "string"},
+        },
+    },
+    "Webinar": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [
+            "id", "public_id", "organization", "title", "description", "kind", "start",
+            "timezone", "start_local", "duration_minutes", "end", "capacity",
+            "registered_count", "seats_left", "registration_open", "visibility", "platform",
+            "static_url", "status", "uid", "sequence", "reminder_offsets", "recording_url",
+            "followup_note", "page_url", "ics_url", "meeting",
+        ],
+        "properties": {
+            "id": {"type": "integer"},
+            "public_id": {"type": "string"},
+            "organization": {
+                "type": "object", "required": ["id", "slug", "name"],
+                "additionalProperties": False,
+                "properties": {"id": {"type": "integer"}, "slug": {"type": "string"},
+                               "name": {"type": "string"}},
+            },
+            "title": {"type": "string"},
+            "description": {"type": "string"},
+            "kind": {"type": "string", "enum": list(WEBINAR_KINDS)},
+            "start": {**_DATETIME, "pattern": "Z$", "description": "UTC."},
+            "timezone": {"type": "string"},
+            "start_local": {**_DATETIME, "description": "In `timezone`, with its offset."},
+            "duration_minutes": {"type": "integer"},
+            "end": {**_DATETIME, "pattern": "Z$"},
+            "capacity": {"type": ["integer", "null"]},
+            "registered_count": {"type": "integer", "minimum": 0},
+            "seats_left": {"type": ["integer", "null"], "minimum": 0},
+            "registration_open": {"type": "boolean"},
+            "visibility": {"type": "string", "enum": list(VISIBILITIES)},
+            "platform": {"type": "string"},
+            "static_url": {"type": ["string", "null"]},
+            "status": {"type": "string", "enum": list(WEBINAR_STATUSES)},
+            "uid": {"type": "string"},
+            "sequence": {"type": "integer", "minimum": 0},
+            "reminder_offsets": {"type": "array", "items": {"type": "integer"}},
+            "recording_url": {"type": ["string", "null"]},
+            "followup_note": {"type": ["string", "null"]},
+            "page_url": {"type": "string"},
+            "ics_url": {"type": "string"},
+            "meeting": {"oneOf": [ref("Meeting"), {"type": "null"}]},
+        },
+    },
+    "WebinarList": {
+        "type": "object",
+        "required": ["items", "total", "limit", "offset"],
+        "additionalProperties": False,
+        "properties": {
+            "items": {"type": "array", "items": ref("Webinar")},
+            "total": {"type": "integer", "minimum": 0},
+            "limit": {"type": "integer"},
+            "offset": {"type": "integer"},
+        },
+    },
+    "WebinarCreate": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["title", "start", "duration_minutes", "organization_id"],
+        "properties": _WEBINAR_FIELDS,
+    },
+    "WebinarUpdate": {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "Any subset of the fields; absent fields stay as they are. A change of "
+                       "start, duration, title or description raises SEQUENCE and sends an "
+                       "update to every confirmed registrant.",
+        "properties": _WEBINAR_FIELDS,
+    },
+    "Registration": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id", "name", "email", "locale", "timezone", "status", "created_at",
+                     "cancelled_at", "personal_url", "join_url"],
+        "properties": {
+            "id": {"type": "integer"},
+            "name": {"type": "string"},
+            "email": {"type": "string"},
+            "locale": {"type": "string"},
+            "timezone": {"type": "string"},
+            "status": {"type": "string", "enum": list(REGISTRATION_STATUSES)},
+            "created_at": _DATETIME,
+            "cancelled_at": {"type": ["string", "null"], "format": "date-time"},
+            "personal_url": {"type": "string"},
+            "join_url": {"type": "string"},
+        },
+    },
+    "RegistrationList": {
+        "type": "object",
+        "required": ["items", "total", "limit", "offset"],
+        "additionalProperties": False,
+        "properties": {
+            "items": {"type": "array", "items": ref("Registration")},
+            "total": {"type": "integer", "minimum": 0},
+            "limit": {"type": "integer"},
+            "offset": {"type": "integer"},
+        },
+    },
+    "RegistrationCreate": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["name", "email"],
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME},
+            "email": {"type": "string", "minLength": 3, "maxLength": MAX_EMAIL},
+            "locale": {"type": "string", "enum": list(SUPPORTED_LOCALES)},
+            "timezone": {"type": "string", "minLength": 1, "maxLength": 64,
+                         "description": "IANA zone; defaults to the webinar's."},
+            "organization_id": {**_ID, "description": "The member's own organization."},
+        },
+    },
+}
+
+
+def error_response(description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/json": {"schema": ref("Error")}}}
+
+
+RESPONSES: dict[str, Any] = {
+    "BadRequest": error_response("Malformed JSON, or the body is not a JSON object."),
+    "Unauthorized": {
+        **error_response("No bearer token, or it is unknown or revoked."),
+        "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+    },
+    "Forbidden": error_response("Outside the part of the tree the account manages."),
+    "NotFound": error_response("No such webinar or registration."),
+    "Conflict": error_response("The state forbids it; `code` says why."),
+    "TooLarge": error_response(f"The body is larger than {MAX_BODY_BYTES} bytes."),
+    "UnsupportedMediaType": error_response("The body is not application/json."),
+    "Invalid": error_response("A field is wrong; `fields` names each with the reason."),
+}
+
+
+def json_body(schema: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": ref(schema)}}}
+
+
+def ok(schema: str, description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": ref(schema)}}}
+
+
+def errors(*names: str) -> dict[str, Any]:
+    codes = {"BadRequest": "400", "Unauthorized": "401", "Forbidden": "403", "NotFound": "404",
+             "Conflict": "409", "TooLarge": "413", "UnsupportedMediaType": "415",
+             "Invalid": "422"}
+    return {codes[n]: {"$ref": f"#/components/responses/{n}"} for n in names}
+
+
+WRITE_ERRORS = ("BadRequest", "Unauthorized", "Forbidden", "TooLarge", "UnsupportedMediaType",
+                "Invalid")
+CREATED_HEADERS = {"Location": {"description": "Address of the new resource.",
+                                "schema": {"type": "string"}}}
+
+
+def path_id(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": description,
+            "schema": {"type": "integer", "minimum": 1}}
+
+
+def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema,
+            "description": description}
+
+
+PAGING = [
+    query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
+                    "default": DEFAULT_LIMIT}, "Page size."),
+    query("offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
+          "Items to skip."),
+]
+WEBINAR_ID = path_id("webinar_id", "The webinar's id.")
+REGISTRATION_ID = path_id("registration_id", "The registration's id.")
+
+PATHS: dict[str, Any] = {
+    "/openapi.json": {
+        "get": {
+            "operationId": "getOpenAPI",
+            "summary": "This document.",
+            "security": [],
+            "responses": {"200": {"description": "The OpenAPI document.",
+                                  "content": {"application/json": {
+                                      "schema": {"type": "object"}}}}},
+        },
+    },
+    "/organizations": {
+        "get": {
+            "operationId": "listOrganizations",
+            "summary": "Organizations the account manages: each role's organization and below.",
+            "responses": {"200": ok("OrganizationList"), **errors("Unauthorized")},
+        },
+    },
+    "/webinars": {
+        "get": {
+            "operationId": "listWebinars",
+            "summary": "Webinars in the account's part of the tree, by start time.",
+            "parameters": [
+                query("organization", {"type": "string", "maxLength": 63},
+                      "Organization slug; includes its subtree."),
+                query("status", {"type": "string", "enum": list(WEBINAR_STATUSES)}, "Status."),
+                query("kind", {"type": "string", "enum": list(WEBINAR_KINDS)}, "Kind."),
+                query("from", {"type": "string", "maxLength": 64},
+                      "Starting at or after: ISO date (UTC midnight) or date and time "
+                      "(UTC when it has no offset)."),
+                query("to", {"type": "string", "maxLength": 64},
+                      "Starting before: ISO date (the whole day is included) or date and time."),
+                query("q", {"type": "string", "maxLength": MAX_QUERY},
+                      "Title contains (case-insensitive for latin letters)."),
+                *PAGING,
+            ],
+            "responses": {"200": ok("WebinarList"),
+                          **errors("Unauthorized", "Forbidden", "Invalid")},
+        },
+        "post": {
+            "operationId": "createWebinar",
+            "summary": "Plan a webinar; the meeting is created in the background.",
+            "requestBody": json_body("WebinarCreate"),
+            "responses": {"201": {**ok("Webinar", "Created."), "headers": CREATED_HEADERS},
+                          **errors(*WRITE_ERRORS)},
+        },
+    },
+    "/webinars/{webinar_id}": {
+        "parameters": [WEBINAR_ID],
+        "get": {
+            "operationId": "getWebinar",
+            "summary": "One webinar.",
+            "responses": {"200": ok("Webinar"),
+                          **errors("Unauthorized", "Forbidden", "NotFound")},
+        },
+        "patch": {
+            "operationId": "updateWebinar",
+            "summary": "Change a webinar; attendees get an update when they must see it.",
+            "requestBody": json_body("WebinarUpdate"),
+            "responses": {"200": ok("Webinar"),
+                          **errors(*WRITE_ERRORS, "NotFound", "Conflict")},
+        },
+    },
+    "/webinars/{webinar_id}/cancel": {
+        "parameters": [WEBINAR_ID],
+        "post": {
+            "operationId": "cancelWebinar",
+            "summary": "Cancel; every confirmed registrant gets a cancellation. Idempotent.",
+            "responses": {"200": ok("Webinar"),
+                          **errors("Unauthorized", "Forbidden", "NotFound")},
+        },
+    },
+    "/webinars/{webinar_id}/registrations": {
+        "parameters": [WEBINAR_ID],
+        "get": {
+            "operationId": "listRegistrations",
+            "summary": "Registrations of one webinar, oldest first.",
+            "parameters": PAGING,
+            "responses": {"200": ok("RegistrationList"),
+                          **errors("Unauthorized", "Forbidden", "NotFound", "Invalid")},
+        },
+        "post": {
+            "operationId": "createRegistration",
+            "summary": "Register a member on their behalf; they get the invitation by e-mail.",
+            "requestBody": json_body("RegistrationCreate"),
+            "responses": {"201": {**ok("Registration", "Created."),
+                                  "headers": CREATED_HEADERS},
+                          **errors(*WRITE_ERRORS, "NotFound", "Conflict")},
+        },
+    },
+    "/webinars/{webinar_id}/registrations/{registration_id}": {
+        "parameters": [WEBINAR_ID, REGISTRATION_ID],
+        "get": {
+            "operationId": "getRegistration",
+            "summary": "One registration.",
+            "responses": {"200": ok("Registration"),
+                          **errors("Unauthorized", "Forbidden", "NotFound")},
+        },
+    },
+    "/webinars/{webinar_id}/registrations/{registration_id}/cancel": {
+        "parameters": [WEBINAR_ID, REGISTRATION_ID],
+        "post": {
+            "operationId": "cancelRegistration",
+            "summary": "Cancel a registration; the member gets a cancellation. Idempotent.",
+            "responses": {"200": ok("Registration"),
+                          **errors("Unauthorized", "Forbidden", "NotFound")},
+        },
+    },
+}
+
+DOCUMENT: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Webinars API",
+        "version": "1.0.0",
+        "description": "Plan webinars and manage registrations in the part of the organization "
+                       "tree an API token's account manages. Errors are always JSON "
+                       "`{error, fields, code?}`.",
+    },
+    "servers": [{"url": "/api/v1"}],
+    "security": [{"bearer": []}],
+    "paths": PATHS,
+    "components": {
+        "schemas": SCHEMAS,
+        "responses": RESPONSES,
+        "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer",
+                       "description": "An API token (wbt_...) made on the /tokens page."},
+        },
+    },
+}
