@@ -1,7 +1,440 @@
-"""(being written)"""
+"""Organizer pages: dashboard, the webinar form, a webinar's page, registrants, API tokens.
+
+Every page works without JavaScript. Each handler checks the signed-in account first and
+the webinar's organization second, so a webinar outside the organizer's subtree answers
+403 before anything is read for display or written.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
-routes: list[Route] = []
+from integrations.static import STATIC_PATTERNS
+
+from ..accounts import create_api_token
+from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ..i18n import gettext
+from ..models import (
+    VISIBILITIES,
+    WEBINAR_KINDS,
+    Account,
+    ApiToken,
+    Delivery,
+    JoinClick,
+    Organization,
+    Registration,
+    Webinar,
+)
+from ..organizations import all_organizations, subtree_ids
+from ..scheduling import cancel_webinar, create_webinar, get_managed_webinar, update_webinar
+from ..validation import (
+    STATIC_PLATFORMS,
+    WEBINAR_PLATFORMS,
+    Errors,
+    WebinarInput,
+    text,
+    webinar_input,
+)
+from .common import (
+    as_local_inputs,
+    clock,
+    commit,
+    db,
+    locale,
+    read_form,
+    redirect,
+    render,
+    require_account,
+    runtime,
+)
+
+#: How far back the dashboard shows webinars that are over.
+RECENT = timedelta(days=30)
+DASHBOARD_LIMIT = 300
+MAX_ID = 2**31 - 1
+FORM_FIELDS = (
+    "title", "description", "kind", "organization_id", "date", "time", "timezone",
+    "duration_minutes", "capacity", "registration_open", "visibility", "platform", "static_url",
+    "static_platform", "reminder_offsets", "status", "recording_url", "followup_note",
+)
+DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+TIME_RE = re.compile(r"^\d{1,2}:\d{2}$")
+STATIC_LABELS = {
+    "zoom": "Zoom", "teams": "Microsoft Teams", "google_meet": "Google Meet", "webex": "Webex",
+    "telemost": "Яндекс Телемост", "mts_link": "МТС Линк", "vk": "VK Звонки / Сферум",
+    "jitsi": "Jitsi Meet", "bigbluebutton": "BigBlueButton", "other": "other",
+}
+
+
+def path_id(request: Request) -> int:
+    """The id in the address; one no row can have is simply not found (never a DB error)."""
+    value: int = request.path_params["id"]
+    if not 1 <= value <= MAX_ID:
+        raise NotFound("no such page")
+    return value
+
+
+# --- organizations the account manages ---------------------------------------------------
+
+async def managed_tree(session: AsyncSession, account: Account) -> list[tuple[Organization, int]]:
+    """Managed organizations in tree order with their depth, for selects and listings."""
+    orgs = await all_organizations(session)
+    ids = subtree_ids(orgs, [role.organization_id for role in account.roles])
+    children: dict[int | None, list[Organization]] = {}
+    for org in orgs:
+        children.setdefault(org.parent_id, []).append(org)
+    result: list[tuple[Organization, int]] = []
+    stack: list[tuple[Organization, int]] = [
+        (org, 0) for org in sorted(children.get(None, []), key=lambda o: o.name, reverse=True)]
+    while stack:
+        org, level = stack.pop()
+        if org.id in ids:
+            result.append((org, level))
+        below = level + 1 if org.id in ids else level
+        stack.extend((child, below) for child in sorted(children.get(org.id, []),
+                                                         key=lambda o: o.name, reverse=True))
+    return result
+
+
+# --- translating validation reasons ----------------------------------------------------------
+
+def reason_text(lang: str, reason: str) -> str:
+    """A validation reason in the page's language; numbers and option lists are kept."""
+    if lang == "en":
+        return reason
+    direct = gettext(lang, reason)
+    if direct != reason:
+        return direct
+    if reason.startswith("must be one of "):
+        options = ", ".join(gettext(lang, o) for o in reason[15:].split(", "))
+        return gettext(lang, "must be one of {0}").format(options)
+    match = re.fullmatch(r"is not a (\w+) meeting address", reason)
+    if match:
+        platform = STATIC_LABELS.get(match.group(1), match.group(1))
+        return gettext(lang, "is not a {0} meeting address").format(gettext(lang, platform))
+    numbers = re.findall(r"\d+", reason)
+    counter = iter(range(len(numbers)))
+    key = re.sub(r"\d+", lambda _m: f"{{{next(counter)}}}", reason)
+    translated = gettext(lang, key)
+    return translated.format(*numbers) if translated != key else reason
+
+
+# --- the webinar form ----------------------------------------------------------------------
+
+def form_values(form: FormData) -> dict[str, str]:
+    return {n: v for n in FORM_FIELDS if isinstance(v := form.get(n), str)}
+
+
+def guess_static_platform(url: str | None) -> str:
+    host = (urlsplit(url or "").hostname or "").lower()
+    for name, pattern in STATIC_PATTERNS.items():
+        if pattern.pattern != "^.+$" and pattern.match(host):
+            return name
+    return "other"
+
+
+def values_of(webinar: Webinar) -> dict[str, str]:
+    """The edit form filled in from the stored webinar."""
+    date, time = as_local_inputs(webinar.start_at, webinar.timezone)
+    return {
+        "title": webinar.title, "description": webinar.description, "kind": webinar.kind,
+        "organization_id": str(webinar.organization_id), "date": date, "time": time,
+        "timezone": webinar.timezone, "duration_minutes": str(webinar.duration_minutes),
+        "capacity": "" if webinar.capacity is None else str(webinar.capacity),
+        "registration_open": "on" if webinar.registration_open else "",
+        "visibility": webinar.visibility, "platform": webinar.platform,
+        "static_url": webinar.static_url or "",
+        "static_platform": guess_static_platform(webinar.static_url),
+        "reminder_offsets": ", ".join(str(m) for m in webinar.reminder_offsets or []),
+        "status": webinar.status, "recording_url": webinar.recording_url or "",
+        "followup_note": webinar.followup_note or "",
+    }
+
+
+def new_values(tree: list[tuple[Organization, int]]) -> dict[str, str]:
+    return {"kind": "webinar", "organization_id": str(tree[0][0].id) if tree else "",
+            "timezone": "", "duration_minutes": "90", "registration_open": "on",
+            "visibility": "public", "platform": "jitsi", "static_platform": "other",
+            "reminder_offsets": "1440, 15", "status": "scheduled"}
+
+
+def to_input(request: Request, raw: Mapping[str, str], managed: Mapping[int, Organization],
+             webinar: Webinar | None) -> dict[str, Any]:
+    """Validated values for the services, or ValidationFailed naming each bad field.
+
+    The date, time and zone inputs become webinar_input's `start`; an empty zone means the
+    chosen organization's. On edit an unchanged start is left out, so a webinar that has
+    already begun can still get its recording link.
+    """
+    errors = Errors()
+    data: dict[str, Any] = {k: raw.get(k, "") for k in (
+        "title", "description", "kind", "duration_minutes", "capacity", "visibility",
+        "platform", "reminder_offsets")}
+    data["registration_open"] = raw.get("registration_open", "off")  # unchecked: not sent
+    org_id = raw.get("organization_id", "").strip()
+    numeric = org_id.isascii() and org_id.isdigit()
+    if not org_id:
+        errors["organization_id"] = "is required"
+    elif numeric and int(org_id) not in managed:
+        raise Forbidden("this organization is outside your part of the tree")
+    else:
+        data["organization_id"] = org_id
+    org = managed.get(int(org_id)) if numeric else None
+    default_zone = org.timezone if org else runtime(request).config.default_timezone
+    zone = raw.get("timezone", "").strip() or default_zone
+    data["timezone"] = zone
+    date, time = raw.get("date", "").strip(), raw.get("time", "").strip()
+    if not date:
+        errors["date"] = "is required"
+    elif not DATE_RE.match(date):
+        errors["date"] = "must be a date such as 2027-03-01"
+    if not time:
+        errors["time"] = "is required"
+    elif not TIME_RE.match(time):
+        errors["time"] = "must be a time such as 15:00"
+    elif len(time) == 4:
+        time = "0" + time
+    unchanged = webinar is not None and (date, time, zone) == (
+        *as_local_inputs(webinar.start_at, webinar.timezone), webinar.timezone)
+    if not unchanged and "date" not in errors and "time" not in errors:
+        data["start"] = f"{date}T{time}"
+    if data["platform"] == "static":
+        data["static_url"] = raw.get("static_url", "")
+        data["static_platform"] = raw.get("static_platform", "") or "other"
+    else:
+        data["static_url"] = ""  # a meeting made by the platform replaces any pasted link
+    if webinar is None or webinar.status in ("draft", "scheduled"):
+        data["status"] = raw.get("status", "")
+    if webinar is not None:
+        data["recording_url"] = raw.get("recording_url", "")
+        data["followup_note"] = raw.get("followup_note", "")
+    values: dict[str, Any] = {}
+    try:
+        values = webinar_input(data, clock(request), default_timezone=default_zone,
+                               partial=webinar is not None).values
+    except ValidationFailed as exc:
+        errors = Errors({**exc.fields, **errors})
+    if "date" in errors or "time" in errors:
+        errors.pop("start", None)
+    errors.check()
+    return values
+
+
+async def render_form(request: Request, session: AsyncSession, account: Account,
+                      raw: Mapping[str, str], webinar: Webinar | None,
+                      errors: Mapping[str, str] | None = None) -> Response:
+    lang = locale(request)
+    tree = await managed_tree(session, account)
+    return render(request, "pages/webinar_form.html", {
+        "webinar": webinar, "form": raw, "orgs": tree,
+        "errors": {k: reason_text(lang, v) for k, v in (errors or {}).items()},
+        "kinds": WEBINAR_KINDS, "visibilities": VISIBILITIES, "platforms": WEBINAR_PLATFORMS,
+        "static_platforms": STATIC_PLATFORMS, "static_labels": STATIC_LABELS,
+    }, status_code=422 if errors else 200)
+
+
+async def new_form(request: Request) -> Response:
+    async with db(request) as session:
+        account = await require_account(request, session)
+        tree = await managed_tree(session, account)
+        return await render_form(request, session, account, new_values(tree), None)
+
+
+async def create(request: Request) -> Response:
+    async with db(request) as session:
+        account = await require_account(request, session)
+        form = await read_form(request)
+        raw = form_values(form)
+        managed = {org.id: org for org, _ in await managed_tree(session, account)}
+        try:
+            values = to_input(request, raw, managed, None)
+        except ValidationFailed as exc:
+            return await render_form(request, session, account, raw, None, exc.fields)
+        webinar = await create_webinar(session, clock(request), account, WebinarInput(values),
+                                       uid_domain=runtime(request).config.uid_domain)
+        await commit(request, session)
+        return redirect(f"/webinars/{webinar.id}")
+
+
+async def edit_form(request: Request) -> Response:
+    async with db(request) as session:
+        account = await require_account(request, session)
+        webinar = await get_managed_webinar(session, account, path_id(request))
+        if webinar.status == "cancelled":
+            raise Conflict("a cancelled webinar cannot be changed", "cancelled")
+        return await render_form(request, session, account, values_of(webinar), webinar)
+
+
+async def update(request: Request) -> Response:
+    async with db(request) as session:
+        account = await require_account(request, session)
+        webinar = await get_managed_webinar(session, account, path_id(request))
+        form = await read_form(request)
+        if webinar.status == "cancelled":
+            raise Conflict("a cancelled webinar cannot be changed", "cancelled")
+        raw = form_values(form)
+        managed = {org.id: org for org, _ in await managed_tree(session, account)}
+        try:
+            values = to_input(request, raw, managed, webinar)
+        except ValidationFailed as exc:
+            return await render_form(request, session, account, raw, webinar, exc.fields)
+        await update_webinar(session, clock(request), account, webinar.id,
+                             WebinarInput(values))
+        await commit(request, session)
+        return redirect(f"/webinars/{webinar.id}")
+
+
+# --- dashboard and the webinar's own pages ------------------------------------------------
+
+async def dashboard(request: Request) -> Response:
+    async with db(request) as session:
+        account = await require_account(request, session)
+        tree = await managed_tree(session, account)
+        now = clock(request).now()
+        rows = list((await session.scalars(
+            select(Webinar)
+            .where(Webinar.organization_id.in_([org.id for org, _ in tree]),
+                   Webinar.start_at >= now - RECENT - timedelta(days=1))
+            .order_by(Webinar.start_at, Webinar.id)
+            .limit(DASHBOARD_LIMIT)
+        )).unique().all())
+    ends = {w.id: w.start_at + timedelta(minutes=w.duration_minutes) for w in rows}
+    upcoming = [w for w in rows if ends[w.id] > now]
+    recent = [w for w in reversed(rows) if now - RECENT <= ends[w.id] <= now]
+    return render(request, "pages/dashboard.html", {
+        "account": account, "upcoming": upcoming, "recent": recent, "orgs": tree})
+
+
+async def counts_of(session: AsyncSession, webinar_id: int) -> dict[str, dict[str, int]]:
+    registrations = await session.execute(
+        select(Registration.status, func.count()).where(Registration.webinar_id == webinar_id)
+        .group_by(Registration.status))
+    deliveries = await session.execute(
+        select(Delivery.status, func.count()).where(Delivery.webinar_id == webinar_id)
+        .group_by(Delivery.status))
+    clicks = await session.scalar(
+        select(func.count()).select_from(JoinClick).join(
+            Registration, Registration.id == JoinClick.registration_id)
+        .where(Registration.webinar_id == webinar_id))
+    return {"registrations": {s: n for s, n in registrations.all()},
+            "deliveries": {s: n for s, n in deliveries.all()},
+            "clicks": {"all": clicks or 0}}
+
+
+async def admin_page(request: Request) -> Response:
+    async with db(request) as session:
+        account = await require_account(request, session)
+        webinar = await get_managed_webinar(session, account, path_id(request))
+        counts = await counts_of(session, webinar.id)
+    return render(request, "pages/webinar_admin.html", {"w": webinar, "counts": counts})
+
+
+async def cancel_confirm(request: Request) -> Response:
+    async with db(request) as session:
+        account = await require_account(request, session)
+        webinar = await get_managed_webinar(session, account, path_id(request))
+    return render(request, "pages/org_cancel.html", {"w": webinar})
+
+
+async def cancel(request: Request) -> Response:
+    async with db(request) as session:
+        account = await require_account(request, session)
+        webinar = await get_managed_webinar(session, account, path_id(request))
+        await read_form(request)
+        await cancel_webinar(session, clock(request), account, webinar.id)
+        await commit(request, session)
+        return redirect(f"/webinars/{webinar.id}")
+
+
+async def registrants(request: Request) -> Response:
+    async with db(request) as session:
+        account = await require_account(request, session)
+        webinar = await get_managed_webinar(session, account, path_id(request))
+        clicks = (select(JoinClick.registration_id, func.count().label("n"))
+                  .group_by(JoinClick.registration_id).subquery())
+        rows = (await session.execute(
+            select(Registration, func.coalesce(clicks.c.n, 0))
+            .outerjoin(clicks, clicks.c.registration_id == Registration.id)
+            .where(Registration.webinar_id == webinar.id)
+            .order_by(Registration.created_at, Registration.id)
+        )).all()
+    return render(request, "pages/registrants.html", {
+        "w": webinar, "rows": [(r, int(n)) for r, n in rows]})
+
+
+# --- API tokens ----------------------------------------------------------------------------
+
+async def render_tokens(request: Request, session: AsyncSession, account: Account, *,
+                        created: str | None = None, error: str | None = None,
+                        name: str = "") -> Response:
+    tokens = list((await session.scalars(
+        select(ApiToken).where(ApiToken.account_id == account.id)
+        .order_by(ApiToken.created_at.desc(), ApiToken.id.desc()))).all())
+    lang = locale(request)
+    return render(request, "pages/tokens.html", {
+        "tokens": tokens, "created": created, "name": name,
+        "error": reason_text(lang, error) if error else None,
+        "zone": runtime(request).config.default_timezone,
+    }, status_code=422 if error else 200)
+
+
+async def tokens_page(request: Request) -> Response:
+    async with db(request) as session:
+        account = await require_account(request, session)
+        return await render_tokens(request, session, account)
+
+
+async def token_create(request: Request) -> Response:
+    async with db(request) as session:
+        account = await require_account(request, session)
+        form = await read_form(request)
+        errors = Errors()
+        name = text({"name": form.get("name")}, "name", errors, required=True, max_len=100)
+        if name is None:
+            raw_name = form.get("name")
+            return await render_tokens(request, session, account, error=errors["name"],
+                                       name=raw_name if isinstance(raw_name, str) else "")
+        token = await create_api_token(session, clock(request), account, name)
+        await session.commit()
+        # Shown in this answer only: never in a redirect, a cookie or a log.
+        return await render_tokens(request, session, account, created=token)
+
+
+async def token_revoke(request: Request) -> Response:
+    async with db(request) as session:
+        account = await require_account(request, session)
+        await read_form(request)
+        token = await session.get(ApiToken, path_id(request))
+        if token is None or token.account_id != account.id:
+            raise NotFound("no such token")
+        if token.revoked_at is None:
+            token.revoked_at = clock(request).now()
+        await session.commit()
+    return redirect("/tokens")
+
+
+routes = [
+    Route("/dashboard", dashboard, methods=["GET"]),
+    Route("/webinars/new", new_form, methods=["GET"]),
+    Route("/webinars/new", create, methods=["POST"]),
+    Route("/webinars/{id:int}", admin_page, methods=["GET"]),
+    Route("/webinars/{id:int}/edit", edit_form, methods=["GET"]),
+    Route("/webinars/{id:int}/edit", update, methods=["POST"]),
+    Route("/webinars/{id:int}/cancel", cancel_confirm, methods=["GET"]),
+    Route("/webinars/{id:int}/cancel", cancel, methods=["POST"]),
+    Route("/webinars/{id:int}/registrants", registrants, methods=["GET"]),
+    Route("/tokens", tokens_page, methods=["GET"]),
+    Route("/tokens", token_create, methods=["POST"]),
+    Route("/tokens/{id:int}/revoke", token_revoke, methods=["POST"]),
+]
