@@ -54,8 +54,10 @@ async def register(session: AsyncSession, clock: Clock, webinar: Webinar,
     """
     check_open(webinar, clock)
     normalized = normalize_email(data.email)
+    # Locked, so two revivals of one cancelled registration cannot both take a seat.
     existing = await session.scalar(select(Registration).where(
-        Registration.webinar_id == webinar.id, Registration.email_normalized == normalized))
+        Registration.webinar_id == webinar.id, Registration.email_normalized == normalized
+    ).with_for_update(of=Registration))
     if existing is not None and existing.status == "confirmed":
         raise Conflict("this e-mail is already registered", "duplicate")
     if not await take_seat(session, webinar.id):
@@ -92,6 +94,8 @@ async def by_token(session: AsyncSession, token: str) -> Registration:
 
 
 async def cancel(session: AsyncSession, clock: Clock, registration: Registration) -> Registration:
+    """Cancel once: the row is re-read under a lock, so simultaneous clicks free one seat."""
+    await session.refresh(registration, attribute_names=["status"], with_for_update=True)
     if registration.status == "cancelled":
         return registration
     now = clock.now()

@@ -1,7 +1,297 @@
-"""(being written)"""
+"""The pages members see without an account: calendars, a webinar, registering, their own page.
+
+Nothing here shows a meeting's raw join or host link: members get `/j/<token>`, which records
+the click and redirects, so the platform link can change without re-sending anything.
+"""
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-routes: list[Route] = []
+from .. import calendars, feeds, organizations, registrations
+from ..errors import Conflict, NotFound, ValidationFailed
+from ..i18n import gettext
+from ..models import JoinClick, Organization, Registration, Webinar
+from ..scheduling import upcoming_query
+from ..validation import registration_input
+from .common import clock, commit, db, form_dict, locale, read_form, redirect, render, runtime
+
+
+class KeyConvertor(Convertor[str]):
+    """Slugs, public ids and tokens never contain a dot, so `/o/x.ics` falls through to feeds."""
+
+    regex = "[A-Za-z0-9_-]{1,64}"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+# Starlette resolves `{name:key}` through this global table when the routes below compile.
+register_url_convertor("key", KeyConvertor())
+
+REGISTRATION_FIELDS = ("name", "email", "locale", "timezone")
+#: Why registration is not offered, as the page says it (English key of the RU catalog).
+STATE_MESSAGES = {
+    "cancelled": "This webinar is cancelled.",
+    "past": "This webinar has already taken place.",
+    "started": "The webinar has already started; registration is closed.",
+    "closed": "Registration is closed.",
+    "full": "All seats are taken.",
+    "duplicate": "This e-mail is already registered.",
+}
+PUBLIC_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+
+
+def base_url(request: Request) -> str:
+    return runtime(request).config.base_url
+
+
+def registration_state(webinar: Webinar, now: datetime) -> str | None:
+    """None when the form is offered, otherwise the key of STATE_MESSAGES that explains why."""
+    if webinar.status == "cancelled":
+        return "cancelled"
+    if webinar.status == "finished" or calendars.end_at(webinar) <= now:
+        return "past"
+    if webinar.start_at <= now:
+        return "started"
+    if webinar.status != "scheduled" or not webinar.registration_open:
+        return "closed"
+    if webinar.capacity is not None and webinar.registered_count >= webinar.capacity:
+        return "full"
+    return None
+
+
+def private_headers(response: Response) -> Response:
+    """Pages behind a token: never cached, and the token never leaks in a Referer header."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+async def public_webinar(session: AsyncSession, public_id: str) -> Webinar:
+    """A webinar by its unguessable key; drafts do not exist for the public."""
+    if not PUBLIC_ID_RE.match(public_id):
+        raise NotFound("no such webinar")
+    webinar = await session.scalar(select(Webinar).where(Webinar.public_id == public_id))
+    if webinar is None or webinar.status == "draft":
+        raise NotFound("no such webinar")
+    return webinar
+
+
+async def calendar_index(request: Request) -> Response:
+    async with db(request) as session:
+        orgs = await organizations.all_organizations(session)
+    children: dict[int | None, list[Organization]] = {}
+    for org in orgs:
+        children.setdefault(org.parent_id, []).append(org)
+
+    def tree(parent_id: int | None) -> list[dict[str, Any]]:
+        return [{"org": org, "children": tree(org.id)}
+                for org in sorted(children.get(parent_id, []), key=lambda o: o.name)]
+
+    known = {org.id for org in orgs}
+    roots = tree(None) + [{"org": org, "children": tree(org.id)} for org in orgs
+                          if org.parent_id is not None and org.parent_id not in known]
+    return render(request, "pages/calendar.html", {"tree": roots})
+
+
+async def org_calendar(request: Request) -> Response:
+    now = clock(request).now()
+    async with db(request) as session:
+        org = await organizations.get_by_slug(session, request.path_params["slug"])
+        orgs = await organizations.all_organizations(session)
+        chain = organizations.chain(orgs, org.id)
+        webinars = list((await session.scalars(
+            upcoming_query([o.id for o in chain], now, public_only=True))).all())
+    upcoming = [w for w in webinars if calendars.end_at(w) > now]
+    past = [w for w in reversed(webinars) if calendars.end_at(w) <= now]
+    feed = f"{base_url(request)}/o/{org.slug}.ics"
+    return render(request, "pages/org_calendar.html", {
+        "org": org,
+        "ancestors": chain[1:],
+        "upcoming": upcoming,
+        "past": past,
+        "feed_url": feed,
+        "webcal_url": calendars.webcal_url(feed),
+        "google_subscribe_url": (calendars.google_subscribe_url(feed)
+                                 if feed.startswith("https://") else None),
+    })
+
+
+def webinar_context(request: Request, webinar: Webinar, **extra: Any) -> dict[str, Any]:
+    now = clock(request).now()
+    state = extra.pop("state", registration_state(webinar, now))
+    links = feeds.public_links(base_url(request), webinar)
+    seats_left = (max(webinar.capacity - webinar.registered_count, 0)
+                  if webinar.capacity is not None else None)
+    return {
+        "webinar": webinar,
+        "state": state,
+        "state_message": STATE_MESSAGES.get(state) if state else None,
+        "seats_left": seats_left,
+        "values": {"locale": locale(request), "timezone": webinar.timezone},
+        "errors": {},
+        "ics_url": f"/w/{webinar.public_id}.ics",
+        "google_url": calendars.google_calendar_url(webinar, links),
+        "outlook_url": calendars.outlook_calendar_url(webinar, links, personal=True),
+        **extra,
+    }
+
+
+async def webinar_page(request: Request) -> Response:
+    async with db(request) as session:
+        webinar = await public_webinar(session, request.path_params["public_id"])
+    return render(request, "pages/webinar.html", webinar_context(request, webinar))
+
+
+async def register(request: Request) -> Response:
+    form = await read_form(request)
+    data = form_dict(form, *REGISTRATION_FIELDS)  # anything else in the form is ignored
+    lang = locale(request)
+    public_id = request.path_params["public_id"]
+    async with db(request) as session:
+        webinar = await public_webinar(session, public_id)
+        values = {"locale": lang, "timezone": webinar.timezone, **data}
+        try:
+            checked = registration_input(data, default_locale=lang,
+                                         default_timezone=webinar.timezone)
+            registration = await registrations.register(session, clock(request), webinar,
+                                                        checked)
+            token = registration.token
+            await commit(request, session)
+        except ValidationFailed as exc:
+            return render(request, "pages/webinar.html", webinar_context(
+                request, webinar, values=values, errors=exc.fields), status_code=422)
+        except (Conflict, IntegrityError) as exc:
+            # IntegrityError: a concurrent request registered the same e-mail first; the
+            # unique constraint stopped this one and the rollback returns the seat it took.
+            code = exc.code if isinstance(exc, Conflict) else "duplicate"
+            await session.rollback()
+            webinar = await public_webinar(session, public_id)  # fresh state for the page
+            return conflict_page(request, webinar, code, values)
+    return redirect(f"/r/{token}")
+
+
+def conflict_page(request: Request, webinar: Webinar, code: str,
+                  values: dict[str, Any]) -> Response:
+    now = clock(request).now()
+    if code == "duplicate":
+        state = registration_state(webinar, now)
+        message = STATE_MESSAGES["duplicate"]
+    else:
+        state = code if code == "full" else (registration_state(webinar, now) or "closed")
+        message = STATE_MESSAGES.get(state, STATE_MESSAGES["closed"])
+    return render(request, "pages/webinar.html", webinar_context(
+        request, webinar, state=state, values=values, conflict=message), status_code=409)
+
+
+async def personal_context(request: Request, session: AsyncSession,
+                           registration: Registration) -> dict[str, Any]:
+    webinar = registration.webinar
+    now = clock(request).now()
+    base = base_url(request)
+    links = feeds.registrant_links(base, registration)
+    confirmed = registration.status == "confirmed"
+    ended = calendars.end_at(webinar) <= now or webinar.status == "finished"
+    return {
+        "registration": registration,
+        "webinar": webinar,
+        "confirmed": confirmed,
+        "webinar_cancelled": webinar.status == "cancelled",
+        "ended": ended,
+        "can_cancel": confirmed and webinar.status != "cancelled" and not ended,
+        "join_address": feeds.join_address(base, registration.token),
+        "ics_url": f"/r/{registration.token}.ics",
+        "google_url": calendars.google_calendar_url(webinar, links),
+        "outlook_url": calendars.outlook_calendar_url(webinar, links, personal=True),
+        "office_url": calendars.outlook_calendar_url(webinar, links),
+        "feed": await personal_feed(request, session, registration),
+    }
+
+
+async def personal_feed(request: Request, session: AsyncSession,
+                        registration: Registration) -> dict[str, str] | None:
+    """The member's feed once made (`POST /r/<token>/feed` comes back here with `?feed=1`)."""
+    feed = await feeds.feed_of_registration(session, registration)
+    if feed is None:
+        return None
+    url = feeds.feed_url(base_url(request), feed.token)
+    return {"token": feed.token, "url": url, "webcal_url": calendars.webcal_url(url)}
+
+
+async def personal_page(request: Request) -> Response:
+    async with db(request) as session:
+        registration = await registrations.by_token(session, request.path_params["token"])
+        context = await personal_context(request, session, registration)
+    return private_headers(render(request, "pages/registered.html", context))
+
+
+async def cancel_registration(request: Request) -> Response:
+    await read_form(request)
+    token = request.path_params["token"]
+    async with db(request) as session:
+        registration = await session.scalar(
+            select(Registration).where(Registration.token == token)
+            .with_for_update(of=Registration))  # two clicks must not release two seats
+        if registration is None:
+            raise NotFound("no such registration")
+        context = await personal_context(request, session, registration)
+        if registration.status == "confirmed" and not context["can_cancel"]:
+            lang = locale(request)
+            context["notice"] = gettext(lang, "This registration can no longer be cancelled.")
+            return private_headers(render(request, "pages/registered.html", context,
+                                          status_code=409))
+        await registrations.cancel(session, clock(request), registration)
+        await commit(request, session)
+    return redirect(f"/r/{token}")
+
+
+async def join(request: Request) -> Response:
+    """Follow the personal join address: count the click and go to the meeting when it is ready.
+
+    A click is recorded only when it leads into the meeting of a confirmed registration, so
+    the clicks are attendance, not curiosity about a link that is still pending.
+    """
+    async with db(request) as session:
+        registration = await registrations.by_token(session, request.path_params["token"])
+        webinar = registration.webinar
+        meeting = webinar.meeting
+        ready = meeting is not None and meeting.status == "ready" and bool(meeting.join_url)
+        confirmed = registration.status == "confirmed"
+        if confirmed and ready and webinar.status != "cancelled":
+            assert meeting is not None and meeting.join_url
+            target = meeting.join_url
+            session.add(JoinClick(registration_id=registration.id, at=clock(request).now()))
+            await commit(request, session)
+            return private_headers(RedirectResponse(target, status_code=303))
+        context = {
+            "registration": registration,
+            "webinar": webinar,
+            "confirmed": confirmed,
+            "webinar_cancelled": webinar.status == "cancelled",
+        }
+    return private_headers(render(request, "pages/join_wait.html", context))
+
+
+routes = [
+    Route("/calendar", calendar_index, methods=["GET"]),
+    Route("/o/{slug:key}", org_calendar, methods=["GET"]),
+    Route("/w/{public_id:key}", webinar_page, methods=["GET"]),
+    Route("/w/{public_id:key}/register", register, methods=["POST"]),
+    Route("/r/{token:key}", personal_page, methods=["GET"]),
+    Route("/r/{token:key}/cancel", cancel_registration, methods=["POST"]),
+    Route("/j/{token:key}", join, methods=["GET"]),
+]
