@@ -13,11 +13,11 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webinars.clock import FixedClock
-from webinars.models import Delivery, Registration, Webinar
+from webinars.models import Delivery, Organization, Registration, Webinar
 from webinars.queue import InProcessQueue
 from webinars.runtime import Runtime
 
-from .factories import csrf_from
+from .factories import csrf_from, make_org
 from .test_public_pages import (
     START,
     fresh_webinar,
@@ -138,12 +138,39 @@ async def test_unknown_fields_are_ignored(
     runtime: Runtime,
 ) -> None:
     webinar = await open_webinar(session, queue, clock)
-    response = await post_registration(client, webinar, organization_id="999999",
-                                       status="cancelled", capacity="1000", token="chosen")
+    response = await post_registration(client, webinar, status="cancelled", capacity="1000",
+                                       token="chosen")
     assert response.status_code == 303
     [registration] = await registrations_of(runtime, webinar.id)
     assert registration.organization_id == webinar.organization_id
     assert registration.status == "confirmed" and registration.token != "chosen"
+
+
+async def test_a_member_names_their_own_organization_below_the_webinars(
+    client: httpx.AsyncClient, session: AsyncSession, clock: FixedClock, queue: InProcessQueue,
+    runtime: Runtime,
+) -> None:
+    webinar = await open_webinar(session, queue, clock)
+    async with runtime.sessionmaker() as s:
+        federation = await s.get(Organization, webinar.organization_id)
+        region = await make_org(s, clock, "region", parent=federation, name="Приморье",
+                                level="regional")
+        school = await make_org(s, clock, "school", parent=region, name="Гимназия № 2",
+                                level="primary")
+        elsewhere = await make_org(s, clock, "elsewhere", name="Другой профсоюз")
+        await s.commit()
+    page = await client.get(f"/w/{webinar.public_id}")
+    assert "Гимназия № 2" in page.text and "Другой профсоюз" not in page.text
+
+    outside = await post_registration(client, webinar, organization_id=str(elsewhere.id))
+    assert outside.status_code == 422
+    assert "organization_id" in outside.text or "нет в списке" in outside.text
+    assert await registrations_of(runtime, webinar.id) == []
+
+    response = await post_registration(client, webinar, organization_id=str(school.id))
+    assert response.status_code == 303
+    [registration] = await registrations_of(runtime, webinar.id)
+    assert registration.organization_id == school.id
 
 
 async def test_a_file_instead_of_a_field_is_rejected(

@@ -14,6 +14,11 @@ from babel.dates import format_datetime, get_timezone_name
 from .config import SUPPORTED_LOCALES
 
 RU: dict[str, str] = {
+    # member's organization on the registration form
+    "Your organization": "Ваша организация",
+    "Your personal calendar will also show the plans of this organization and those above it.":
+        "В вашем личном календаре будут и планы этой организации и вышестоящих.",
+    "is not one of the listed organizations": "нет в списке организаций",
     # navigation and auth
     "Webinars": "Вебинары",
     "Log in": "Войти",

@@ -42,7 +42,7 @@ class KeyConvertor(Convertor[str]):
 # Starlette resolves `{name:key}` through this global table when the routes below compile.
 register_url_convertor("key", KeyConvertor())
 
-REGISTRATION_FIELDS = ("name", "email", "locale", "timezone")
+REGISTRATION_FIELDS = ("name", "email", "locale", "timezone", "organization_id")
 #: Why registration is not offered, as the page says it (English key of the RU catalog).
 STATE_MESSAGES = {
     "cancelled": "This webinar is cancelled.",
@@ -151,10 +151,35 @@ def webinar_context(request: Request, webinar: Webinar, **extra: Any) -> dict[st
     }
 
 
+async def member_organizations(session: AsyncSession, webinar: Webinar) -> list[tuple[int, str]]:
+    """Where a registrant may say they belong: the webinar's organization and everything below.
+
+    Their personal feed then holds the plans of that organization's whole chain.
+    """
+    orgs = await organizations.all_organizations(session)
+    inside = organizations.subtree_ids(orgs, [webinar.organization_id])
+    by_parent: dict[int | None, list[Organization]] = {}
+    for org in orgs:
+        if org.id in inside:
+            by_parent.setdefault(org.parent_id if org.id != webinar.organization_id else None,
+                                 []).append(org)
+    result: list[tuple[int, str]] = []
+
+    def walk(parent_id: int | None, level: int) -> None:
+        for org in sorted(by_parent.get(parent_id, []), key=lambda o: o.name):
+            result.append((org.id, "\u2003" * level + org.name))
+            walk(org.id, level + 1)
+
+    walk(None, 0)
+    return result
+
+
 async def webinar_page(request: Request) -> Response:
     async with db(request) as session:
         webinar = await public_webinar(session, request.path_params["public_id"])
-    return render(request, "pages/webinar.html", webinar_context(request, webinar))
+        orgs = await member_organizations(session, webinar)
+    return render(request, "pages/webinar.html",
+                  webinar_context(request, webinar, member_orgs=orgs))
 
 
 async def register(request: Request) -> Response:
@@ -164,29 +189,34 @@ async def register(request: Request) -> Response:
     public_id = request.path_params["public_id"]
     async with db(request) as session:
         webinar = await public_webinar(session, public_id)
+        orgs = await member_organizations(session, webinar)
         values = {"locale": lang, "timezone": webinar.timezone, **data}
         try:
             checked = registration_input(data, default_locale=lang,
                                          default_timezone=webinar.timezone)
+            if checked.organization_id not in (None, *(org_id for org_id, _ in orgs)):
+                raise ValidationFailed({"organization_id": "is not one of the listed "
+                                                           "organizations"})
             registration = await registrations.register(session, clock(request), webinar,
                                                         checked)
             token = registration.token
             await commit(request, session)
         except ValidationFailed as exc:
             return render(request, "pages/webinar.html", webinar_context(
-                request, webinar, values=values, errors=exc.fields), status_code=422)
+                request, webinar, values=values, errors=exc.fields, member_orgs=orgs),
+                status_code=422)
         except (Conflict, IntegrityError) as exc:
             # IntegrityError: a concurrent request registered the same e-mail first; the
             # unique constraint stopped this one and the rollback returns the seat it took.
             code = exc.code if isinstance(exc, Conflict) else "duplicate"
             await session.rollback()
             webinar = await public_webinar(session, public_id)  # fresh state for the page
-            return conflict_page(request, webinar, code, values)
+            return conflict_page(request, webinar, code, values, orgs)
     return redirect(f"/r/{token}")
 
 
 def conflict_page(request: Request, webinar: Webinar, code: str,
-                  values: dict[str, Any]) -> Response:
+                  values: dict[str, Any], orgs: list[tuple[int, str]]) -> Response:
     now = clock(request).now()
     if code == "duplicate":
         state = registration_state(webinar, now)
@@ -195,7 +225,8 @@ def conflict_page(request: Request, webinar: Webinar, code: str,
         state = code if code == "full" else (registration_state(webinar, now) or "closed")
         message = STATE_MESSAGES.get(state, STATE_MESSAGES["closed"])
     return render(request, "pages/webinar.html", webinar_context(
-        request, webinar, state=state, values=values, conflict=message), status_code=409)
+        request, webinar, state=state, values=values, conflict=message, member_orgs=orgs),
+        status_code=409)
 
 
 async def personal_context(request: Request, session: AsyncSession,
