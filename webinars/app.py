@@ -19,7 +19,7 @@ from .api import v1 as api_v1
 from .errors import DomainError, ValidationFailed
 from .i18n import gettext
 from .runtime import Runtime
-from .web import auth, feeds, organizer, public
+from .web import auth, feeds, organizer, outbox, public
 from .web.common import locale, redirect, render
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ async def on_domain_error(request: Request, exc: Exception) -> Response:
     lang = locale(request)
     title = {404: "Not found", 403: "Forbidden"}.get(exc.status_code, "Error")
     return render(request, "pages/error.html", {"title": gettext(lang, title),
-                                                "message": exc.message},
+                                                "message": gettext(lang, exc.message)},
                   status_code=exc.status_code)
 
 
@@ -64,7 +64,7 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     lang = locale(request)
     title = {404: "Not found", 403: "Forbidden"}.get(exc.status_code, "Error")
     return render(request, "pages/error.html", {"title": gettext(lang, title),
-                                                "message": exc.detail},
+                                                "message": gettext(lang, exc.detail)},
                   status_code=exc.status_code)
 
 
@@ -93,6 +93,7 @@ def create_app(runtime: Runtime, *, own_runtime: bool = False) -> Starlette:
         *organizer.routes,
         *public.routes,
         *feeds.routes,
+        *outbox.routes,
         Mount("/api/v1", routes=api_v1.routes),
     ]
     middleware = [

@@ -49,13 +49,17 @@ def meeting_job(webinar_id: int, revision: int) -> Job:
 
 
 def delivery_jobs(due: Iterable[tuple[int, datetime]], now: datetime) -> list[Job]:
-    """Group deliveries into batch jobs by due minute; ids make the job id deterministic."""
+    """Group deliveries into batch jobs by due time; ids make the job id deterministic.
+
+    Rows written by one change share their due time (everyone's update now, everyone's
+    reminder at start minus offset), so this groups a fan-out into few jobs without sending
+    anything early.
+    """
     groups: dict[datetime, list[int]] = {}
     for delivery_id, due_at in due:
         if due_at > now + QUEUE_HORIZON:
             continue
-        slot = max(due_at, now).replace(second=0, microsecond=0)
-        groups.setdefault(slot, []).append(delivery_id)
+        groups.setdefault(max(due_at, now), []).append(delivery_id)
     jobs: list[Job] = []
     for slot, ids in sorted(groups.items()):
         ids.sort()

@@ -1,13 +1,486 @@
-"""Sending deliveries (issue 3 fills this in)."""
+"""Sending deliveries: claim, re-check, render with the current state, send, record.
+
+Every step is safe to repeat (STYLE.md, rule 8). A row is claimed by one conditional UPDATE
+(pending → sending with a lease), so two workers never both send it; the state is checked again
+after the claim (a cancelled webinar or registration, a reminder for a moved webinar: the row is
+superseded, never sent); the outcome is written right after each message. A worker that dies
+mid-way leaves rows in "sending"; `reconcile_deliveries` hands them out again once the lease is
+over, and the deterministic Message-ID makes such a rare repeat recognisable.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, bindparam, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from webinars.clock import Clock
+from webinars.config import AppConfig
+from webinars.db import Sessionmaker
+from webinars.mail import MessageBatch, Recipient
+from webinars.mailer import Mailer, OutgoingMail, PermanentMailError, TransientMailError
+from webinars.models import Delivery, Registration, Webinar
+from webinars.queue import QUEUE_HORIZON, SEND_DELIVERIES, Job, Queue, delivery_jobs
+
+log = logging.getLogger(__name__)
+
+#: How long a claimed row belongs to its worker; longer than the arq job timeout (300 s).
+LEASE = timedelta(minutes=10)
+#: Jobs are deferred to their rows' exact due time (`queue.delivery_jobs`); this only absorbs
+#: clock differences between the process that enqueued and the worker.
+EARLY = timedelta(seconds=5)
+#: A pending row that should have been picked up this long ago has lost its job.
+GRACE = timedelta(minutes=2)
+MAX_ATTEMPTS = 8
+#: Rows one reconcile run puts back on the queue; the rest follow a minute later.
+RECONCILE_LIMIT = 20_000
+CALENDAR_KINDS = ("invitation", "update", "cancellation")
+#: Outcomes are written at the latest this long after their message was accepted…
+LINGER = 0.02
+#: …or as soon as this many are waiting.
+FLUSH_AT = 50
+
+
+def backoff(attempts: int) -> timedelta:
+    """1, 2, 4 … minutes, at most two hours: about four hours in all before giving up."""
+    return timedelta(seconds=min(60 * 2 ** max(attempts - 1, 0), 7200))
+
+
+@dataclass(frozen=True)
+class Row:
+    id: int
+    kind: str
+    due_at: datetime
+    created_at: datetime
+    offset_minutes: int | None
+    attempts: int
+    webinar_id: int
+    registration_id: int
+    recipient: Recipient
+    registration_status: str
+
+
+@dataclass
+class History:
+    """What this registrant's calendar already holds: the last calendar message sent."""
+
+    max_sequence: int | None = None
+    last_kind: str | None = None
+    last_request_sent_at: datetime | None = None
+
+
+@dataclass
+class Outcome:
+    id: int
+    status: str  # sent, failed, pending (retry), superseded
+    sequence: int | None = None
+    error: str | None = None
+    due_at: datetime | None = None
+    attempts: int = 0
+
+
+# --- claiming and re-checking ------------------------------------------------------------
+
+
+async def claim(session: AsyncSession, ids: Sequence[int], now: datetime) -> list[int]:
+    """pending → sending in one conditional UPDATE: of two workers, only one gets a row."""
+    if not ids:
+        return []
+    result = await session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(list(ids)), Delivery.status == "pending",
+               Delivery.due_at <= now + EARLY)
+        .values(status="sending", lease_until=now + LEASE, attempts=Delivery.attempts + 1)
+        .returning(Delivery.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(result.scalars().all())
+
+
+async def load_rows(session: AsyncSession, ids: Sequence[int]) -> list[Row]:
+    result = await session.execute(
+        select(Delivery.id, Delivery.kind, Delivery.due_at, Delivery.created_at,
+               Delivery.offset_minutes, Delivery.attempts, Delivery.webinar_id,
+               Delivery.registration_id, Registration.name, Registration.email,
+               Registration.locale, Registration.timezone, Registration.token,
+               Registration.status)
+        .join(Registration, Registration.id == Delivery.registration_id)
+        .where(Delivery.id.in_(list(ids)))
+        .order_by(Delivery.id)
+    )
+    return [Row(id=r[0], kind=r[1], due_at=r[2], created_at=r[3], offset_minutes=r[4],
+                attempts=r[5], webinar_id=r[6], registration_id=r[7],
+                recipient=Recipient(r[0], r[8], r[9], r[10], r[11], r[12]),
+                registration_status=r[13]) for r in result.all()]
+
+
+async def load_history(session: AsyncSession, registration_ids: Iterable[int]
+                       ) -> dict[int, History]:
+    rows = (await session.execute(
+        select(Delivery.registration_id, Delivery.kind, Delivery.sequence, Delivery.sent_at)
+        .where(Delivery.registration_id.in_(sorted(set(registration_ids))),
+               Delivery.status == "sent", Delivery.kind.in_(CALENDAR_KINDS))
+        .order_by(Delivery.sent_at, Delivery.id)
+    )).all()
+    history: dict[int, History] = {}
+    for registration_id, kind, sequence, sent_at in rows:
+        h = history.setdefault(registration_id, History())
+        h.max_sequence = sequence if h.max_sequence is None else max(h.max_sequence, sequence)
+        h.last_kind = kind
+        if kind != "cancellation":
+            h.last_request_sent_at = sent_at
+    return history
+
+
+def decide(row: Row, webinar: Webinar, history: History, now: datetime) -> tuple[int | None, str]:
+    """(SEQUENCE to send with, "") or (None, why the row is superseded), from current state.
+
+    REQUESTs carry the webinar's SEQUENCE, never lower than what the person already holds; a
+    CANCEL is always higher than their last message (ical-interop.md §1, RFC 5546 §2.1.4).
+    """
+    confirmed = row.registration_status == "confirmed"
+    cancelled = webinar.status == "cancelled"
+    held = history.max_sequence
+    if row.kind == "cancellation":
+        if confirmed and not cancelled:
+            return None, "registered again"
+        if cancelled:
+            return max(webinar.sequence, (held + 1) if held is not None else 0), ""
+        return max(webinar.sequence, held if held is not None else 0) + 1, ""
+    if cancelled:
+        return None, "webinar cancelled"
+    if not confirmed:
+        return None, "registration cancelled"
+    end = webinar.start_at + timedelta(minutes=webinar.duration_minutes)
+    if row.kind in ("invitation", "update"):
+        sequence = max(webinar.sequence, held if held is not None else 0)
+        if (row.kind == "update" and history.last_kind != "cancellation"
+                and held is not None and held >= sequence
+                and history.last_request_sent_at is not None
+                and history.last_request_sent_at > row.created_at):
+            return None, "the current version was already sent"
+        if end <= now:
+            return None, "the webinar is over"
+        return sequence, ""
+    if row.kind == "reminder":
+        if row.offset_minutes is None:
+            return None, "no reminder offset"
+        planned = webinar.start_at - timedelta(minutes=row.offset_minutes)
+        first_try = row.attempts <= 1
+        if (first_try and planned != row.due_at) or (not first_try and planned > row.due_at):
+            return None, "the webinar moved"
+        if end <= now:
+            return None, "the webinar is over"
+        return webinar.sequence, ""
+    if row.kind == "followup":
+        if not (webinar.recording_url or webinar.followup_note):
+            return None, "nothing to follow up"
+        return webinar.sequence, ""
+    return None, f"unknown kind {row.kind}"
+
+
+# --- recording outcomes ------------------------------------------------------------------
+
+
+class Recorder:
+    """Writes outcomes right after each send, grouping whatever piles up within `LINGER` into
+    one transaction: a fan-out pays one commit per few dozen messages, not one per message.
+    No connection is held between writes, so twenty concurrent jobs never drain the pool."""
+
+    def __init__(self, engine: AsyncEngine, now: datetime) -> None:
+        self.engine = engine
+        self.now = now
+        self._items: list[Outcome] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, outcome: Outcome) -> None:
+        self._items.append(outcome)
+        if self._task is None:
+            self._task = asyncio.create_task(self._flush())
+
+    async def _flush(self) -> None:
+        try:
+            while self._items:
+                if len(self._items) < FLUSH_AT:
+                    await asyncio.sleep(LINGER)
+                batch, self._items = self._items, []
+                async with self.engine.begin() as conn:
+                    await write_outcomes(conn, batch, self.now)
+        finally:
+            self._task = None
+
+    async def close(self) -> None:
+        while self._task is not None:
+            await self._task
+        if self._items:
+            await self._flush()
+
+
+async def write_outcomes(conn: AsyncConnection, outcomes: Sequence[Outcome],
+                         now: datetime) -> None:
+    table = cast(Table, Delivery.__table__)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for o in outcomes:
+        values: dict[str, Any] = {"_id": o.id, "status": o.status, "lease_until": None,
+                                  "last_error": o.error[:1000] if o.error else None}
+        if o.status == "sent":
+            values.update(sent_at=now, sequence=o.sequence)
+        elif o.status == "pending":
+            values.update(due_at=o.due_at, enqueued_at=None)
+        groups.setdefault(o.status, []).append(values)
+    for group in groups.values():
+        columns = [k for k in group[0] if k != "_id"]
+        stmt = (update(table).where(table.c.id == bindparam("_id"))
+                .values({c: bindparam(c) for c in columns}))
+        await conn.execute(stmt, group)
+
+
+# --- the job -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Planned:
+    row: Row
+    mail: OutgoingMail
+    sequence: int
+
+
+@dataclass(frozen=True)
+class Loaded:
+    rows: list[Row]
+    webinars: dict[int, Webinar]
+    history: dict[int, History]
+
+
+async def load(session: AsyncSession, ids: Sequence[int]) -> Loaded:
+    """Everything the re-check and the rendering need, in three queries."""
+    rows = await load_rows(session, ids)
+    webinar_ids = sorted({r.webinar_id for r in rows})
+    webinars = {w.id: w for w in (await session.scalars(
+        select(Webinar).where(Webinar.id.in_(webinar_ids)))).unique()}
+    history = await load_history(session, [r.registration_id for r in rows])
+    return Loaded(rows, webinars, history)
+
+
+async def plan(session: AsyncSession, config: AppConfig, ids: Sequence[int], now: datetime
+               ) -> tuple[list[Planned], list[Outcome]]:
+    return render_all(config, await load(session, ids), now)
+
+
+def render_all(config: AppConfig, loaded: Loaded, now: datetime
+               ) -> tuple[list[Planned], list[Outcome]]:
+    """Decide each row against the current state and render what is still to be sent."""
+    rows, webinars, history = loaded.rows, loaded.webinars, loaded.history
+    batches: dict[tuple[int, str], MessageBatch] = {}
+    planned: list[Planned] = []
+    skipped: list[Outcome] = []
+    for row in rows:
+        webinar = webinars[row.webinar_id]
+        sequence, why = decide(row, webinar, history.get(row.registration_id, History()), now)
+        if sequence is None:
+            skipped.append(Outcome(row.id, "superseded", error=why))
+            continue
+        batch = batches.get((row.webinar_id, row.kind))
+        if batch is None:
+            batch = batches[(row.webinar_id, row.kind)] = MessageBatch(config, webinar,
+                                                                       row.kind, now)
+        try:
+            mail = batch.render(row.recipient, sequence=sequence,
+                                offset_minutes=row.offset_minutes)
+        except Exception as exc:  # a bug or bad data must not hold up the others
+            log.exception("rendering delivery %s failed", row.id)
+            skipped.append(Outcome(row.id, "failed", error=f"could not render: {exc}"))
+            continue
+        planned.append(Planned(row, mail, sequence))
+    return planned, skipped
+
+
+async def send_all(planned: Sequence[Planned], mailer: Mailer, recorder: Recorder,
+                   now: datetime) -> list[Outcome]:
+    """Send over the mailer's connections; one failure never blocks the other recipients."""
+    todo = list(reversed(planned))
+    retries: list[Outcome] = []
+    down: str | None = None
+
+    def retry(item: Planned, reason: str) -> None:
+        attempts = item.row.attempts
+        if attempts >= MAX_ATTEMPTS:
+            recorder.add(Outcome(item.row.id, "failed",
+                                 error=f"{reason} (gave up after {attempts} attempts)"))
+            return
+        outcome = Outcome(item.row.id, "pending", error=reason, due_at=now + backoff(attempts),
+                          attempts=attempts)
+        retries.append(outcome)
+        recorder.add(outcome)
+
+    async def run() -> None:
+        nonlocal down
+        while todo:
+            item = todo.pop()
+            if down is not None:  # the server is unreachable: don't knock once per message
+                retry(item, down)
+                continue
+            try:
+                await mailer.send(item.mail)
+            except TransientMailError as exc:
+                if exc.server_down:
+                    down = exc.reason
+                retry(item, exc.reason)
+            except PermanentMailError as exc:
+                recorder.add(Outcome(item.row.id, "failed", error=exc.reason))
+            except Exception as exc:  # an unexpected error: retried like a transient one
+                log.exception("sending delivery %s failed", item.row.id)
+                retry(item, f"unexpected error: {type(exc).__name__}")
+            else:
+                recorder.add(Outcome(item.row.id, "sent", sequence=item.sequence))
+
+    workers = max(1, min(mailer.concurrency, len(todo)))
+    await asyncio.gather(*(run() for _ in range(workers)))
+    return retries
+
+
+def retry_jobs(retries: Sequence[Outcome], now: datetime) -> list[Job]:
+    """Re-queue retries due within the horizon; later ones wait for the reconcile sweep."""
+    due = [(o.id, o.due_at) for o in retries if o.due_at is not None]
+    attempt = max((o.attempts for o in retries), default=0)
+    return [replace(job, job_id=f"{job.job_id}:retry{attempt}")
+            for job in delivery_jobs(due, now)]
+
+
+async def mark_enqueued(sessionmaker: Sessionmaker, ids: Sequence[int], now: datetime) -> None:
+    if not ids:
+        return
+    async with sessionmaker() as session:
+        await session.execute(
+            update(Delivery).where(Delivery.id.in_(list(ids)), Delivery.status == "pending")
+            .values(enqueued_at=now).execution_options(synchronize_session=False))
+        await session.commit()
+
+
+async def enqueue_all(queue: Queue | None, jobs: Sequence[Job]) -> list[int]:
+    """Enqueue; return the delivery ids that made it (the rest wait for reconcile)."""
+    done: list[int] = []
+    if queue is None:
+        return done
+    for job in jobs:
+        try:
+            await queue.enqueue(job)
+        except Exception:
+            log.exception("could not enqueue %s; reconcile will retry", job.job_id)
+        else:
+            done.extend(job.args[0])
+    return done
 
 
 async def send_deliveries(ctx: dict[str, Any], delivery_ids: list[int]) -> dict[str, int]:
-    return {"sent": 0}
+    """Job: send the given deliveries that are still pending and due."""
+    clock: Clock = ctx["clock"]
+    sessionmaker: Sessionmaker = ctx["sessionmaker"]
+    config: AppConfig = ctx["config"]
+    mailer: Mailer = ctx["mailer"]
+    now = clock.now()
+    ids = sorted({int(i) for i in delivery_ids})
+    async with sessionmaker() as session:
+        claimed = await claim(session, ids, now)
+        loaded = await load(session, claimed) if claimed else None
+        await session.commit()  # the claim stands from here on; nothing is held while sending
+    if loaded is None:
+        return {"claimed": 0, "sent": 0, "failed": 0, "retry": 0, "superseded": 0}
+    try:
+        planned, skipped = render_all(config, loaded, now)
+    except BaseException:
+        await release(sessionmaker, claimed)
+        raise
+    recorder = Recorder(sessionmaker.kw["bind"], now)
+    for outcome in skipped:
+        recorder.add(outcome)
+    try:
+        retries = await send_all(planned, mailer, recorder, now)
+    finally:
+        await recorder.close()
+    enqueued = await enqueue_all(ctx.get("queue"), retry_jobs(retries, now))
+    await mark_enqueued(sessionmaker, enqueued, now)
+    failed = sum(1 for o in skipped if o.status == "failed")
+    return {"claimed": len(claimed), "sent": len(planned) - len(retries), "retry": len(retries),
+            "superseded": len(skipped) - failed, "failed": failed}
+
+
+async def release(sessionmaker: Sessionmaker, ids: Sequence[int]) -> None:
+    """Give claimed rows back at once when the job fails before sending anything."""
+    async with sessionmaker() as session:
+        await session.execute(
+            update(Delivery).where(Delivery.id.in_(list(ids)), Delivery.status == "sending")
+            .values(status="pending", lease_until=None, enqueued_at=None)
+            .execution_options(synchronize_session=False))
+        await session.commit()
+
+
+# --- reconciling -------------------------------------------------------------------------
+
+
+async def reclaim(session: AsyncSession, now: datetime) -> int:
+    """Rows stuck in "sending" past their lease: their worker died. Hand them out again."""
+    stuck = (await session.execute(
+        select(Delivery.id, Delivery.attempts)
+        .where(Delivery.status == "sending", Delivery.lease_until < now)
+    )).all()
+    given_up = [i for i, attempts in stuck if attempts >= MAX_ATTEMPTS]
+    again = [i for i, attempts in stuck if attempts < MAX_ATTEMPTS]
+    if again:
+        await session.execute(
+            update(Delivery).where(Delivery.id.in_(again), Delivery.status == "sending")
+            .values(status="pending", lease_until=None, enqueued_at=None,
+                    last_error="interrupted while sending; sent again after the lease")
+            .execution_options(synchronize_session=False))
+    if given_up:
+        await session.execute(
+            update(Delivery).where(Delivery.id.in_(given_up), Delivery.status == "sending")
+            .values(status="failed", lease_until=None,
+                    last_error=f"interrupted while sending {MAX_ATTEMPTS} times; gave up")
+            .execution_options(synchronize_session=False))
+    return len(stuck)
+
+
+async def due_unqueued(session: AsyncSession, now: datetime) -> list[tuple[int, datetime]]:
+    """Pending rows due within the horizon that no queued job is known to cover.
+
+    Never queued (Redis flushed before, process killed between commit and enqueue, or a
+    reminder planned weeks ago that now falls within the horizon), or queued but overdue.
+    """
+    rows = (await session.execute(
+        select(Delivery.id, Delivery.due_at)
+        .where(Delivery.status == "pending", Delivery.due_at <= now + QUEUE_HORIZON,
+               or_(and_(Delivery.enqueued_at.is_(None), Delivery.created_at <= now - GRACE),
+                   and_(Delivery.enqueued_at <= now - GRACE, Delivery.due_at <= now - GRACE)))
+        .order_by(Delivery.due_at, Delivery.id)
+        .limit(RECONCILE_LIMIT)
+    )).all()
+    return [(r[0], r[1]) for r in rows]
+
+
+def reconcile_jobs(due: Sequence[tuple[int, datetime]], now: datetime) -> list[Job]:
+    """Batch jobs whose ids name this reconcile minute: two runs in one minute collapse into
+    one, and a stale job id still sitting in Redis cannot swallow the new one."""
+    stamp = now.strftime("%Y%m%d%H%M")
+    return [replace(job, job_id=f"{job.job_id}:r{stamp}") for job in delivery_jobs(due, now)
+            if job.name == SEND_DELIVERIES]
 
 
 async def reconcile_deliveries(ctx: dict[str, Any]) -> dict[str, int]:
-    return {"deliveries": 0}
+    """Periodic: reclaim expired leases, then queue every due row that has no job."""
+    clock: Clock = ctx["clock"]
+    sessionmaker: Sessionmaker = ctx["sessionmaker"]
+    now = clock.now()
+    async with sessionmaker() as session:
+        reclaimed = await reclaim(session, now)
+        due = await due_unqueued(session, now)
+        await session.commit()
+    enqueued = await enqueue_all(ctx.get("queue"), reconcile_jobs(due, now))
+    await mark_enqueued(sessionmaker, enqueued, now)
+    return {"deliveries": len(enqueued), "reclaimed": reclaimed}

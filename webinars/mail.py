@@ -1,0 +1,261 @@
+"""Rendering messages: one e-mail per recipient, in their language and time zone.
+
+A `MessageBatch` holds what all messages of one kind about one webinar share (subject, the
+calendar serialised once, the add-to-calendar links, the times per zone), so a fan-out to
+thousands only renders the personal parts per recipient (performance-notes.md).
+
+The MIME layout is the checklist's (ical-interop.md §4): multipart/mixed → [multipart/alternative
+→ text/plain, text/html, text/calendar; method=X] + application/ics attachment named invite.ics,
+every part base64 from bytes, CRLF throughout. It is assembled directly: the structure is fixed
+and every body is base64, so there is nothing for a generic MIME generator to decide, and it
+costs a fraction of `email`'s generator. Tests re-parse every message with the `email` package.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import format_datetime, formataddr
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from . import calendars, itip
+from .calendars import EventLinks
+from .config import AppConfig
+from .i18n import format_when, gettext
+from .mailer import OutgoingMail
+from .models import Webinar
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates" / "email"
+KINDS = ("invitation", "update", "cancellation", "reminder", "followup")
+METHODS = {"invitation": itip.REQUEST, "update": itip.REQUEST, "cancellation": itip.CANCEL}
+SUBJECTS = {
+    "invitation": "Invitation: {title}",
+    "update": "Changed: {title}",
+    "cancellation": "Cancelled: {title}",
+    "registration_cancelled": "Registration cancelled: {title}",
+    "reminder": "Reminder: {title}",
+    "followup": "After the event: {title}",
+}
+MIXED = "==webinars-mixed=="
+ALTERNATIVE = "==webinars-alternative=="
+
+env = Environment(loader=FileSystemLoader(str(TEMPLATES_DIR)),
+                  autoescape=select_autoescape(enabled_extensions=("html",),
+                                               default_for_string=False),
+                  undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                  keep_trailing_newline=True, auto_reload=False)
+
+
+@dataclass(frozen=True)
+class Recipient:
+    delivery_id: int
+    name: str
+    email: str
+    locale: str
+    timezone: str
+    token: str
+
+
+def message_id(delivery_id: int, domain: str) -> str:
+    """The same for every attempt of one delivery, so a repeat after a crash is recognisable."""
+    return f"<delivery-{delivery_id}@{domain}>"
+
+
+def one_line(value: str) -> str:
+    return " ".join(value.split())
+
+
+def encoded_words(value: str) -> str:
+    """RFC 2047 "B" encoded-words of at most 39 octets each (64 characters, so a header line
+    stays within 78), never splitting a UTF-8 sequence, joined by folding whitespace.
+    `email.header` does the same, more slowly."""
+    data = value.encode("utf-8")
+    words: list[str] = []
+    start = 0
+    while start < len(data):
+        end = min(start + 39, len(data))
+        while end < len(data) and 0x80 <= data[end] < 0xC0:
+            end -= 1
+        words.append("=?utf-8?b?" + base64.b64encode(data[start:end]).decode("ascii") + "?=")
+        start = end
+    return "\r\n ".join(words)
+
+
+def header_text(value: str) -> str:
+    value = one_line(value)
+    if value.isascii() and len(value) < 70:
+        return value
+    return encoded_words(value)
+
+
+def address_header(display: str, address: str) -> str:
+    display = one_line(display)
+    if display.isascii():
+        return formataddr((display, address))
+    words = encoded_words(display)
+    last = words.rsplit("\r\n ", 1)[-1]
+    fold = "\r\n " if len(last) + len(address) > 60 else " "
+    return f"{words}{fold}<{address}>"
+
+
+def b64(data: bytes) -> bytes:
+    """Base64 in 76-character lines ending in CRLF (RFC 2045)."""
+    encoded = base64.b64encode(data)
+    return b"".join(encoded[i:i + 76] + b"\r\n" for i in range(0, len(encoded), 76))
+
+
+def text_part(subtype: str, body: str) -> bytes:
+    """Text in canonical form (CRLF line breaks), base64 so Cyrillic survives 7-bit paths."""
+    canonical = body.replace("\r\n", "\n").replace("\n", "\r\n")
+    return (f"Content-Type: text/{subtype}; charset=\"utf-8\"\r\n"
+            "Content-Transfer-Encoding: base64\r\n\r\n").encode() + b64(canonical.encode("utf-8"))
+
+
+def assemble(headers: list[tuple[str, str]], text: str, html: str,
+             calendar: bytes | None = None, method: str | None = None) -> bytes:
+    """The raw message: headers already encoded, bodies as str, the calendar as bytes."""
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers) + "MIME-Version: 1.0\r\n"
+    alternative = [text_part("plain", text), text_part("html", html)]
+    if calendar is None:
+        return (head + f"Content-Type: multipart/alternative; boundary=\"{ALTERNATIVE}\"\r\n\r\n"
+                ).encode() + multipart(ALTERNATIVE, alternative)
+    encoded = b64(calendar)
+    alternative.append((f"Content-Type: text/calendar; method={method}; charset=\"UTF-8\"\r\n"
+                        "Content-Transfer-Encoding: base64\r\n\r\n").encode() + encoded)
+    inner = (f"Content-Type: multipart/alternative; boundary=\"{ALTERNATIVE}\"\r\n\r\n"
+             ).encode() + multipart(ALTERNATIVE, alternative)
+    attachment = (b"Content-Type: application/ics; name=\"invite.ics\"\r\n"
+                  b"Content-Disposition: attachment; filename=\"invite.ics\"\r\n"
+                  b"Content-Transfer-Encoding: base64\r\n\r\n") + encoded
+    return (head + f"Content-Type: multipart/mixed; boundary=\"{MIXED}\"\r\n\r\n"
+            ).encode() + multipart(MIXED, [inner, attachment])
+
+
+def multipart(boundary: str, parts: list[bytes]) -> bytes:
+    sep = f"--{boundary}\r\n".encode()
+    out = b"".join(sep + part + b"\r\n" for part in parts)
+    return out + f"--{boundary}--\r\n".encode()
+
+
+@lru_cache(maxsize=4096)
+def when_text(instant: datetime, zone: str, locale: str) -> str:
+    return format_when(instant, zone, locale)
+
+
+def offset_text(minutes: int, locale: str) -> str:
+    """"15 минут", "24 часа", "1 day": the largest whole unit, pluralised by babel."""
+    from babel.units import format_unit
+
+    if minutes % (24 * 60) == 0:
+        value, unit = minutes // (24 * 60), "duration-day"
+    elif minutes % 60 == 0:
+        value, unit = minutes // 60, "duration-hour"
+    else:
+        value, unit = minutes, "duration-minute"
+    text: str = format_unit(value, unit, locale=locale, length="long")
+    return text
+
+
+class MessageBatch:
+    """Everything messages of one kind about one webinar share, worked out once."""
+
+    def __init__(self, config: AppConfig, webinar: Webinar, kind: str, now: datetime) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown delivery kind {kind!r}")
+        self.config = config
+        self.webinar = webinar
+        self.kind = kind
+        self.now = now
+        self.method = METHODS.get(kind)
+        base = config.base_url
+        self.page_url = f"{base}/w/{webinar.public_id}"
+        self.join_base = f"{base}/j/"
+        self.personal_base = f"{base}/r/"
+        self.date = format_datetime(now.replace(microsecond=0))
+        self.sender = address_header(config.mail_from_name, config.mail_from)
+        self.webinar_cancelled = webinar.status == "cancelled"
+        marked = EventLinks(page_url=self.page_url, join_url=self.join_base + itip.TOKEN_MARK)
+        self.google_url = calendars.google_calendar_url(webinar, marked)
+        self.outlook_url = calendars.outlook_calendar_url(webinar, marked, personal=True)
+        self._calendars: dict[int, itip.CalendarTemplate] = {}
+        self._templates = {fmt: env.get_template(f"{kind}.{fmt}") for fmt in ("txt", "html")}
+        self._subjects: dict[str, tuple[str, str]] = {}
+
+    def calendar(self, sequence: int) -> itip.CalendarTemplate:
+        template = self._calendars.get(sequence)
+        if template is None:
+            assert self.method is not None
+            template = itip.CalendarTemplate(
+                self.method, self.webinar, page_url=self.page_url,
+                join_base=self.join_base if self.method == itip.REQUEST else None,
+                organizer_email=self.config.mail_from, organizer_name=self.config.mail_from_name,
+                dtstamp=self.now, sequence=sequence)
+            self._calendars[sequence] = template
+        return template
+
+    def subject(self, locale: str) -> tuple[str, str]:
+        """(decoded subject, encoded header) for a locale."""
+        cached = self._subjects.get(locale)
+        if cached is None:
+            key = self.kind
+            if self.kind == "cancellation" and not self.webinar_cancelled:
+                key = "registration_cancelled"
+            text = one_line(gettext(locale, SUBJECTS[key]).format(title=self.webinar.title))
+            cached = (text, header_text(text))
+            self._subjects[locale] = cached
+        return cached
+
+    def context(self, recipient: Recipient, offset_minutes: int | None) -> dict[str, Any]:
+        w = self.webinar
+        locale = recipient.locale if recipient.locale in ("ru", "en") else "ru"
+        token = recipient.token
+        return {
+            "_": lambda text: gettext(locale, text),
+            "lang": locale,
+            "name": recipient.name,
+            "title": w.title,
+            "description": w.description.strip(),
+            "organization": w.organization.name if w.organization is not None else "",
+            "when": when_text(w.start_at, recipient.timezone, locale),
+            "duration_minutes": w.duration_minutes,
+            "offset": offset_text(offset_minutes, locale) if offset_minutes else "",
+            "join_url": self.join_base + token,
+            "personal_url": self.personal_base + token,
+            "page_url": self.page_url,
+            "ics_url": f"{self.personal_base}{token}.ics",
+            "google_url": self.google_url.replace(itip.TOKEN_MARK, token),
+            "outlook_url": self.outlook_url.replace(itip.TOKEN_MARK, token),
+            "webinar_cancelled": self.webinar_cancelled,
+            "recording_url": w.recording_url or "",
+            "followup_note": (w.followup_note or "").strip(),
+        }
+
+    def render(self, recipient: Recipient, *, sequence: int,
+               offset_minutes: int | None = None) -> OutgoingMail:
+        context = self.context(recipient, offset_minutes)
+        text = self._templates["txt"].render(context)
+        html = self._templates["html"].render(context)
+        subject, subject_header = self.subject(context["lang"])
+        mid = message_id(recipient.delivery_id, self.config.uid_domain)
+        headers = [
+            ("From", self.sender),
+            ("To", address_header(recipient.name, recipient.email)),
+            ("Subject", subject_header),
+            ("Date", self.date),
+            ("Message-ID", mid),
+            ("Auto-Submitted", "auto-generated"),
+        ]
+        calendar: bytes | None = None
+        if self.method is not None:
+            calendar = self.calendar(sequence).render(
+                itip.Attendee(recipient.email, recipient.name),
+                recipient.token if self.method == itip.REQUEST else None)
+        raw = assemble(headers, text, html, calendar, self.method)
+        return OutgoingMail(sender=self.config.mail_from, recipient=recipient.email, raw=raw,
+                            message_id=mid, subject=subject, date=self.now,
+                            delivery_id=recipient.delivery_id, webinar_id=self.webinar.id)
