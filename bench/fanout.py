@@ -123,31 +123,7 @@ async def fanout(sessionmaker: object, queue: ArqQueue, webinar_id: int, sink: S
             "first": first - started, "rate": expected / (last - started)}
 
 
-def what_if_core_insert() -> None:
-    """`--what-if-core-insert`: measure the reschedule as it would be if `deliveries.write`
-    used a Core INSERT. The ORM bulk INSERT … RETURNING it uses now falls back to one row per
-    statement (and quadratic result splicing) when rows differ in which values are NULL, as
-    update rows (no offset) and reminder rows (an offset) do. Patched in this process only."""
-    from sqlalchemy import Table, insert
-
-    from webinars import deliveries
-    from webinars.models import Delivery
-    from webinars.queue import pending_deliveries
-
-    async def write(session: object, rows: list[dict[str, object]]) -> None:
-        if not rows:
-            return
-        table: Table = Delivery.__table__  # type: ignore[assignment]
-        result = await session.execute(  # type: ignore[attr-defined]
-            insert(table).returning(table.c.id, table.c.due_at), list(rows))
-        pending_deliveries(session).extend((r.id, r.due_at) for r in result)  # type: ignore[arg-type]
-
-    deliveries.write = write  # type: ignore[assignment]
-
-
 async def main(args: argparse.Namespace) -> None:
-    if args.what_if_core_insert:
-        what_if_core_insert()
     config = AppConfig(database_url=DATABASE_URL, secret_key=SECRET, base_url=BASE_URL,
                        mail_from=MAIL_FROM, redis_url=REDIS_URL)
     engine = make_engine(DATABASE_URL)
@@ -174,8 +150,6 @@ async def main(args: argparse.Namespace) -> None:
         sink.stop()
         await engine.dispose()
     raw = (raw_before + raw_after) / 2
-    if args.what_if_core_insert:
-        print("WHAT-IF run: deliveries.write patched to a Core INSERT in this process")
     print(f"fan-out of {n + 1} updates ({size / 1024:.1f} KB each), one `webinars worker` "
           f"process, SMTP pool {args.pool}, PostgreSQL + Redis")
     print(f"  reschedule committed and enqueued after {product['commit']:.2f} s, "
@@ -196,8 +170,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--registrants", type=int, default=5000)
     parser.add_argument("--pool", type=int, default=5, help="SMTP connections (both sides)")
-    parser.add_argument("--what-if-core-insert", action="store_true",
-                        help="write the delivery rows with a Core INSERT (see what_if_core_insert)")
     arguments = parser.parse_args()
     prepare_database()
     asyncio.run(flush_redis())
