@@ -61,7 +61,8 @@ async def prebuilt(sessionmaker: object, webinar_id: int, config: AppConfig) -> 
         people = (await session.scalars(select(Registration).where(
             Registration.webinar_id == webinar_id).order_by(Registration.id))).all()
     batch = MessageBatch(config, webinar, "update", SystemClock().now())
-    return [batch.render(Recipient(-(i + 1), r.name, r.email, r.locale, r.timezone, r.token),
+    return [batch.render(Recipient(-(i + 1), r.name, r.email, r.locale, r.timezone, r.token,
+                                   r.join_token),
                          sequence=1) for i, r in enumerate(people)]
 
 

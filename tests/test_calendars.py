@@ -442,7 +442,7 @@ async def test_registrant_download_uses_the_personal_join_address(
     assert response.headers["cache-control"].startswith("private")
     assert response.headers["content-disposition"].startswith("attachment; filename=")
     (event,) = events_of(assert_published(response.content))
-    personal = f"{BASE}/j/{registration.token}"
+    personal = f"{BASE}/j/{registration.join_token}"
     assert str(event["LOCATION"]) == personal
     assert personal in str(event["DESCRIPTION"])
     assert str(event["URL"]) == f"{BASE}/w/{webinar.public_id}"

@@ -124,14 +124,16 @@ async def test_registration_on_the_page_puts_a_valid_invitation_in_the_outbox(
     await queue.drain()
     async with runtime.sessionmaker() as s:
         stored = list((await s.scalars(select(OutboxMessage))).all())
-        token = await s.scalar(select(Registration.token))
+        token, join_token = (await s.execute(
+            select(Registration.token, Registration.join_token))).one()
     assert len(stored) == 1
     message = stored[0]
     assert message.recipient == "maria@school.example" and message.webinar_id == webinar.id
     c = check(runtime, message.raw, "maria@school.example")
     assert c.method == "REQUEST" and c.sequence == 0 and c.start == webinar.start_at
     assert message.subject == c.subject == f"Приглашение: {webinar.title}"
-    assert f"http://testserver/j/{token}" in c.text
+    assert f"http://testserver/j/{join_token}" in c.text
+    assert f"http://testserver/r/{token}" in c.text
     [invitation] = await rows_of(runtime, kind="invitation")
     assert (invitation.status, invitation.sequence, invitation.attempts) == ("sent", 0, 1)
     assert message.message_id == f"<delivery-{invitation.id}@testserver>"

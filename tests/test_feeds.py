@@ -148,7 +148,7 @@ async def test_personal_feed_holds_registrations_and_the_chain_plans(
     # Registered events open through the member's personal join address, plans via their page.
     for webinar, registration in ((regional, at_region), (elsewhere, at_sibling),
                                   (unlisted, at_unlisted)):
-        assert location(webinar) == f"{BASE}/j/{registration.token}"
+        assert location(webinar) == f"{BASE}/j/{registration.join_token}"
     for webinar in (federal_plan, school_event):
         assert location(webinar) == f"{BASE}/w/{webinar.public_id}"
     levels = {uid: categories(e) for uid, e in events.items()}

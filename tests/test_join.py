@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import httpx
@@ -17,6 +18,14 @@ from webinars.scheduling import cancel_webinar, get_webinar
 from .factories import csrf_from
 from .test_public_pages import START, open_webinar, registrations_of, visible_text
 from .test_registration import registered
+
+
+async def join_path(client: httpx.AsyncClient, personal_path: str) -> str:
+    """The join address as the personal page shows it (its token differs from the page's)."""
+    page = await client.get(personal_path)
+    found = re.search(r'id="join-address" href="http://testserver(/j/[^"]+)"', page.text)
+    assert found, "the personal page shows no join address"
+    return found.group(1)
 
 
 async def clicks(runtime: Runtime) -> int:
@@ -36,7 +45,7 @@ async def test_before_the_meeting_is_ready_the_address_says_when_it_will_open(
 ) -> None:
     webinar = await open_webinar(session, queue, clock, meeting=False)
     path = await registered(client, webinar.public_id)
-    join = "/j/" + path.removeprefix("/r/")
+    join = await join_path(client, path)
 
     response = await client.get(join)
 
@@ -75,7 +84,7 @@ async def test_every_follow_is_counted(
     runtime: Runtime,
 ) -> None:
     webinar = await open_webinar(session, queue, clock)
-    join = "/j/" + (await registered(client, webinar.public_id)).removeprefix("/r/")
+    join = await join_path(client, await registered(client, webinar.public_id))
     for minutes in (0, 2, 30):
         clock.set(START + timedelta(minutes=minutes))
         assert (await client.get(join)).status_code in (302, 303)
@@ -88,10 +97,11 @@ async def test_after_cancelling_the_registration_the_address_does_not_open_the_m
 ) -> None:
     webinar = await open_webinar(session, queue, clock)
     path = await registered(client, webinar.public_id)
+    join = await join_path(client, path)
     token = csrf_from((await client.get(path)).text)
     assert (await client.post(f"{path}/cancel", data={"csrf_token": token})).status_code == 303
 
-    response = await client.get("/j/" + path.removeprefix("/r/"))
+    response = await client.get(join)
 
     assert response.status_code == 200
     assert "Ваша регистрация отменена." in response.text
@@ -106,13 +116,14 @@ async def test_after_the_webinar_is_cancelled_the_address_says_so(
 ) -> None:
     webinar = await open_webinar(session, queue, clock)
     path = await registered(client, webinar.public_id)
+    join = await join_path(client, path)
     async with runtime.sessionmaker() as s:
         account = await s.scalar(select(Account))
         assert account is not None
         await cancel_webinar(s, clock, account, webinar.id)
         await commit_and_enqueue(s, queue, clock)
 
-    response = await client.get("/j/" + path.removeprefix("/r/"))
+    response = await client.get(join)
 
     assert response.status_code == 200
     assert "Мероприятие отменено." in response.text

@@ -19,9 +19,11 @@ CONFIG = AppConfig(database_url="sqlite+aiosqlite:///unused.db", secret_key="k" 
                    base_url="https://events.example", mail_from="events@union.example",
                    mail_from_name="Вебинары профсоюза")
 TOKEN = "AbC-_0123456789abcdefghijklmnopq"
-MARIA = Recipient(41, "Мария Иванова", "maria@school.example", "ru", "Asia/Yekaterinburg", TOKEN)
+JOIN = "JoIn-_0123456789abcdefghijklmnop"
+MARIA = Recipient(41, "Мария Иванова", "maria@school.example", "ru", "Asia/Yekaterinburg", TOKEN,
+                  JOIN)
 JOHN = Recipient(42, "John Smith", "john@school.example", "en", "America/New_York",
-                 "ZyX-_9876543210abcdefghijklmnopq")
+                 "ZyX-_9876543210abcdefghijklmnopq", "jOiN-_9876543210abcdefghijklmnop")
 
 
 def webinar(**overrides: object) -> Webinar:
@@ -53,11 +55,13 @@ def test_invitation_follows_the_checklist_in_russian_with_the_members_zone() -> 
     # 09:00 UTC is 14:00 in Yekaterinburg, and the zone is named.
     assert "14:00" in c.text and "Asia/Yekaterinburg" in c.text
     assert "Здравствуйте, Мария Иванова!" in c.text
-    assert f"https://events.example/j/{TOKEN}" in c.text
+    assert f"https://events.example/j/{JOIN}" in c.text
     assert f"https://events.example/r/{TOKEN}" in c.text
-    assert f'href="https://events.example/j/{TOKEN}"' in c.html
+    assert f'href="https://events.example/j/{JOIN}"' in c.html
     # The member's calendar entry carries their own join address, nobody else's.
-    assert TOKEN in c.ics.decode() and JOHN.token not in c.ics.decode()
+    # the calendar, which members share with calendar services, only carries the join token
+    assert JOIN in c.ics.decode() and TOKEN not in c.ics.decode()
+    assert JOHN.join_token not in c.ics.decode()
     assert "Мария Иванова" == c.calendar.walk("VEVENT")[0]["ATTENDEE"].params["CN"]
 
 
@@ -69,7 +73,7 @@ def test_add_to_calendar_links_carry_the_event_and_the_personal_join_address() -
     query = parse_qs(urlsplit(google).query)
     assert query["text"] == ["Информационная работа в первичной организации"]
     assert query["dates"] == ["20261208T090000Z/20261208T103000Z"]
-    assert query["location"] == [f"https://events.example/j/{TOKEN}"]
+    assert query["location"] == [f"https://events.example/j/{JOIN}"]
     outlook = next(line.split(": ", 1)[1] for line in text.splitlines()
                    if line.startswith("Outlook: "))
     assert parse_qs(urlsplit(outlook).query)["startdt"] == ["2026-12-08T09:00:00Z"]
@@ -101,7 +105,7 @@ def test_cancellation_is_a_cancel_with_status_cancelled(status: str, phrase: str
     c = checked(mail.raw, MARIA)
     assert c.method == "CANCEL" and c.sequence == 5
     assert phrase in c.text
-    assert TOKEN not in c.ics.decode()
+    assert TOKEN not in c.ics.decode() and JOIN not in c.ics.decode()
 
 
 def test_reminder_is_plain_text_and_html_without_a_calendar() -> None:
@@ -124,7 +128,7 @@ def test_followup_links_the_recording() -> None:
 
 def test_html_escapes_what_people_typed() -> None:
     w = webinar(title="<script>alert(1)</script> & «вебинар»")
-    evil = Recipient(43, "<b>Ева</b>", "eve@school.example", "ru", "Europe/Moscow", TOKEN)
+    evil = Recipient(43, "<b>Ева</b>", "eve@school.example", "ru", "Europe/Moscow", TOKEN, JOIN)
     c = checked(MessageBatch(CONFIG, w, "invitation", NOW).render(evil, sequence=0).raw, evil,
                 independent=False)
     assert "<script>" not in c.html and "&lt;script&gt;" in c.html
@@ -134,7 +138,7 @@ def test_html_escapes_what_people_typed() -> None:
 
 def test_long_cyrillic_names_and_titles_survive_headers() -> None:
     long_name = "Анна-Мария " + "Константинопольская" * 8
-    person = Recipient(44, long_name, "anna@school.example", "ru", "Europe/Moscow", TOKEN)
+    person = Recipient(44, long_name, "anna@school.example", "ru", "Europe/Moscow", TOKEN, JOIN)
     w = webinar(title="Очень длинное название " * 8 + "с переводом\nстроки")
     mail = MessageBatch(CONFIG, w, "invitation", NOW).render(person, sequence=0)
     head = mail.raw.split(b"\r\n\r\n", 1)[0]
@@ -170,6 +174,6 @@ def test_common_parts_are_shared_but_personal_parts_are_not() -> None:
     first = checked(batch.render(MARIA, sequence=0).raw, MARIA, independent=False)
     second = checked(batch.render(JOHN, sequence=0).raw, JOHN, independent=False)
     assert first.ics is not None and second.ics is not None
-    assert first.ics.count(TOKEN.encode()) >= 2 and JOHN.token.encode() not in first.ics
-    assert second.ics.count(JOHN.token.encode()) >= 2 and TOKEN.encode() not in second.ics
+    assert first.ics.count(JOIN.encode()) >= 2 and JOHN.join_token.encode() not in first.ics
+    assert second.ics.count(JOHN.join_token.encode()) >= 2 and JOIN.encode() not in second.ics
     assert "Мария" not in second.text

@@ -80,7 +80,7 @@ async def test_a_stored_message_shows_subject_recipient_and_text_and_downloads_a
     assert page.status_code == 200
     assert "Приглашение: Северный вебинар" in page.text
     assert 'data-field="recipient">anna@school.example' in page.text
-    assert f"http://testserver/j/{people[0].token}" in page.text  # the text body
+    assert f"http://testserver/j/{people[0].join_token}" in page.text  # the text body
     assert "METHOD:REQUEST" in page.text and "invite.ics" in page.text
     raw = await client.get(f"/outbox/{message.id}.eml")
     assert raw.status_code == 200 and raw.headers["content-type"] == "message/rfc822"

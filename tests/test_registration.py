@@ -319,7 +319,9 @@ async def test_personal_page_has_the_details_links_and_forms(
     assert when is not None and when.group(1).startswith("вторник, 8 декабря 2026, 17:00 (")
     assert "Asia/Yekaterinburg" in when.group(1)
     assert "Время организатора: вторник, 8 декабря 2026, 15:00" in text
-    join = f"http://testserver/j/{token}"
+    [registration] = await registrations_of(runtime, webinar.id)
+    assert registration.token == token and registration.join_token != token
+    join = f"http://testserver/j/{registration.join_token}"
     assert f'<a id="join-address" href="{join}">{join}</a>' in html
     assert f'href="/r/{token}.ics"' in html
     google = re.search(r'href="(https://calendar\.google\.com/[^"]+)"', html)

@@ -43,9 +43,9 @@ def page_url(base_url: str, webinar: Webinar) -> str:
     return f"{base_url}/w/{webinar.public_id}"
 
 
-def join_address(base_url: str, registration_token: str) -> str:
+def join_address(base_url: str, join_token: str) -> str:
     """The personal join address: our domain, redirecting to the current meeting link."""
-    return f"{base_url}/j/{registration_token}"
+    return f"{base_url}/j/{join_token}"
 
 
 def feed_url(base_url: str, feed_token: str) -> str:
@@ -76,7 +76,7 @@ def public_links(base_url: str, webinar: Webinar) -> EventLinks:
 
 def registrant_links(base_url: str, registration: Registration) -> EventLinks:
     """Links for a known registrant: the personal join address while the registration stands."""
-    join = (join_address(base_url, registration.token)
+    join = (join_address(base_url, registration.join_token)
             if registration.status == "confirmed" else None)
     return EventLinks(page_url=page_url(base_url, registration.webinar), join_url=join)
 

@@ -58,7 +58,8 @@ class Recipient:
     email: str
     locale: str
     timezone: str
-    token: str
+    token: str  # opens the personal page
+    join_token: str  # only follows the join address
 
 
 def message_id(delivery_id: int, domain: str) -> str:
@@ -224,12 +225,12 @@ class MessageBatch:
             "when": when_text(w.start_at, recipient.timezone, locale),
             "duration_minutes": w.duration_minutes,
             "offset": offset_text(offset_minutes, locale) if offset_minutes else "",
-            "join_url": self.join_base + token,
+            "join_url": self.join_base + recipient.join_token,
             "personal_url": self.personal_base + token,
             "page_url": self.page_url,
             "ics_url": f"{self.personal_base}{token}.ics",
-            "google_url": self.google_url.replace(itip.TOKEN_MARK, token),
-            "outlook_url": self.outlook_url.replace(itip.TOKEN_MARK, token),
+            "google_url": self.google_url.replace(itip.TOKEN_MARK, recipient.join_token),
+            "outlook_url": self.outlook_url.replace(itip.TOKEN_MARK, recipient.join_token),
             "webinar_cancelled": self.webinar_cancelled,
             "recording_url": w.recording_url or "",
             "followup_note": (w.followup_note or "").strip(),
@@ -254,7 +255,7 @@ class MessageBatch:
         if self.method is not None:
             calendar = self.calendar(sequence).render(
                 itip.Attendee(recipient.email, recipient.name),
-                recipient.token if self.method == itip.REQUEST else None)
+                recipient.join_token if self.method == itip.REQUEST else None)
         raw = assemble(headers, text, html, calendar, self.method)
         return OutgoingMail(sender=self.config.mail_from, recipient=recipient.email, raw=raw,
                             message_id=mid, subject=subject, date=self.now,

@@ -203,7 +203,11 @@ class Registration(Base):
     timezone: Mapped[str] = mapped_column(String(64))
     organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
     status: Mapped[str] = mapped_column(String(20), default="confirmed")
+    #: Opens the personal page, where the registration can be cancelled.
     token: Mapped[str] = mapped_column(String(64), unique=True)
+    #: Only follows the join address. It travels in calendars and feeds, which members share
+    #: with calendar services, so it must not grant more than joining.
+    join_token: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -71,12 +71,13 @@ async def register(session: AsyncSession, clock: Clock, webinar: Webinar,
         registration.locale = data.locale
         registration.timezone = data.timezone
         registration.token = new_token()
+        registration.join_token = new_token()
     else:
         registration = Registration(
             webinar_id=webinar.id, name=data.name, email=data.email.strip(),
             email_normalized=normalized, locale=data.locale, timezone=data.timezone,
             organization_id=data.organization_id or webinar.organization_id,
-            status="confirmed", token=new_token(), created_at=now,
+            status="confirmed", token=new_token(), join_token=new_token(), created_at=now,
         )
         session.add(registration)
     await session.flush()
@@ -88,6 +89,16 @@ async def by_token(session: AsyncSession, token: str) -> Registration:
     if not token or len(token) > 64:
         raise NotFound("no such registration")
     registration = await session.scalar(select(Registration).where(Registration.token == token))
+    if registration is None:
+        raise NotFound("no such registration")
+    return registration
+
+
+async def by_join_token(session: AsyncSession, join_token: str) -> Registration:
+    if not join_token or len(join_token) > 64:
+        raise NotFound("no such registration")
+    registration = await session.scalar(
+        select(Registration).where(Registration.join_token == join_token))
     if registration is None:
         raise NotFound("no such registration")
     return registration

@@ -109,14 +109,14 @@ async def load_rows(session: AsyncSession, ids: Sequence[int]) -> list[Row]:
                Delivery.offset_minutes, Delivery.attempts, Delivery.webinar_id,
                Delivery.registration_id, Registration.name, Registration.email,
                Registration.locale, Registration.timezone, Registration.token,
-               Registration.status)
+               Registration.status, Registration.join_token)
         .join(Registration, Registration.id == Delivery.registration_id)
         .where(Delivery.id.in_(list(ids)))
         .order_by(Delivery.id)
     )
     return [Row(id=r[0], kind=r[1], due_at=r[2], created_at=r[3], offset_minutes=r[4],
                 attempts=r[5], webinar_id=r[6], registration_id=r[7],
-                recipient=Recipient(r[0], r[8], r[9], r[10], r[11], r[12]),
+                recipient=Recipient(r[0], r[8], r[9], r[10], r[11], r[12], r[14]),
                 registration_status=r[13]) for r in result.all()]
 
 

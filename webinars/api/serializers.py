@@ -83,5 +83,5 @@ def registration_json(registration: Registration, base_url: str) -> dict[str, An
         "created_at": utc(registration.created_at),
         "cancelled_at": utc(registration.cancelled_at) if registration.cancelled_at else None,
         "personal_url": f"{base_url}/r/{registration.token}",
-        "join_url": f"{base_url}/j/{registration.token}",
+        "join_url": f"{base_url}/j/{registration.join_token}",
     }

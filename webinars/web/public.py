@@ -244,7 +244,7 @@ async def personal_context(request: Request, session: AsyncSession,
         "webinar_cancelled": webinar.status == "cancelled",
         "ended": ended,
         "can_cancel": confirmed and webinar.status != "cancelled" and not ended,
-        "join_address": feeds.join_address(base, registration.token),
+        "join_address": feeds.join_address(base, registration.join_token),
         "ics_url": f"/r/{registration.token}.ics",
         "google_url": calendars.google_calendar_url(webinar, links),
         "outlook_url": calendars.outlook_calendar_url(webinar, links, personal=True),
@@ -297,7 +297,7 @@ async def join(request: Request) -> Response:
     the clicks are attendance, not curiosity about a link that is still pending.
     """
     async with db(request) as session:
-        registration = await registrations.by_token(session, request.path_params["token"])
+        registration = await registrations.by_join_token(session, request.path_params["token"])
         webinar = registration.webinar
         meeting = webinar.meeting
         ready = meeting is not None and meeting.status == "ready" and bool(meeting.join_url)

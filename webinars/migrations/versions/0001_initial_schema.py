@@ -142,11 +142,13 @@ def upgrade() -> None:
     sa.Column('organization_id', sa.Integer(), nullable=True),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('token', sa.String(length=64), nullable=False),
+    sa.Column('join_token', sa.String(length=64), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('cancelled_at', sa.DateTime(), nullable=True),
     sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_registrations_organization_id_organizations')),
     sa.ForeignKeyConstraint(['webinar_id'], ['webinars.id'], name=op.f('fk_registrations_webinar_id_webinars'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_registrations')),
+    sa.UniqueConstraint('join_token', name=op.f('uq_registrations_join_token')),
     sa.UniqueConstraint('token', name=op.f('uq_registrations_token')),
     sa.UniqueConstraint('webinar_id', 'email_normalized', name=op.f('uq_registrations_webinar_id'))
     )
