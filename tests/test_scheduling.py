@@ -123,7 +123,7 @@ async def test_cancelling_a_webinar_supersedes_everything_and_cancels_for_all(
 async def test_cancelling_a_registration_frees_the_seat_and_cancels_for_that_person(
     session: AsyncSession, clock: FixedClock, planned: tuple[Organization, Account, Webinar]
 ) -> None:
-    org, account, webinar = planned
+    _org, account, webinar = planned
     await change(session, clock, account, webinar, capacity=1)
     first = await make_registration(session, clock, webinar, "a@school.example")
     with pytest.raises(Conflict) as full:

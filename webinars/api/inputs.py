@@ -162,7 +162,7 @@ def start_out_of_range(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
     try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         return None  # the domain validator explains the expected format
     if not 2 <= parsed.year <= 9998:
@@ -206,7 +206,7 @@ def query_instant(raw: str | None, name: str, fields: dict[str, str], *,
                 return datetime.max.replace(tzinfo=UTC) if day == date.max else (
                     instant + timedelta(days=1))
             return instant
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(text)
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
         return parsed.astimezone(UTC)
