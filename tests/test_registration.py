@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from webinars.app import create_app
 from webinars.clock import FixedClock
 from webinars.models import Delivery, Organization, Registration, Webinar
 from webinars.queue import InProcessQueue
@@ -465,3 +466,20 @@ async def test_registration_rows_are_what_the_page_shows(
     rows = await registrations_of(runtime, webinar.id)
     assert [r.status for r in rows] == ["confirmed"]
     assert isinstance(rows[0], Registration)
+
+
+async def test_personal_page_speaks_the_language_chosen_at_registration(
+    client: httpx.AsyncClient, session: AsyncSession, clock: FixedClock, queue: InProcessQueue,
+    runtime: Runtime,
+) -> None:
+    webinar = await open_webinar(session, queue, clock)
+    await post_registration(client, webinar, locale="en", email="john@school.example")
+    [registration] = await registrations_of(runtime, webinar.id)
+    # a fresh browser (the link opened from the e-mail) with no language of its own
+    transport = httpx.ASGITransport(app=create_app(runtime))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as new:
+        page = await new.get(f"/r/{registration.token}")
+        assert page.status_code == 200
+        assert "Cancel my registration" in page.text
+        russian = await new.get(f"/r/{registration.token}?lang=ru")
+        assert "Отменить мою регистрацию" in russian.text

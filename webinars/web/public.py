@@ -266,6 +266,8 @@ async def personal_feed(request: Request, session: AsyncSession,
 async def personal_page(request: Request) -> Response:
     async with db(request) as session:
         registration = await registrations.by_token(session, request.path_params["token"])
+        if "lang" not in request.query_params and "locale" not in request.session:
+            request.session["locale"] = registration.locale  # the language they chose
         context = await personal_context(request, session, registration)
     return private_headers(render(request, "pages/registered.html", context))
 
