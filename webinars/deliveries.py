@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .models import Delivery, Registration, Webinar
@@ -23,7 +23,7 @@ async def write(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
         return
     # Core, not the ORM: the ORM falls back to one INSERT per row when rows differ in which
     # columns are NULL (updates vs reminders), which made a 5,000-person reschedule take 8 s.
-    table = Delivery.__table__
+    table: Table = Delivery.__table__  # type: ignore[assignment]
     result = await session.execute(
         insert(table).returning(table.c.id, table.c.due_at), list(rows)
     )

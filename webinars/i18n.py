@@ -314,7 +314,7 @@ def gettext(locale: str, text: str) -> str:
 
 def pick_locale(requested: str | None, accept_language: str | None, default: str) -> str:
     if requested in SUPPORTED_LOCALES:
-        return requested  # type: ignore[return-value]
+        return requested
     for part in (accept_language or "").split(","):
         code = part.split(";")[0].strip().lower()[:2]
         if code in SUPPORTED_LOCALES:
