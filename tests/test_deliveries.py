@@ -27,15 +27,8 @@ from webinars.registrations import cancel
 from webinars.runtime import Runtime
 from webinars.scheduling import cancel_webinar, update_webinar
 from webinars.validation import webinar_input
-from workers.deliveries import (
-    GRACE,
-    LEASE,
-    claim,
-    due_unqueued,
-    plan,
-    reconcile_deliveries,
-    send_deliveries,
-)
+from workers.deliveries import LEASE, claim, plan, send_deliveries
+from workers.reconcile import GRACE, due_unqueued, reconcile_deliveries
 
 from .factories import csrf_from, make_account, make_org, make_registration, make_webinar
 from .smtp import Checked, SmtpServer, check_message

@@ -33,7 +33,8 @@ from webinars.runtime import Runtime
 from webinars.scheduling import update_webinar
 from webinars.validation import webinar_input
 from workers import FUNCTIONS
-from workers.deliveries import GRACE, LEASE, claim, reconcile_deliveries
+from workers.deliveries import LEASE, claim
+from workers.reconcile import GRACE, reconcile_deliveries
 
 from .factories import make_account, make_org, make_registration, make_webinar
 from .smtp import Checked, SmtpServer, check_message

@@ -4,7 +4,7 @@ Every step is safe to repeat (STYLE.md, rule 8). A row is claimed by one conditi
 (pending → sending with a lease), so two workers never both send it; the state is checked again
 after the claim (a cancelled webinar or registration, a reminder for a moved webinar: the row is
 superseded, never sent); the outcome is written right after each message. A worker that dies
-mid-way leaves rows in "sending"; `reconcile_deliveries` hands them out again once the lease is
+mid-way leaves rows in "sending"; `reconcile.reconcile_deliveries` hands them out again once the lease is
 over, and the deterministic Message-ID makes such a rare repeat recognisable.
 """
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, or_, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from webinars.clock import Clock
@@ -26,7 +26,7 @@ from webinars.db import Sessionmaker
 from webinars.mail import MessageBatch, Recipient
 from webinars.mailer import Mailer, OutgoingMail, PermanentMailError, TransientMailError
 from webinars.models import Delivery, Registration, Webinar
-from webinars.queue import QUEUE_HORIZON, SEND_DELIVERIES, Job, Queue, delivery_jobs
+from webinars.queue import Job, Queue, delivery_jobs
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +35,7 @@ LEASE = timedelta(minutes=10)
 #: Jobs are deferred to their rows' exact due time (`queue.delivery_jobs`); this only absorbs
 #: clock differences between the process that enqueued and the worker.
 EARLY = timedelta(seconds=5)
-#: A pending row that should have been picked up this long ago has lost its job.
-GRACE = timedelta(minutes=2)
 MAX_ATTEMPTS = 8
-#: Rows one reconcile run puts back on the queue; the rest follow a minute later.
-RECONCILE_LIMIT = 20_000
 CALENDAR_KINDS = ("invitation", "update", "cancellation")
 #: Outcomes are written at the latest this long after their message was accepted…
 LINGER = 0.02
@@ -419,68 +415,3 @@ async def release(sessionmaker: Sessionmaker, ids: Sequence[int]) -> None:
             .values(status="pending", lease_until=None, enqueued_at=None)
             .execution_options(synchronize_session=False))
         await session.commit()
-
-
-# --- reconciling -------------------------------------------------------------------------
-
-
-async def reclaim(session: AsyncSession, now: datetime) -> int:
-    """Rows stuck in "sending" past their lease: their worker died. Hand them out again."""
-    stuck = (await session.execute(
-        select(Delivery.id, Delivery.attempts)
-        .where(Delivery.status == "sending", Delivery.lease_until < now)
-    )).all()
-    given_up = [i for i, attempts in stuck if attempts >= MAX_ATTEMPTS]
-    again = [i for i, attempts in stuck if attempts < MAX_ATTEMPTS]
-    if again:
-        await session.execute(
-            update(Delivery).where(Delivery.id.in_(again), Delivery.status == "sending")
-            .values(status="pending", lease_until=None, enqueued_at=None,
-                    last_error="interrupted while sending; sent again after the lease")
-            .execution_options(synchronize_session=False))
-    if given_up:
-        await session.execute(
-            update(Delivery).where(Delivery.id.in_(given_up), Delivery.status == "sending")
-            .values(status="failed", lease_until=None,
-                    last_error=f"interrupted while sending {MAX_ATTEMPTS} times; gave up")
-            .execution_options(synchronize_session=False))
-    return len(stuck)
-
-
-async def due_unqueued(session: AsyncSession, now: datetime) -> list[tuple[int, datetime]]:
-    """Pending rows due within the horizon that no queued job is known to cover.
-
-    Never queued (Redis flushed before, process killed between commit and enqueue, or a
-    reminder planned weeks ago that now falls within the horizon), or queued but overdue.
-    """
-    rows = (await session.execute(
-        select(Delivery.id, Delivery.due_at)
-        .where(Delivery.status == "pending", Delivery.due_at <= now + QUEUE_HORIZON,
-               or_(and_(Delivery.enqueued_at.is_(None), Delivery.created_at <= now - GRACE),
-                   and_(Delivery.enqueued_at <= now - GRACE, Delivery.due_at <= now - GRACE)))
-        .order_by(Delivery.due_at, Delivery.id)
-        .limit(RECONCILE_LIMIT)
-    )).all()
-    return [(r[0], r[1]) for r in rows]
-
-
-def reconcile_jobs(due: Sequence[tuple[int, datetime]], now: datetime) -> list[Job]:
-    """Batch jobs whose ids name this reconcile minute: two runs in one minute collapse into
-    one, and a stale job id still sitting in Redis cannot swallow the new one."""
-    stamp = now.strftime("%Y%m%d%H%M")
-    return [replace(job, job_id=f"{job.job_id}:r{stamp}") for job in delivery_jobs(due, now)
-            if job.name == SEND_DELIVERIES]
-
-
-async def reconcile_deliveries(ctx: dict[str, Any]) -> dict[str, int]:
-    """Periodic: reclaim expired leases, then queue every due row that has no job."""
-    clock: Clock = ctx["clock"]
-    sessionmaker: Sessionmaker = ctx["sessionmaker"]
-    now = clock.now()
-    async with sessionmaker() as session:
-        reclaimed = await reclaim(session, now)
-        due = await due_unqueued(session, now)
-        await session.commit()
-    enqueued = await enqueue_all(ctx.get("queue"), reconcile_jobs(due, now))
-    await mark_enqueued(sessionmaker, enqueued, now)
-    return {"deliveries": len(enqueued), "reclaimed": reclaimed}
