@@ -212,6 +212,7 @@ async def register(request: Request) -> Response:
             await session.rollback()
             webinar = await public_webinar(session, public_id)  # fresh state for the page
             return conflict_page(request, webinar, code, values, orgs)
+    request.session.setdefault("locale", lang)  # this browser keeps the language it used
     return redirect(f"/r/{token}")
 
 
