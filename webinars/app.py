@@ -18,6 +18,7 @@ from starlette.routing import Mount, Route
 from .api import v1 as api_v1
 from .errors import DomainError, ValidationFailed
 from .i18n import gettext
+from .logs import redact_path
 from .runtime import Runtime
 from .web import auth, feeds, organizer, outbox, public
 from .web.common import locale, redirect, render
@@ -69,7 +70,7 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
 
 
 async def on_server_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    log.exception("unhandled error on %s %s", request.method, redact_path(request.url.path))
     if wants_json(request):
         return JSONResponse({"error": "internal error", "fields": {}}, status_code=500)
     return Response("internal error", status_code=500, media_type="text/plain")

@@ -73,6 +73,9 @@ async def serve(config: AppConfig, *, in_process: bool) -> None:
     app = create_app(runtime, own_runtime=True)
     import settings
 
+    from .logs import install
+
+    install()
     server = uvicorn.Server(uvicorn.Config(app, host=settings.HOST, port=settings.PORT,
                                            log_level="info", proxy_headers=False))
     await server.serve()
