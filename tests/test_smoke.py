@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webinars.clock import FixedClock
@@ -24,3 +25,14 @@ async def test_meeting_is_created_by_a_job_after_commit(
         assert fresh.meeting is not None and fresh.meeting.status == "ready"
         assert fresh.meeting.join_url is not None
         assert fresh.meeting.join_url.startswith("https://meet.jit.si/Webinar")
+
+
+async def test_every_response_forbids_framing_and_sniffing(
+    client: httpx.AsyncClient,
+) -> None:
+    login_page = await client.get("/login")
+    assert login_page.headers["x-frame-options"] == "DENY"
+    assert login_page.headers["x-content-type-options"] == "nosniff"
+    assert login_page.headers["referrer-policy"] == "strict-origin-when-cross-origin"
+    api = await client.get("/api/v1/openapi.json")
+    assert api.headers["x-content-type-options"] == "nosniff"

@@ -14,6 +14,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .api import v1 as api_v1
 from .errors import DomainError, ValidationFailed
@@ -34,6 +35,34 @@ async def home(request: Request) -> Response:
 
 async def healthz(request: Request) -> Response:
     return JSONResponse({"ok": True})
+
+
+class SecurityHeaders:
+    """Defaults every response gets unless a handler chose its own (pure ASGI, no buffering)."""
+
+    DEFAULTS = (
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"strict-origin-when-cross-origin"),
+    )
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [(k, v) for k, v in self.DEFAULTS if k not in present]
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def wants_json(request: Request) -> bool:
@@ -98,6 +127,7 @@ def create_app(runtime: Runtime, *, own_runtime: bool = False) -> Starlette:
         Mount("/api/v1", routes=api_v1.routes),
     ]
     middleware = [
+        Middleware(SecurityHeaders),
         Middleware(SessionMiddleware, secret_key=runtime.config.secret_key,
                    session_cookie=SESSION_COOKIE, same_site="lax",
                    https_only=runtime.config.https, max_age=14 * 24 * 3600),
