@@ -27,10 +27,11 @@ MAIL_FROM: str = config("MAIL_FROM", default="webinars@localhost")
 MAIL_FROM_NAME: str = config("MAIL_FROM_NAME", default="Вебинары")
 
 # Web
-BASE_URL: str = config("BASE_URL", default="http://127.0.0.1:8000")
-SECRET_KEY: Secret | None = config("SECRET_KEY", cast=Secret, default=None)
 HOST: str = config("HOST", default="127.0.0.1")
 PORT: int = config("PORT", cast=int, default=8000)
+# The public address in links, e-mails and calendars; unset, the address the server listens on.
+BASE_URL: str = config("BASE_URL", default=f"http://{HOST}:{PORT}")
+SECRET_KEY: Secret | None = config("SECRET_KEY", cast=Secret, default=None)
 
 # People and places
 DEFAULT_TIMEZONE: str = config("DEFAULT_TIMEZONE", default="Europe/Moscow")

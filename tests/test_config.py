@@ -79,3 +79,10 @@ def test_secret_values_are_not_echoed_in_errors(env: pytest.MonkeyPatch) -> None
     with pytest.raises(ConfigError) as caught:
         reload_and_load()
     assert "tiny-secret" not in str(caught.value)
+
+
+def test_base_url_follows_the_port_unless_set(env: pytest.MonkeyPatch) -> None:
+    env.setenv("PORT", "8123")
+    assert reload_and_load().base_url == "http://127.0.0.1:8123"
+    env.setenv("BASE_URL", "https://events.example.org/")
+    assert reload_and_load().base_url == "https://events.example.org"
