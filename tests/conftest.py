@@ -32,6 +32,8 @@ from webinars.queue import InProcessQueue
 from webinars.runtime import Runtime, build_runtime
 from workers import FUNCTIONS
 
+from .api_support import World, make_world
+
 PG_ADMIN_URL = os.environ.get("TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432")
 #: One database per test run, so parallel runs on one server never drop each other's tables.
 PG_TEST_DB = f"webinars_test_{os.getpid()}"
@@ -112,6 +114,14 @@ async def runtime(config: AppConfig, clock: FixedClock) -> AsyncIterator[Runtime
 def queue(runtime: Runtime) -> InProcessQueue:
     assert isinstance(runtime.queue, InProcessQueue)
     return runtime.queue
+
+
+@pytest.fixture
+async def world(runtime: Runtime, clock: FixedClock, queue: InProcessQueue) -> World:
+    """The API tests' tree, organizers, tokens and webinars, with their jobs done."""
+    made = await make_world(runtime, clock)
+    await queue.drain()
+    return made
 
 
 @pytest.fixture

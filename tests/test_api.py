@@ -6,7 +6,6 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import pytest
 from sqlalchemy import func, select, text, update
 
 from webinars.clock import FixedClock
@@ -16,7 +15,12 @@ from webinars.registrations import register
 from webinars.runtime import Runtime
 from webinars.validation import registration_input
 
-from .api_support import Api, World, make_world, registration_body, webinar_body
+from .api_support import (
+    Api,
+    World,
+    registration_body,
+    webinar_body,
+)
 
 
 async def webinar_row(runtime: Runtime, webinar_id: int) -> Webinar:
@@ -32,12 +36,6 @@ async def deliveries(runtime: Runtime, webinar_id: int, kind: str) -> list[Deliv
             Delivery.webinar_id == webinar_id, Delivery.kind == kind)
             .order_by(Delivery.id))).all())
 
-
-@pytest.fixture
-async def world(runtime: Runtime, clock: FixedClock, queue: InProcessQueue) -> World:
-    made = await make_world(runtime, clock)
-    await queue.drain()
-    return made
 
 
 # --- tokens ---------------------------------------------------------------------------------

@@ -8,22 +8,17 @@ import random
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 
-from webinars.clock import FixedClock
 from webinars.models import Registration, Webinar
-from webinars.queue import InProcessQueue
 from webinars.runtime import Runtime
 
-from .api_support import Api, World, make_world, registration_body, webinar_body
-
-
-@pytest.fixture
-async def world(runtime: Runtime, clock: FixedClock, queue: InProcessQueue) -> World:
-    made = await make_world(runtime, clock)
-    await queue.drain()
-    return made
+from .api_support import (
+    Api,
+    World,
+    registration_body,
+    webinar_body,
+)
 
 
 async def counts(runtime: Runtime) -> tuple[int, int]:

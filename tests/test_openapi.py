@@ -23,11 +23,15 @@ from webinars.api import v1
 from webinars.api.openapi import DOCUMENT, SCHEMAS
 from webinars.clock import FixedClock
 from webinars.errors import ValidationFailed
-from webinars.queue import InProcessQueue
-from webinars.runtime import Runtime
 from webinars.validation import registration_input, webinar_input
 
-from .api_support import FORMATS, Api, World, make_world, schema_errors, webinar_body
+from .api_support import (
+    FORMATS,
+    Api,
+    World,
+    schema_errors,
+    webinar_body,
+)
 
 METHODS = ("get", "put", "post", "patch", "delete")
 
@@ -183,12 +187,6 @@ def offending_fields(body: dict[str, Any], schema: dict[str, Any]) -> set[str]:
             found.update(set(body) - set(schema["properties"]))
     return found
 
-
-@pytest.fixture
-async def world(runtime: Runtime, clock: FixedClock, queue: InProcessQueue) -> World:
-    made = await make_world(runtime, clock)
-    await queue.drain()
-    return made
 
 
 async def test_the_request_schema_predicts_which_bodies_are_refused(

@@ -49,6 +49,22 @@ def nullable(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 _ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+
+
+def page_of(item: str) -> dict[str, Any]:
+    """A page of a list endpoint: the items and where they sit in the whole."""
+    return {
+        "type": "object",
+        "required": ["items", "total", "limit", "offset"],
+        "additionalProperties": False,
+        "properties": {
+            "items": {"type": "array", "items": ref(item)},
+            "total": {"type": "integer", "minimum": 0},
+            "limit": {"type": "integer"},
+            "offset": {"type": "integer"},
+        },
+    }
+
 _DATETIME = {"type": "string", "format": "date-time"}
 _WEBINAR_FIELDS: dict[str, Any] = {
     "title": {"type": "string", "minLength": 1, "maxLength": MAX_TITLE},
@@ -175,17 +191,7 @@ SCHEMAS: dict[str, Any] = {
             "meeting": {"oneOf": [ref("Meeting"), {"type": "null"}]},
         },
     },
-    "WebinarList": {
-        "type": "object",
-        "required": ["items", "total", "limit", "offset"],
-        "additionalProperties": False,
-        "properties": {
-            "items": {"type": "array", "items": ref("Webinar")},
-            "total": {"type": "integer", "minimum": 0},
-            "limit": {"type": "integer"},
-            "offset": {"type": "integer"},
-        },
-    },
+    "WebinarList": page_of("Webinar"),
     "WebinarCreate": {
         "type": "object",
         "additionalProperties": False,
@@ -218,17 +224,7 @@ SCHEMAS: dict[str, Any] = {
             "join_url": {"type": "string"},
         },
     },
-    "RegistrationList": {
-        "type": "object",
-        "required": ["items", "total", "limit", "offset"],
-        "additionalProperties": False,
-        "properties": {
-            "items": {"type": "array", "items": ref("Registration")},
-            "total": {"type": "integer", "minimum": 0},
-            "limit": {"type": "integer"},
-            "offset": {"type": "integer"},
-        },
-    },
+    "RegistrationList": page_of("Registration"),
     "RegistrationCreate": {
         "type": "object",
         "additionalProperties": False,
