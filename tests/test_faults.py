@@ -10,6 +10,7 @@ against the checklist and two independent iCalendar parsers.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,7 +40,8 @@ from workers.reconcile import GRACE, reconcile_deliveries
 from .factories import make_account, make_org, make_registration, make_webinar
 from .smtp import Checked, SmtpServer, check_message
 
-REDIS_DB = 9  # this file's own Redis database: flushed freely
+#: This file's own Redis database, flushed freely; two test runs at once each set their own.
+REDIS_DB = int(os.environ.get("TEST_REDIS_DB", "9"))
 PEOPLE = [("alice@school.example", "Алиса Петрова", "Asia/Yekaterinburg"),
           ("bob@school.example", "Борис Сидоров", "Europe/Moscow"),
           ("carol@school.example", "Carol White", "Asia/Vladivostok")]
