@@ -10,7 +10,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .timezones import is_timezone
 
 SUPPORTED_LOCALES = ("ru", "en")
 
@@ -48,10 +49,8 @@ class AppConfig:
 
 
 def check_timezone(name: str, value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(name, f"{value!r} is not an IANA time zone") from None
+    if not is_timezone(value):
+        raise ConfigError(name, f"{value!r} is not an IANA time zone")
     return value
 
 
