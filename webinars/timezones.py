@@ -5,7 +5,6 @@ from __future__ import annotations
 from functools import lru_cache
 from zoneinfo import available_timezones
 
-
 #: Files in the zone database that are not zones a person lives in: the system's own link to
 #: its zone (which differs per machine), a placeholder, and alternative trees of the database.
 NOT_ZONES = frozenset({"Factory", "localtime", "posixrules"})
