@@ -33,6 +33,14 @@ PORT: int = config("PORT", cast=int, default=8000)
 BASE_URL: str = config("BASE_URL", default=f"http://{HOST}:{PORT}")
 SECRET_KEY: Secret | None = config("SECRET_KEY", cast=Secret, default=None)
 
+# Public registration limits (benchmarks and load tests set them explicitly): within the
+# period, how many different addresses one client may register, and how often one address
+# may be registered, before the form answers 429.
+REGISTRATION_LIMIT_PERIOD: int = config("REGISTRATION_LIMIT_PERIOD", cast=int, default=3600)
+REGISTRATION_LIMIT_PER_CLIENT: int = config("REGISTRATION_LIMIT_PER_CLIENT", cast=int, default=10)
+REGISTRATION_LIMIT_PER_ADDRESS: int = config("REGISTRATION_LIMIT_PER_ADDRESS", cast=int,
+                                             default=10)
+
 # People and places
 DEFAULT_TIMEZONE: str = config("DEFAULT_TIMEZONE", default="Europe/Moscow")
 DEFAULT_LOCALE: str = config("DEFAULT_LOCALE", default="ru")

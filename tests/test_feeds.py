@@ -1,8 +1,10 @@
-"""Personal calendar feeds: made from a registration, holding the member's events and their
-chain's plans, tagged with levels, cached by content version, and dead once revoked."""
+"""Personal calendar feeds: made from a registration, holding the chain's plans tagged with
+levels without the events the member holds by invitation, cached by content version, dead once
+revoked, and blind to whatever merely shares the member's address."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
 
@@ -14,13 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from webinars import feeds
 from webinars.clock import FixedClock
 from webinars.errors import NotFound
-from webinars.models import MemberFeed, Webinar
+from webinars.models import Delivery, MemberFeed, OutboxMessage, Registration, Webinar
 from webinars.queue import InProcessQueue, commit_and_enqueue
-from webinars.registrations import by_token, cancel
+from webinars.registrations import cancel
 from webinars.runtime import Runtime
+from webinars.security import hash_token
 from webinars.web.feeds import IcsCache
 
 from .factories import csrf_from, make_registration, make_webinar
+from .smtp import parse
 from .test_calendars import (
     BASE,
     Tree,
@@ -36,6 +40,7 @@ from .test_calendars import (
 )
 
 MEMBER = "Teacher@School5.example"
+FEED_URL = re.compile(r'id="feed-url" href="http://testserver/feeds/([A-Za-z0-9_-]+)\.ics"')
 
 
 async def csrf(client: httpx.AsyncClient) -> str:
@@ -48,20 +53,35 @@ async def all_feeds(runtime: Runtime) -> list[MemberFeed]:
         return list((await session.scalars(select(MemberFeed).order_by(MemberFeed.id))).all())
 
 
-async def subscribe(client: httpx.AsyncClient, runtime: Runtime, registration_token: str) -> str:
-    """Press "subscribe" on the personal page; return the feed token that was made."""
+async def subscribe(client: httpx.AsyncClient, registration_token: str) -> str:
+    """Press "subscribe" on the personal page; return the feed token the answer shows once."""
     response = await client.post(f"/r/{registration_token}/feed",
                                  data={"csrf_token": await csrf(client)})
-    assert response.status_code == 303
-    assert response.headers["location"] == f"/r/{registration_token}?feed=1"
+    assert response.status_code == 200
+    match = FEED_URL.search(response.text)
+    assert match, "the new feed's address is shown"
+    return match.group(1)
+
+
+async def open_mailbox_link(client: httpx.AsyncClient, runtime: Runtime, queue: InProcessQueue,
+                            registration: Registration) -> None:
+    """Open "your page" from the registration's own invitation, as its addressee does."""
+    await queue.drain()
     async with runtime.sessionmaker() as session:
-        registration = await by_token(session, registration_token)
-        feed = await feeds.feed_of_registration(session, registration)
-        assert feed is not None
-        return feed.token
+        raw = (await session.scalars(
+            select(OutboxMessage.raw).join(Delivery, Delivery.id == OutboxMessage.delivery_id)
+            .where(Delivery.registration_id == registration.id,
+                   Delivery.kind == "invitation"))).first()
+    assert raw is not None, "the invitation was sent"
+    text = parse(raw).get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    link = re.search(rf"http://testserver(/r/{registration.token}/confirm/[A-Za-z0-9_-]+)", text)
+    assert link, "the invitation links the personal page through the address proof"
+    response = await client.get(link.group(1))
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/r/{registration.token}"
 
 
-async def test_subscribing_makes_one_feed_per_member_and_organization(
+async def test_every_subscription_is_a_new_secret_kept_only_as_a_hash(
     client: httpx.AsyncClient, session: AsyncSession, clock: FixedClock, queue: InProcessQueue,
     runtime: Runtime,
 ) -> None:
@@ -79,26 +99,89 @@ async def test_subscribing_makes_one_feed_per_member_and_organization(
     unknown = await client.post("/r/no-such-token/feed", data={"csrf_token": await csrf(client)})
     assert unknown.status_code == 404
 
-    token = await subscribe(client, runtime, reg1.token)
-    assert await subscribe(client, runtime, reg1.token) == token
-    assert await subscribe(client, runtime, reg2.token) == token  # same e-mail, same organization
-    (feed,) = await all_feeds(runtime)
-    assert feed.token == token
-    assert feed.email_normalized == "teacher@school5.example"
-    assert feed.organization_id == tree.school.id
+    one = await subscribe(client, reg1.token)
+    two = await subscribe(client, reg1.token)
+    # A second sign-up with the same address in the same organization gets a secret of its own.
+    other = await subscribe(client, reg2.token)
+    assert len({one, two, other}) == 3
+    stored = await all_feeds(runtime)
+    assert [f.token_hash for f in stored] == [hash_token(t) for t in (one, two, other)]
+    assert [f.registration_id for f in stored] == [reg1.id, reg1.id, reg2.id]
+    assert {f.organization_id for f in stored} == {tree.school.id}
+    for token in (one, two, other):
+        assert (await client.get(f"/feeds/{token}.ics")).status_code == 200
+
+    # The page lists the feeds made from it (never their addresses) and ends them.
+    page = (await client.get(f"/r/{reg1.token}")).text
+    assert one not in page and two not in page and other not in page
+    ends = re.findall(rf'action="/r/{reg1.token}/feeds/(\d+)/end"', page)
+    assert ends == [str(stored[0].id), str(stored[1].id)]
+    foreign = await client.post(f"/r/{reg2.token}/feeds/{stored[0].id}/end",
+                                data={"csrf_token": await csrf(client)})
+    assert foreign.status_code == 404  # another registration's page cannot end it
+    ended = await client.post(f"/r/{reg1.token}/feeds/{stored[0].id}/end",
+                              data={"csrf_token": await csrf(client)})
+    assert ended.status_code == 303
+    assert (await client.get(f"/feeds/{one}.ics")).status_code == 404
+    assert (await client.get(f"/feeds/{two}.ics")).status_code == 200
 
     # Without a member organization, the webinar's organization is the member's.
     reg3 = await make_registration(session, clock, first, "other@school.example")
     await commit_and_enqueue(session, queue, clock)
-    await subscribe(client, runtime, reg3.token)
-    other = [f for f in await all_feeds(runtime) if f.email_normalized == "other@school.example"]
-    assert [f.organization_id for f in other] == [tree.region.id]
+    await subscribe(client, reg3.token)
+    assert (await all_feeds(runtime))[-1].organization_id == tree.region.id
 
 
-async def test_personal_feed_holds_registrations_and_the_chain_plans(
+async def test_knowing_an_address_grants_nothing(
     client: httpx.AsyncClient, session: AsyncSession, clock: FixedClock, queue: InProcessQueue,
     runtime: Runtime,
 ) -> None:
+    """The attack: register as the victim elsewhere, subscribe, look for the victim's events."""
+    tree = await make_tree(session, clock)
+    unlisted = await make_webinar(session, clock, tree.account, tree.city, title="Закрытая встреча",
+                                  visibility="unlisted")
+    plan = await make_vladivostok_webinar(session, clock, tree, title="Региональный семинар")
+    bait = await make_webinar(session, clock, tree.account, tree.sibling, title="Приманка")
+    victim_unlisted = await make_registration(session, clock, unlisted, MEMBER,
+                                              organization_id=tree.school.id)
+    victim_plan = await make_registration(session, clock, plan, MEMBER,
+                                          organization_id=tree.school.id)
+    await commit_and_enqueue(session, queue, clock)
+    await open_mailbox_link(client, runtime, queue, victim_plan)  # the victim proved the address
+    victims_feed = await subscribe(client, victim_plan.token)
+
+    # The stranger registers the victim's address in the same organization, then subscribes.
+    stranger = await make_registration(session, clock, bait, MEMBER.upper(),
+                                       organization_id=tree.school.id)
+    await commit_and_enqueue(session, queue, clock)
+    strangers_feed = await subscribe(client, stranger.token)
+    assert strangers_feed != victims_feed
+    data = (await client.get(f"/feeds/{strangers_feed}.ics")).content
+    for secret in (victim_unlisted.token, victim_unlisted.join_token, victim_plan.token,
+                   victim_plan.join_token, victims_feed):
+        assert secret.encode() not in data
+    assert unlisted.uid.encode() not in data and "Закрытая встреча".encode() not in data
+    # The victim's public plan event is there as for anyone in the chain, with no personal link:
+    # its absence would tell the stranger the victim had registered.
+    assert str(by_uid(assert_published(data))[plan.uid]["LOCATION"]) == (
+        f"{BASE}/w/{plan.public_id}")
+    page = (await client.get(f"/r/{stranger.token}")).text
+    for secret in (victim_unlisted.join_token, victim_plan.join_token, victims_feed):
+        assert secret not in page
+    feeds_rows = await all_feeds(runtime)
+    assert [f.registration_id for f in feeds_rows] == [victim_plan.id, stranger.id]
+    # Only the stranger's own feed is listed to end; the victim's goes on working.
+    assert re.findall(r'/feeds/(\d+)/end"', page) == [str(feeds_rows[1].id)]
+    assert (await client.post(f"/r/{stranger.token}/feeds/{feeds_rows[0].id}/end",
+                              data={"csrf_token": await csrf(client)})).status_code == 404
+    assert (await client.get(f"/feeds/{victims_feed}.ics")).status_code == 200
+
+
+async def test_personal_feed_is_the_chain_plans_without_the_members_own_events(
+    client: httpx.AsyncClient, session: AsyncSession, clock: FixedClock, queue: InProcessQueue,
+    runtime: Runtime,
+) -> None:
+    """One event per calendar: what the member registered for comes by invitation only."""
     tree: Tree = await make_tree(session, clock)
     account = tree.account
     federal_plan = await make_webinar(session, clock, account, tree.federal, title="План года")
@@ -107,23 +190,15 @@ async def test_personal_feed_holds_registrations_and_the_chain_plans(
     elsewhere = await make_webinar(session, clock, account, tree.sibling, title="Казань")
     unlisted = await make_webinar(session, clock, account, tree.city, title="По ссылке",
                                   visibility="unlisted")
-    other_sibling = await make_webinar(session, clock, account, tree.sibling, title="Не моё")
-    dropped = await make_webinar(session, clock, account, tree.sibling, title="Передумала")
     draft = await make_webinar(session, clock, account, tree.school, title="Черновик",
                                status="draft")
     at_region = await make_registration(session, clock, regional, MEMBER,
                                         organization_id=tree.school.id)
-    at_sibling = await make_registration(session, clock, elsewhere, MEMBER,
-                                         organization_id=tree.school.id)
-    at_unlisted = await make_registration(session, clock, unlisted, MEMBER,
-                                          organization_id=tree.school.id)
-    gone = await make_registration(session, clock, dropped, MEMBER,
-                                   organization_id=tree.school.id)
-    await cancel(session, clock, gone)
-    stranger = await make_registration(session, clock, other_sibling, "stranger@school.example",
-                                       organization_id=tree.school.id)
+    await make_registration(session, clock, school_event, MEMBER,
+                                        organization_id=tree.school.id)
+    await make_registration(session, clock, unlisted, MEMBER, organization_id=tree.school.id)
     await commit_and_enqueue(session, queue, clock)
-    token = await subscribe(client, runtime, at_region.token)
+    token = await subscribe(client, at_region.token)
 
     response = await client.get(f"/feeds/{token}.ics")
     assert response.status_code == 200
@@ -135,40 +210,75 @@ async def test_personal_feed_holds_registrations_and_the_chain_plans(
     assert str(cal["X-WR-CALNAME"]) == str(cal["NAME"])
     assert b"REFRESH-INTERVAL;VALUE=DURATION:PT6H" in data and b"X-PUBLISHED-TTL:PT6H" in data
     events = by_uid(cal)
-    assert set(events) == {federal_plan.uid, regional.uid, school_event.uid, elsewhere.uid,
-                           unlisted.uid}
-    assert len(events_of(cal)) == 5  # the registered regional event is not repeated as a plan
-    for absent in (other_sibling, dropped, draft):
+    # The feed was made from the regional registration: that event reaches the calendar by
+    # invitation. The school event is the same address's, but unproven yet: still a plan item.
+    assert set(events) == {federal_plan.uid, school_event.uid}
+    for absent in (elsewhere, draft, unlisted, regional):
         assert absent.title.encode() not in data
-    assert stranger.token.encode() not in data
-
-    def location(webinar: Webinar) -> str:
-        return str(events[webinar.uid]["LOCATION"])
-
-    # Registered events open through the member's personal join address, plans via their page.
-    for webinar, registration in ((regional, at_region), (elsewhere, at_sibling),
-                                  (unlisted, at_unlisted)):
-        assert location(webinar) == f"{BASE}/j/{registration.join_token}"
-    for webinar in (federal_plan, school_event):
-        assert location(webinar) == f"{BASE}/w/{webinar.public_id}"
+    assert b"/j/" not in data  # no personal join address in a feed: they travel by invitation
+    for uid, event in events.items():
+        assert str(event["LOCATION"]).startswith(f"{BASE}/w/"), uid
     levels = {uid: categories(e) for uid, e in events.items()}
     assert levels[federal_plan.uid] == ["federal", "Общероссийский Профсоюз"]
-    assert levels[regional.uid] == ["regional", "Приморская краевая организация"]
     assert levels[school_event.uid] == ["primary", "Школа № 5"]
-    assert levels[elsewhere.uid] == ["regional", "Татарстанская республиканская"]
-    assert events[regional.uid].decoded("DTSTART") == vladivostok_utc("2026-12-10T10:00")
-    assert icaljs_starts(data)[regional.uid] == iso_z(vladivostok_utc("2026-12-10T10:00"))
 
-    etag = response.headers["etag"]
+    etag, modified = response.headers["etag"], response.headers["last-modified"]
     again = await client.get(f"/feeds/{token}.ics", headers={"If-None-Match": etag})
     assert again.status_code == 304 and again.headers["etag"] == etag
+    since = await client.get(f"/feeds/{token}.ics", headers={"If-Modified-Since": modified})
+    assert since.status_code == 304
 
-    # Cancelling a registration removes the event, which changes the ETag.
-    await cancel(session, clock, at_sibling)
+    # Opening the regional invitation's link proves the address: the school registration,
+    # made before, is the member's too and leaves the feed.
+    clock.advance(timedelta(minutes=1))
+    await open_mailbox_link(client, runtime, queue, at_region)
+    proven = await client.get(f"/feeds/{token}.ics", headers={"If-None-Match": etag})
+    assert proven.status_code == 200
+    assert set(by_uid(assert_published(proven.content))) == {federal_plan.uid}
+    assert proven.headers["last-modified"] != modified
+    stale = await client.get(f"/feeds/{token}.ics", headers={"If-Modified-Since": modified})
+    assert stale.status_code == 200
+
+    # A later registration joins only once its own invitation's link is opened.
+    clock.advance(timedelta(minutes=1))
+    later = await make_registration(session, clock, federal_plan, MEMBER,
+                                    organization_id=tree.school.id)
     await commit_and_enqueue(session, queue, clock)
-    after = await client.get(f"/feeds/{token}.ics", headers={"If-None-Match": etag})
-    assert after.status_code == 200 and after.headers["etag"] != etag
-    assert elsewhere.uid not in by_uid(assert_published(after.content))
+    assert federal_plan.uid in by_uid(assert_published(
+        (await client.get(f"/feeds/{token}.ics")).content))
+    await open_mailbox_link(client, runtime, queue, later)
+    assert by_uid(assert_published((await client.get(f"/feeds/{token}.ics")).content)) == {}
+
+    # Cancelling the regional registration brings the regional plan item back.
+    clock.advance(timedelta(minutes=1))
+    await cancel(session, clock, at_region)
+    await commit_and_enqueue(session, queue, clock)
+    after = await client.get(f"/feeds/{token}.ics")
+    assert set(by_uid(assert_published(after.content))) == {regional.uid}
+    assert by_uid(assert_published(after.content))[regional.uid].decoded("DTSTART") == (
+        vladivostok_utc("2026-12-10T10:00"))
+    assert icaljs_starts(after.content)[regional.uid] == iso_z(vladivostok_utc("2026-12-10T10:00"))
+
+
+async def test_only_the_mailbox_link_proves_the_address(
+    client: httpx.AsyncClient, session: AsyncSession, clock: FixedClock, queue: InProcessQueue,
+    runtime: Runtime,
+) -> None:
+    tree = await make_tree(session, clock)
+    webinar = await make_vladivostok_webinar(session, clock, tree)
+    registration = await make_registration(session, clock, webinar, MEMBER)
+    await commit_and_enqueue(session, queue, clock)
+
+    async def proven() -> bool:
+        async with runtime.sessionmaker() as s:
+            stored = await s.get(Registration, registration.id)
+            return stored is not None and stored.address_confirmed_at is not None
+
+    assert (await client.get(f"/r/{registration.token}")).status_code == 200
+    wrong = await client.get(f"/r/{registration.token}/confirm/{'A' * 22}")
+    assert wrong.status_code == 303 and not await proven()
+    await open_mailbox_link(client, runtime, queue, registration)
+    assert await proven()
 
 
 async def test_revoked_feed_is_gone(
@@ -179,7 +289,7 @@ async def test_revoked_feed_is_gone(
     webinar = await make_vladivostok_webinar(session, clock, tree)
     registration = await make_registration(session, clock, webinar, MEMBER)
     await commit_and_enqueue(session, queue, clock)
-    token = await subscribe(client, runtime, registration.token)
+    token = await subscribe(client, registration.token)
     assert (await client.get(f"/feeds/{token}.ics")).status_code == 200
 
     forged = await client.post(f"/feeds/{token}/revoke", data={"csrf_token": "x"})
@@ -204,7 +314,7 @@ async def test_revoked_feed_is_gone(
     assert unknown.status_code == 404
 
     # Subscribing again gives a new secret; the old one stays dead.
-    fresh = await subscribe(client, runtime, registration.token)
+    fresh = await subscribe(client, registration.token)
     assert fresh != token
     assert (await client.get(f"/feeds/{fresh}.ics")).status_code == 200
     assert (await client.get(f"/feeds/{token}.ics")).status_code == 404
@@ -216,14 +326,15 @@ async def test_feed_service_revoke_and_lookup(
     tree = await make_tree(session, clock)
     webinar = await make_vladivostok_webinar(session, clock, tree)
     registration = await make_registration(session, clock, webinar, MEMBER)
-    feed = await feeds.feed_for_registration(session, clock, registration)
-    assert (await feeds.by_token(session, feed.token)).id == feed.id
+    feed, token = await feeds.create_feed(session, clock, registration)
+    assert feed.token_hash == hash_token(token) and token not in feed.token_hash
+    assert (await feeds.by_token(session, token)).id == feed.id
     clock.advance(timedelta(minutes=5))
-    await feeds.revoke(session, clock, feed.token)
+    await feeds.revoke(session, clock, token)
     assert feed.revoked_at == clock.now()
-    assert await feeds.feed_of_registration(session, registration) is None
+    assert await feeds.feeds_of_registration(session, registration) == []
     with pytest.raises(NotFound):
-        await feeds.by_token(session, feed.token)
+        await feeds.by_token(session, token)
     with pytest.raises(NotFound):
         await feeds.revoke(session, clock, "x" * 65)
     await session.rollback()

@@ -109,7 +109,18 @@ def test_template_gives_the_same_bytes_as_a_full_build(method: str, name: str) -
     for line in fast.split(b"\r\n"):
         line.decode("utf-8")  # folding never splits a UTF-8 sequence
     _, event = event_of(fast)
-    assert event["ATTENDEE"].params["CN"] == name
+    # The name as every client shows it: nothing that needs an RFC 6868 escape (`^'`, `^n`,
+    # `^^`), which clients without RFC 6868 print literally.
+    assert event["ATTENDEE"].params["CN"] == " ".join(
+        name.replace('"', "'").replace("^", " ").split())
+    assert b"^'" not in fast and b"^n" not in fast and b"^^" not in fast
+
+
+def test_attendee_without_a_vouched_name_has_no_cn() -> None:
+    data = build(itip.REQUEST, itip.Attendee("stranger@school.example", ""))
+    _, event = event_of(data)
+    assert str(event["ATTENDEE"]) == "mailto:stranger@school.example"
+    assert "CN" not in event["ATTENDEE"].params
 
 
 def test_template_refuses_a_token_that_would_need_escaping() -> None:

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from webinars.config import AppConfig
-from webinars.mail import MessageBatch, Recipient, assemble, encoded_words, message_id
+from webinars.mail import MessageBatch, Recipient, assemble, encoded_words
 from webinars.models import Organization, Webinar
 
 from .smtp import check_message, no_bare_lf, parse
@@ -21,9 +21,10 @@ CONFIG = AppConfig(database_url="sqlite+aiosqlite:///unused.db", secret_key="k" 
 TOKEN = "AbC-_0123456789abcdefghijklmnopq"
 JOIN = "JoIn-_0123456789abcdefghijklmnop"
 MARIA = Recipient(41, "Мария Иванова", "maria@school.example", "ru", "Asia/Yekaterinburg", TOKEN,
-                  JOIN)
+                  JOIN, "<0123456789abcdef0123456789abcdef@events.example>")
 JOHN = Recipient(42, "John Smith", "john@school.example", "en", "America/New_York",
-                 "ZyX-_9876543210abcdefghijklmnopq", "jOiN-_9876543210abcdefghijklmnop")
+                 "ZyX-_9876543210abcdefghijklmnopq", "jOiN-_9876543210abcdefghijklmnop",
+                 "<fedcba9876543210fedcba9876543210@events.example>")
 
 
 def webinar(**overrides: object) -> Webinar:
@@ -50,8 +51,7 @@ def test_invitation_follows_the_checklist_in_russian_with_the_members_zone() -> 
     c = checked(mail.raw, MARIA)
     assert c.method == "REQUEST" and c.sequence == 0 and c.start == START
     assert c.subject == "Приглашение: Информационная работа в первичной организации"
-    assert mail.subject == c.subject and mail.message_id == "<delivery-41@events.example>"
-    assert c.delivery_id == 41
+    assert mail.subject == c.subject and mail.message_id == MARIA.message_id == c.message_id
     # 09:00 UTC is 14:00 in Yekaterinburg, and the zone is named.
     assert "14:00" in c.text and "Asia/Yekaterinburg" in c.text
     assert "Здравствуйте, Мария Иванова!" in c.text
@@ -128,7 +128,8 @@ def test_followup_links_the_recording() -> None:
 
 def test_html_escapes_what_people_typed() -> None:
     w = webinar(title="<script>alert(1)</script> & «вебинар»")
-    evil = Recipient(43, "<b>Ева</b>", "eve@school.example", "ru", "Europe/Moscow", TOKEN, JOIN)
+    evil = Recipient(43, "<b>Ева</b>", "eve@school.example", "ru", "Europe/Moscow", TOKEN, JOIN,
+                     MARIA.message_id)
     c = checked(MessageBatch(CONFIG, w, "invitation", NOW).render(evil, sequence=0).raw, evil,
                 independent=False)
     assert "<script>" not in c.html and "&lt;script&gt;" in c.html
@@ -138,7 +139,8 @@ def test_html_escapes_what_people_typed() -> None:
 
 def test_long_cyrillic_names_and_titles_survive_headers() -> None:
     long_name = "Анна-Мария " + "Константинопольская" * 8
-    person = Recipient(44, long_name, "anna@school.example", "ru", "Europe/Moscow", TOKEN, JOIN)
+    person = Recipient(44, long_name, "anna@school.example", "ru", "Europe/Moscow", TOKEN, JOIN,
+                       MARIA.message_id)
     w = webinar(title="Очень длинное название " * 8 + "с переводом\nстроки")
     mail = MessageBatch(CONFIG, w, "invitation", NOW).render(person, sequence=0)
     head = mail.raw.split(b"\r\n\r\n", 1)[0]
@@ -161,7 +163,7 @@ def test_encoded_words_never_split_a_character() -> None:
 
 def test_message_without_calendar_is_multipart_alternative_with_crlf() -> None:
     raw = assemble([("From", "a@b.example"), ("To", "c@d.example"), ("Subject", "x"),
-                    ("Message-ID", message_id(1, "b.example"))], "line 1\nline 2", "<p>x</p>")
+                    ("Message-ID", MARIA.message_id)], "line 1\nline 2", "<p>x</p>")
     assert no_bare_lf(raw)
     msg = parse(raw)
     assert msg.get_content_type() == "multipart/alternative"

@@ -1,15 +1,22 @@
-"""The Alembic migrations build exactly the schema the models describe, on both databases."""
+"""The Alembic migrations build exactly the schema the models describe, on both databases, and
+upgrade a database made by an earlier head without losing its rows."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
 
-from webinars.db import make_engine
-from webinars.models import Base
+from webinars import feeds
+from webinars.db import make_engine, make_sessionmaker
+from webinars.migrate import upgrade
+from webinars.models import Base, Delivery, RateEvent, Registration, Webinar
+from webinars.security import hash_token
 
 
 def diff(connection: Connection) -> list[Any]:
@@ -25,3 +32,135 @@ async def test_migrated_schema_matches_the_models(database_url: str) -> None:
     finally:
         await engine.dispose()
     assert differences == []
+
+
+async def _fresh_database(database_url: str) -> str:
+    """An empty database of the same kind, to migrate step by step."""
+    if database_url.startswith("sqlite"):
+        path = database_url.rsplit("/", 1)[0] + f"/upgrade-{uuid.uuid4().hex}.db"
+        return path
+    name = f"webinars_upgrade_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(database_url.rsplit("/", 1)[0] + "/postgres",
+                        isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f"CREATE DATABASE {name}"))
+    finally:
+        await admin.dispose()
+    return database_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def _drop(url: str) -> None:
+    if url.startswith("sqlite"):
+        return
+    name = url.rsplit("/", 1)[1]
+    admin = make_engine(url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    finally:
+        await admin.dispose()
+
+
+ROWS_AT_0001 = [
+    ("INSERT INTO organizations (id, parent_id, slug, name, level, timezone, created_at) VALUES "
+    "(1, NULL, 'union', 'Профсоюз', 'federal', 'Europe/Moscow', '2026-11-01 10:00:00'), "
+    "(2, 1, 'school-5', 'Школа № 5', 'primary', 'Asia/Vladivostok', '2026-11-01 10:00:00')"),
+    ("INSERT INTO accounts (id, email, name, password_hash, locale, created_at) VALUES "
+    "(1, 'org@union.example', 'Организатор', 'x', 'ru', '2026-11-01 10:00:00')"),
+    ("INSERT INTO login_attempts (key, at) VALUES ('email:org@union.example', "
+    "'2026-11-30 09:00:00')"),
+    ("INSERT INTO webinars (id, organization_id, public_id, title, description, kind, start_at, "
+    "timezone, duration_minutes, capacity, registered_count, registration_open, visibility, "
+    "platform, static_url, status, uid, sequence, reminder_offsets, recording_url, "
+    "followup_note, created_by_id, created_at, updated_at) VALUES (1, 1, "
+    "'0123456789abcdef0123456789abcdef', 'Вебинар', '', 'webinar', '2026-12-10 10:00:00', "
+    "'Europe/Moscow', 90, NULL, 2, TRUE, 'public', 'jitsi', NULL, 'scheduled', "
+    "'webinar-1@union.example', 1, '[1440, 15]', NULL, NULL, 1, '2026-11-01 10:00:00', "
+    "'2026-11-02 10:00:00')"),
+    ("INSERT INTO registrations (id, webinar_id, name, email, email_normalized, locale, timezone, "
+    "organization_id, status, token, join_token, created_at, cancelled_at) VALUES "
+    "(1, 1, 'Мария', 'Maria@School.example', 'maria@school.example', 'ru', 'Asia/Vladivostok', "
+    "2, 'confirmed', 'reg-token-1', 'join-token-1', '2026-11-03 10:00:00', NULL), "
+    "(2, 1, 'Пётр', 'petr@school.example', 'petr@school.example', 'ru', 'Europe/Moscow', "
+    "NULL, 'confirmed', 'reg-token-2', 'join-token-2', '2026-11-03 11:00:00', NULL)"),
+    ("INSERT INTO member_feeds (id, email_normalized, organization_id, token, created_at, "
+    "revoked_at) VALUES (1, 'maria@school.example', 2, 'old-feed-token', "
+    "'2026-11-04 10:00:00', NULL)"),
+    ("INSERT INTO deliveries (id, webinar_id, registration_id, kind, due_at, status, sequence, "
+    "offset_minutes, attempts, last_error, lease_until, enqueued_at, sent_at, created_at) VALUES "
+    "(1, 1, 1, 'invitation', '2026-11-03 10:00:00', 'sent', 0, NULL, 1, NULL, NULL, NULL, "
+    "'2026-11-03 10:00:05', '2026-11-03 10:00:00'), "
+    "(2, 1, 2, 'reminder', '2026-12-10 09:45:00', 'pending', 1, 15, 0, NULL, NULL, NULL, NULL, "
+    "'2026-11-03 11:00:00')"),
+    "INSERT INTO roles (id, account_id, organization_id, role) VALUES (1, 1, 1, 'admin')",
+    ("INSERT INTO api_tokens (id, account_id, name, token_hash, created_at) VALUES "
+    "(1, 1, 'site', 'abc', '2026-11-01 10:00:00')"),
+    ("INSERT INTO meetings (id, webinar_id, platform, external_id, join_url, host_url, status, "
+    "error, attempts, next_attempt_at, updated_at) VALUES (1, 1, 'jitsi', 'room', "
+    "'https://meet.jit.si/room', NULL, 'ready', NULL, 1, NULL, '2026-11-01 10:00:00')"),
+    "INSERT INTO join_clicks (id, registration_id, at) VALUES (1, 1, '2026-12-10 10:01:00')",
+    ("INSERT INTO outbox_messages (id, delivery_id, webinar_id, recipient, subject, message_id, "
+    "raw, created_at) VALUES (1, 1, 1, 'maria@school.example', 'Приглашение', '<x@y>', "
+    "'raw', '2026-11-03 10:00:05')"),
+]
+KEPT_TABLES = ("organizations", "accounts", "roles", "api_tokens", "webinars", "meetings",
+               "registrations", "join_clicks", "deliveries", "outbox_messages", "member_feeds")
+
+
+async def row_counts(url: str) -> dict[str, int]:
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return {t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one()
+                    for t in KEPT_TABLES}
+    finally:
+        await engine.dispose()
+
+
+async def test_upgrading_a_database_of_the_previous_head_keeps_every_row(
+    database_url: str,
+) -> None:
+    url = await _fresh_database(database_url)
+    try:
+        await asyncio.to_thread(upgrade, url, "0001")
+        engine = make_engine(url)
+        try:
+            async with engine.begin() as conn:
+                for statement in ROWS_AT_0001:
+                    await conn.execute(text(statement))
+        finally:
+            await engine.dispose()
+        before = await row_counts(url)
+        assert all(before.values())
+        await asyncio.to_thread(upgrade, url, "head")
+        assert await row_counts(url) == before
+
+        engine = make_engine(url)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                webinar = await session.get(Webinar, 1)
+                assert webinar is not None and webinar.title == "Вебинар"
+                assert webinar.organization.plan_changed_at is None
+                regs = (await session.scalars(select(Registration).order_by(Registration.id)
+                                              )).all()
+                assert [(r.token, r.join_token, r.status) for r in regs] == [
+                    ("reg-token-1", "join-token-1", "confirmed"),
+                    ("reg-token-2", "join-token-2", "confirmed")]
+                assert all(not r.reminders_off and r.sequence_offset == 0
+                           and r.address_confirmed_at is None for r in regs)
+                # The feed's old address works, the raw token is gone, its origin is found.
+                feed = await feeds.by_token(session, "old-feed-token")
+                assert feed.token_hash == hash_token("old-feed-token")
+                assert feed.registration_id == 1 and feed.organization_id == 2
+                rows = (await session.scalars(select(Delivery).order_by(Delivery.id))).all()
+                assert [(d.kind, d.status, d.message_id) for d in rows] == [
+                    ("invitation", "sent", None), ("reminder", "pending", None)]
+                assert [e.key for e in (await session.scalars(select(RateEvent))).all()] == [
+                    "email:org@union.example"]
+            async with engine.connect() as conn:
+                assert await conn.run_sync(diff) == []
+        finally:
+            await engine.dispose()
+    finally:
+        await _drop(url)

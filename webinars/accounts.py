@@ -1,20 +1,26 @@
-"""Organizer accounts: creation, login with a rate limit, API tokens."""
+"""Organizer accounts: creation, login with a rate limit, server-side sessions, API tokens."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from . import limits
 from .clock import Clock
 from .errors import ValidationFailed
-from .models import ROLES, Account, ApiToken, LoginAttempt, Organization, Role
+from .models import ROLES, Account, ApiToken, LoginSession, Organization, Role
 from .security import hash_password, hash_token, new_token, verify_password
-from .validation import EMAIL_RE
+from .validation import EMAIL_RE, one_line
 
-LOGIN_WINDOW = timedelta(minutes=15)
-LOGIN_LIMIT = 5  # failures per e-mail, and 4x that per client address, within the window
+#: Failures of one client for one address: that client is stopped for that address only, so
+#: someone guessing from elsewhere cannot lock the owner out.
+LOGIN_PAIR = limits.Window(5, timedelta(minutes=15))
+#: Failures of one client for any address (guessing across accounts).
+LOGIN_CLIENT = limits.Window(20, timedelta(minutes=15))
+#: How long a signed-in browser stays signed in.
+SESSION_LIFETIME = timedelta(days=14)
 MIN_PASSWORD = 10
 
 
@@ -27,7 +33,8 @@ async def create_account(session: AsyncSession, clock: Clock, *, email: str, nam
         errors["email"] = "is not an e-mail address"
     elif await session.scalar(select(Account.id).where(Account.email == email)):
         errors["email"] = "already has an account"
-    if not name.strip() or len(name) > 200:
+    name = one_line(name)
+    if not name or len(name) > 200:
         errors["name"] = "must be 1 to 200 characters"
     if len(password) < MIN_PASSWORD:
         errors["password"] = f"must be at least {MIN_PASSWORD} characters"
@@ -35,7 +42,7 @@ async def create_account(session: AsyncSession, clock: Clock, *, email: str, nam
         errors["role"] = f"must be one of {', '.join(ROLES)}"
     if errors:
         raise ValidationFailed(errors)
-    account = Account(email=email, name=name.strip(), password_hash=hash_password(password),
+    account = Account(email=email, name=name, password_hash=hash_password(password),
                       locale=locale, created_at=clock.now(), roles=[])
     session.add(account)
     await session.flush()
@@ -48,13 +55,15 @@ async def get_account(session: AsyncSession, account_id: int) -> Account | None:
     return await session.get(Account, account_id)
 
 
-async def login_blocked(session: AsyncSession, clock: Clock, email: str, client: str) -> bool:
-    since = clock.now() - LOGIN_WINDOW
-    by_email = await session.scalar(select(func.count()).where(
-        LoginAttempt.key == f"email:{email.lower()}", LoginAttempt.at > since))
-    by_client = await session.scalar(select(func.count()).where(
-        LoginAttempt.key == f"client:{client}", LoginAttempt.at > since))
-    return (by_email or 0) >= LOGIN_LIMIT or (by_client or 0) >= LOGIN_LIMIT * 4
+def _pair_key(email: str, client: str) -> str:
+    return f"login:{client}:{email.strip().lower()[:254]}"
+
+
+async def login_wait(session: AsyncSession, clock: Clock, email: str, client: str) -> int:
+    """Seconds this client must wait before trying this address again (0: go ahead)."""
+    now = clock.now()
+    return max(await limits.wait_for(session, _pair_key(email, client), LOGIN_PAIR, now),
+               await limits.wait_for(session, f"login-client:{client}", LOGIN_CLIENT, now))
 
 
 async def authenticate(session: AsyncSession, clock: Clock, email: str, password: str,
@@ -63,13 +72,54 @@ async def authenticate(session: AsyncSession, clock: Clock, email: str, password
     email = email.strip().lower()[:254]
     account = await session.scalar(select(Account).where(Account.email == email))
     if verify_password(account.password_hash if account else None, password) and account:
-        await session.execute(delete(LoginAttempt).where(LoginAttempt.key == f"email:{email}"))
+        await limits.forget(session, _pair_key(email, client))
         return account
     now = clock.now()
-    session.add_all([LoginAttempt(key=f"email:{email}", at=now),
-                     LoginAttempt(key=f"client:{client}", at=now)])
-    await session.execute(delete(LoginAttempt).where(LoginAttempt.at < now - LOGIN_WINDOW))
+    limits.record(session, now, _pair_key(email, client), f"login-client:{client}")
+    await limits.prune(session, now - max(LOGIN_PAIR.period, LOGIN_CLIENT.period))
     return None
+
+
+async def start_session(session: AsyncSession, clock: Clock, account: Account) -> str:
+    """A new signed-in browser; returns the id its cookie carries (only the hash is kept)."""
+    session_id = new_token(32)
+    now = clock.now()
+    session.add(LoginSession(account_id=account.id, session_hash=hash_token(session_id),
+                             created_at=now, expires_at=now + SESSION_LIFETIME))
+    await session.flush()
+    return session_id
+
+
+async def account_for_session(session: AsyncSession, clock: Clock,
+                              session_id: str) -> Account | None:
+    if not session_id or len(session_id) > 100:
+        return None
+    account_id = await session.scalar(select(LoginSession.account_id).where(
+        LoginSession.session_hash == hash_token(session_id),
+        LoginSession.expires_at > clock.now()))
+    return await session.get(Account, account_id) if account_id is not None else None
+
+
+async def end_session(session: AsyncSession, session_id: str) -> None:
+    await session.execute(delete(LoginSession).where(
+        LoginSession.session_hash == hash_token(session_id)))
+
+
+async def change_password(session: AsyncSession, clock: Clock, account: Account, *,
+                          current: str, new: str) -> str:
+    """Set a new password and sign out every browser; returns a fresh session id for this one."""
+    errors: dict[str, str] = {}
+    if not verify_password(account.password_hash, current):
+        errors["current_password"] = "is not your current password"
+    if len(new) < MIN_PASSWORD:
+        errors["new_password"] = f"must be at least {MIN_PASSWORD} characters"
+    elif len(new) > 1000:
+        errors["new_password"] = "must be at most 1000 characters"
+    if errors:
+        raise ValidationFailed(errors)
+    account.password_hash = hash_password(new)
+    await session.execute(delete(LoginSession).where(LoginSession.account_id == account.id))
+    return await start_session(session, clock, account)
 
 
 async def create_api_token(session: AsyncSession, clock: Clock, account: Account,

@@ -19,10 +19,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .api import v1 as api_v1
 from .errors import DomainError, ValidationFailed
 from .i18n import gettext
+from .limits import RateLimited
 from .logs import redact_path
 from .runtime import Runtime
 from .web import auth, feeds, organizer, outbox, public
-from .web.common import locale, redirect, render
+from .web.common import locale, redirect, render, signed_in
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ SESSION_COOKIE = "webinars_session"
 
 
 async def home(request: Request) -> Response:
-    return redirect("/dashboard" if "account_id" in request.session else "/calendar")
+    return redirect("/dashboard" if signed_in(request) else "/calendar")
 
 
 async def healthz(request: Request) -> Response:
@@ -72,16 +73,19 @@ def wants_json(request: Request) -> bool:
 async def on_domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
     fields = exc.fields if isinstance(exc, ValidationFailed) else {}
+    headers = ({"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None)
     if wants_json(request):
         body: dict[str, Any] = {"error": exc.message, "fields": fields}
         if code := getattr(exc, "code", None):
             body["code"] = code
-        return JSONResponse(body, status_code=exc.status_code)
+        return JSONResponse(body, status_code=exc.status_code, headers=headers)
     lang = locale(request)
     title = {404: "Not found", 403: "Forbidden"}.get(exc.status_code, "Error")
-    return render(request, "pages/error.html", {"title": gettext(lang, title),
-                                                "message": gettext(lang, exc.message)},
-                  status_code=exc.status_code)
+    response = render(request, "pages/error.html", {"title": gettext(lang, title),
+                                                    "message": gettext(lang, exc.message)},
+                      status_code=exc.status_code)
+    response.headers.update(headers or {})
+    return response
 
 
 async def on_http_error(request: Request, exc: Exception) -> Response:

@@ -42,6 +42,9 @@ class FeedItem:
     webinar: Webinar
     links: EventLinks
     categories: tuple[str, ...] = ()
+    #: The SEQUENCE to publish when it is not the webinar's own: what this reader's calendar
+    #: already holds from invitations, so an import never looks older.
+    sequence: int | None = None
 
 
 def description_text(webinar: Webinar, links: EventLinks) -> str:
@@ -50,6 +53,12 @@ def description_text(webinar: Webinar, links: EventLinks) -> str:
         parts.append(f"Подключиться / Join: {links.join_url}")
     parts.append(f"Страница мероприятия / Event page: {links.page_url}")
     return "\n\n".join(parts)
+
+
+def common_name(name: str) -> str:
+    """A CN every client shows as written: no characters that need RFC 6868 escapes (`"`,
+    `^`, line breaks), which clients without RFC 6868 print as `^'` and `^n`."""
+    return " ".join(name.replace('"', "'").replace("^", " ").split())
 
 
 def end_at(webinar: Webinar) -> datetime:
@@ -75,7 +84,7 @@ def vevent(webinar: Webinar, links: EventLinks, *, organizer_email: str, organiz
                                       "LABEL": "Подключиться"}
         event.add("CONFERENCE", links.join_url, parameters=conference)
     organizer = f"mailto:{organizer_email}"
-    event.add("ORGANIZER", organizer, parameters={"CN": organizer_name})
+    event.add("ORGANIZER", organizer, parameters={"CN": common_name(organizer_name)})
     event.add("STATUS", "CANCELLED" if webinar.status == "cancelled" else "CONFIRMED")
     event.add("TRANSP", "OPAQUE")
     return event
@@ -94,7 +103,7 @@ def published_event(item: FeedItem, *, organizer_email: str,
         links = EventLinks(page_url=links.page_url, join_url=None)
     event = vevent(item.webinar, links, organizer_email=organizer_email,
                    organizer_name=organizer_name or item.webinar.organization.name,
-                   dtstamp=item.webinar.updated_at)
+                   dtstamp=item.webinar.updated_at, sequence=item.sequence)
     if item.categories:
         event.add("CATEGORIES", list(item.categories))
     return event
@@ -146,7 +155,8 @@ def content_version(items: Sequence[FeedItem], *, organizer_email: str,
     digest.update(json.dumps(head, ensure_ascii=False).encode())
     for item in items:
         w = item.webinar
-        row = [w.uid, w.sequence, w.status, w.start_at.isoformat(), w.duration_minutes,
+        sequence = w.sequence if item.sequence is None else item.sequence
+        row = [w.uid, sequence, w.status, w.start_at.isoformat(), w.duration_minutes,
                w.title, w.description, w.updated_at.isoformat(), w.organization.name,
                item.links.page_url, item.links.join_url, list(item.categories)]
         digest.update(b"\x1e")

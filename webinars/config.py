@@ -38,6 +38,11 @@ class AppConfig:
     jitsi_base_url: str = "https://meet.jit.si"
     data_dir: Path = field(default_factory=lambda: Path("data"))
     embedded: bool = False
+    #: Public registration limits: within this many seconds, at most `..._per_client` different
+    #: addresses from one client and `..._per_address` registrations of one address.
+    registration_limit_period: int = 3600
+    registration_limit_per_client: int = 10
+    registration_limit_per_address: int = 10
 
     @property
     def https(self) -> bool:
@@ -114,7 +119,15 @@ def load() -> AppConfig:
     if settings.DEFAULT_LOCALE not in SUPPORTED_LOCALES:
         raise ConfigError("DEFAULT_LOCALE", f"must be one of {', '.join(SUPPORTED_LOCALES)}")
 
+    for name in ("REGISTRATION_LIMIT_PERIOD", "REGISTRATION_LIMIT_PER_CLIENT",
+                 "REGISTRATION_LIMIT_PER_ADDRESS"):
+        if getattr(settings, name) < 1:
+            raise ConfigError(name, "must be a whole number of at least 1")
+
     return AppConfig(
+        registration_limit_period=settings.REGISTRATION_LIMIT_PERIOD,
+        registration_limit_per_client=settings.REGISTRATION_LIMIT_PER_CLIENT,
+        registration_limit_per_address=settings.REGISTRATION_LIMIT_PER_ADDRESS,
         database_url=database_url,
         secret_key=secret_key,
         base_url=check_url("BASE_URL", settings.BASE_URL, ("http", "https")),

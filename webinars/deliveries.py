@@ -15,6 +15,8 @@ from .queue import pending_deliveries
 
 #: Kinds that a newer message of the same kind makes pointless while still unsent.
 REPLACEABLE = ("update", "reminder", "followup")
+#: Kinds that carry the event itself (iTIP REQUEST or CANCEL) and so a SEQUENCE.
+CALENDAR_KINDS = ("invitation", "update", "cancellation")
 
 
 async def write(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -57,10 +59,15 @@ def reminder_rows(webinar: Webinar, registration_id: int, now: datetime) -> list
 
 async def supersede(session: AsyncSession, *, webinar_id: int, kinds: Iterable[str],
                     registration_id: int | None = None) -> None:
-    """Mark unsent rows as superseded; a worker re-checks the row and never sends them."""
+    """Mark unsent rows as superseded; a worker re-checks the row and never sends them.
+
+    Rows out with a worker ("sending") are marked too: if that worker dies, reclaiming must
+    not bring back a reminder for a time that no longer holds. A worker that does send one
+    records it as sent (`workers.deliveries.write_outcomes`).
+    """
     stmt = (
         update(Delivery)
-        .where(Delivery.webinar_id == webinar_id, Delivery.status == "pending",
+        .where(Delivery.webinar_id == webinar_id, Delivery.status.in_(("pending", "sending")),
                Delivery.kind.in_(list(kinds)))
         .values(status="superseded")
     )

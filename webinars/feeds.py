@@ -1,18 +1,18 @@
 """What published calendars contain: an organization's plan and a member's personal feed.
 
-A personal feed is a revocable secret token per e-mail and organization (subscribers cannot send
-credentials, so the token in the URL is the credential). It holds the events the e-mail has a
-confirmed registration for, in any organization, plus the public plans of the member's
-organization and all its ancestors (school → municipality → region → federation).
+A personal feed is a revocable secret token (subscribers cannot send credentials, so the token in
+the URL is the credential; only its hash is stored). It holds the public plans of the member's
+organization and all its ancestors (school → municipality → region → federation), without the
+events the member holds by invitation. Knowing an address grants nothing: what a feed knows of
+the member's registrations comes from the registration it was made from and its proven address.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .calendars import EventLinks, FeedItem
@@ -20,7 +20,7 @@ from .clock import Clock
 from .errors import NotFound
 from .models import MemberFeed, Organization, Registration, Webinar
 from .organizations import all_organizations, chain
-from .security import new_token
+from .security import hash_token, new_token
 
 #: Statuses a published calendar shows. Cancelled ones stay (struck out) so they don't vanish;
 #: finished ones stay so a subscriber's history doesn't empty itself as events end.
@@ -28,15 +28,6 @@ PUBLISHED_STATUSES = ("scheduled", "cancelled", "finished")
 #: How far back feeds reach: old events stay in subscribers' calendars, but feeds stop growing.
 PAST_WINDOW = timedelta(days=366)
 MAX_TOKEN_LENGTH = 64
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class PersonalEvent:
-    """A webinar in a personal feed; `registration` is set when the member registered for it."""
-
-    webinar: Webinar
-    registration: Registration | None
 
 
 def page_url(base_url: str, webinar: Webinar) -> str:
@@ -85,15 +76,6 @@ def org_items(webinars: Iterable[Webinar], base_url: str) -> list[FeedItem]:
     return [FeedItem(w, public_links(base_url, w), categories(w.organization)) for w in webinars]
 
 
-def personal_items(events: Iterable[PersonalEvent], base_url: str) -> list[FeedItem]:
-    items: list[FeedItem] = []
-    for event in events:
-        links = (registrant_links(base_url, event.registration) if event.registration
-                 else public_links(base_url, event.webinar))
-        items.append(FeedItem(event.webinar, links, categories(event.webinar.organization)))
-    return items
-
-
 async def get_public_webinar(session: AsyncSession, public_id: str) -> Webinar:
     """A webinar anyone holding its address may see: drafts are not published anywhere."""
     if not public_id or len(public_id) > 32:
@@ -104,8 +86,14 @@ async def get_public_webinar(session: AsyncSession, public_id: str) -> Webinar:
     return webinar
 
 
-async def chain_ids(session: AsyncSession, organization_id: int) -> list[int]:
-    return [org.id for org in chain(await all_organizations(session), organization_id)]
+async def chain_of(session: AsyncSession, organization_id: int) -> list[Organization]:
+    """The organization and its ancestors, nearest first: whose plans a calendar shows."""
+    return chain(await all_organizations(session), organization_id)
+
+
+def plans_last_modified(orgs: Sequence[Organization]) -> datetime:
+    """When the plans of these organizations last changed (`scheduling.touch_plans`)."""
+    return max(org.plan_changed_at or org.created_at for org in orgs)
 
 
 async def plan_webinars(session: AsyncSession, org_ids: Sequence[int],
@@ -120,88 +108,118 @@ async def plan_webinars(session: AsyncSession, org_ids: Sequence[int],
     return list((await session.scalars(stmt)).unique().all())
 
 
-async def org_feed_webinars(session: AsyncSession, org: Organization,
-                            now: datetime) -> list[Webinar]:
-    """An organization's calendar: its own public events plus its ancestors' yearly plan."""
-    return await plan_webinars(session, await chain_ids(session, org.id), now - PAST_WINDOW)
-
-
 def feed_organization_id(registration: Registration) -> int:
     return registration.organization_id or registration.webinar.organization_id
 
 
-async def active_feed(session: AsyncSession, email_normalized: str,
-                      organization_id: int) -> MemberFeed | None:
-    return await session.scalar(
-        select(MemberFeed)
-        .where(MemberFeed.email_normalized == email_normalized,
-               MemberFeed.organization_id == organization_id,
-               MemberFeed.revoked_at.is_(None))
-        .order_by(MemberFeed.id)
-        .limit(1))
+async def create_feed(session: AsyncSession, clock: Clock,
+                      registration: Registration) -> tuple[MemberFeed, str]:
+    """A new feed made from this registration's page; returns it with its token, shown once.
 
-
-async def feed_of_registration(session: AsyncSession,
-                               registration: Registration) -> MemberFeed | None:
-    """The registrant's active personal feed, if they made one (for the personal page)."""
-    return await active_feed(session, registration.email_normalized,
-                             feed_organization_id(registration))
-
-
-async def feed_for_registration(session: AsyncSession, clock: Clock,
-                                registration: Registration) -> MemberFeed:
-    """The active feed for this e-mail and organization, made on first request."""
-    existing = await feed_of_registration(session, registration)
-    if existing is not None:
-        return existing
+    Every request makes a new feed: a token is never handed to a second requester, even one
+    who registered the same address in the same organization.
+    """
+    token = new_token()
     feed = MemberFeed(email_normalized=registration.email_normalized,
                       organization_id=feed_organization_id(registration),
-                      token=new_token(), created_at=clock.now())
+                      registration_id=registration.id, token_hash=hash_token(token),
+                      created_at=clock.now())
     session.add(feed)
     await session.flush()
-    return feed
+    return feed, token
+
+
+async def feeds_of_registration(session: AsyncSession,
+                                registration: Registration) -> list[MemberFeed]:
+    """The active feeds made from this registration's page (for that page to list and end)."""
+    return list((await session.scalars(
+        select(MemberFeed).where(MemberFeed.registration_id == registration.id,
+                                 MemberFeed.revoked_at.is_(None))
+        .order_by(MemberFeed.id))).all())
 
 
 async def by_token(session: AsyncSession, token: str) -> MemberFeed:
     """An active feed; unknown and revoked tokens are alike "not found"."""
     if not token or len(token) > MAX_TOKEN_LENGTH:
         raise NotFound("no such calendar feed")
-    feed = await session.scalar(select(MemberFeed).where(MemberFeed.token == token))
+    feed = await session.scalar(select(MemberFeed).where(
+        MemberFeed.token_hash == hash_token(token)))
     if feed is None or feed.revoked_at is not None:
         raise NotFound("no such calendar feed")
     return feed
+
+
+async def end_feed(session: AsyncSession, clock: Clock, feed: MemberFeed) -> None:
+    if feed.revoked_at is None:
+        feed.revoked_at = clock.now()
+        await session.flush()
 
 
 async def revoke(session: AsyncSession, clock: Clock, token: str) -> MemberFeed:
     """Stop a feed for good; revoking twice is fine, an unknown token is "not found"."""
     if not token or len(token) > MAX_TOKEN_LENGTH:
         raise NotFound("no such calendar feed")
-    feed = await session.scalar(select(MemberFeed).where(MemberFeed.token == token))
+    feed = await session.scalar(select(MemberFeed).where(
+        MemberFeed.token_hash == hash_token(token)))
     if feed is None:
         raise NotFound("no such calendar feed")
-    if feed.revoked_at is None:
-        feed.revoked_at = clock.now()
-        await session.flush()
+    await end_feed(session, clock, feed)
     return feed
 
 
-async def personal_feed_events(session: AsyncSession, feed: MemberFeed, *,
-                               since: datetime | None = None) -> list[PersonalEvent]:
-    """The member's registrations (any organization) plus their chain's public plans, once each.
+def _covered(origin: Registration) -> ColumnElement[bool]:
+    """The registrations a feed made from `origin` counts as its holder's (any status).
 
-    A webinar both registered for and in the plan appears once, with the personal join address.
+    The origin itself; and, once a link sent to its address was opened from the mailbox, every
+    registration that address had by then, and later ones whose own link was opened. Nothing
+    else that merely shares the address.
     """
-    registered = select(Registration).join(Webinar, Registration.webinar_id == Webinar.id).where(
-        Registration.email_normalized == feed.email_normalized,
-        Registration.status == "confirmed",
-        Webinar.status.in_(PUBLISHED_STATUSES))
-    if since is not None:
-        registered = registered.where(Webinar.start_at >= since)
-    events: dict[int, PersonalEvent] = {}
-    for registration in (await session.scalars(registered)).unique().all():
-        events[registration.webinar_id] = PersonalEvent(registration.webinar, registration)
-    plans = await plan_webinars(session, await chain_ids(session, feed.organization_id),
-                                since if since is not None else EPOCH)
-    for webinar in plans:
-        events.setdefault(webinar.id, PersonalEvent(webinar, None))
-    return sorted(events.values(), key=lambda e: (e.webinar.start_at, e.webinar.id))
+    if origin.address_confirmed_at is None:
+        return Registration.id == origin.id
+    return or_(Registration.id == origin.id, and_(
+        Registration.email_normalized == origin.email_normalized,
+        or_(Registration.created_at <= origin.address_confirmed_at,
+            Registration.address_confirmed_at.is_not(None))))
+
+
+async def origin_of(session: AsyncSession, feed: MemberFeed) -> Registration | None:
+    if feed.registration_id is None:
+        return None
+    return await session.get(Registration, feed.registration_id)
+
+
+async def covered_webinar_ids(session: AsyncSession, feed: MemberFeed) -> set[int]:
+    """Webinars the feed's holder is registered for, as far as the holder has shown."""
+    origin = await origin_of(session, feed)
+    if origin is None:
+        return set()
+    return set((await session.scalars(select(Registration.webinar_id).where(
+        _covered(origin), Registration.status == "confirmed"))).all())
+
+
+async def personal_feed_webinars(session: AsyncSession, feed: MemberFeed,
+                                 chain: Sequence[Organization], *,
+                                 since: datetime) -> list[Webinar]:
+    """The plans of the member's chain, without the events they hold by invitation.
+
+    An event the member registered for reaches their calendar by e-mail (REQUEST, updated
+    and cancelled in place); the same UID in a subscribed calendar would show it twice, so
+    the feed leaves it out (README, "One event per calendar").
+    """
+    plans = await plan_webinars(session, [org.id for org in chain], since)
+    covered = await covered_webinar_ids(session, feed)
+    return [w for w in plans if w.id not in covered]
+
+
+async def personal_last_modified(session: AsyncSession, feed: MemberFeed,
+                                 chain: Sequence[Organization]) -> datetime:
+    """The plans' last change, or the last change to a registration the feed counts."""
+    moments = [plans_last_modified(chain) if chain else feed.created_at, feed.created_at]
+    origin = await origin_of(session, feed)
+    if origin is not None:
+        row = (await session.execute(select(
+            func.max(Registration.created_at), func.max(Registration.cancelled_at),
+            func.max(Registration.address_confirmed_at)).where(_covered(origin)))).one()
+        moments.extend(m.replace(tzinfo=UTC) if m.tzinfo is None else m
+                       for m in row if m is not None)
+    return max(moments)

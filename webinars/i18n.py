@@ -27,6 +27,12 @@ RU: dict[str, str] = {
     "Password": "Пароль",
     "Wrong e-mail or password.": "Неверная электронная почта или пароль.",
     "Too many attempts. Try again in 15 minutes.": "Слишком много попыток. Повторите через 15 минут.",
+    "Change password": "Сменить пароль",
+    "Current password": "Текущий пароль",
+    "New password": "Новый пароль",
+    "is not your current password": "это не ваш текущий пароль",
+    "Your password is changed. Every other browser signed in to your account is signed out.":
+        "Пароль изменён. Во всех других браузерах вход в вашу учётную запись завершён.",
     "Dashboard": "Мои мероприятия",
     "Upcoming webinars": "Ближайшие мероприятия",
     "New webinar": "Новое мероприятие",
@@ -303,6 +309,37 @@ RU: dict[str, str] = {
     "no such registration": "такой регистрации нет",
     "invitations are sent only for a scheduled webinar": "приглашения отправляются только для запланированного мероприятия",
     "the registration is cancelled": "регистрация отменена",
+    # hardening: proven addresses, feeds, reminders, limits (issue 6)
+    "Too many registrations from here or for this address. Try again later.":
+        "Слишком много регистраций с этого устройства или на этот адрес. Попробуйте позже.",
+    "too many registrations; try again later": "слишком много регистраций; попробуйте позже",
+    "Calendar address made": "Адрес календаря создан",
+    "Make a new calendar address": "Создать новый адрес календаря",
+    "Your new calendar address. Copy it now: it is shown only once.":
+        "Ваш новый адрес календаря. Скопируйте его сейчас: он показывается только один раз.",
+    "One calendar with the plans of your organizations. It updates by itself. Events you registered for reach your calendar by e-mail invitation, so they are left out of it and never show twice.":
+        "Один календарь с планами ваших организаций. Он обновляется сам. Мероприятия, на которые вы записались, приходят в календарь приглашением по почте, поэтому в нём их нет и они не появятся дважды.",
+    "Registered for other events with this address? Open «Your page» from one of your e-mails about this event: that shows the address is yours, and your other registrations are then left out of the feed too.":
+        "Записывались на другие мероприятия с этим адресом? Откройте «Вашу страницу» из любого письма об этом мероприятии: так вы подтвердите, что адрес ваш, и другие ваши регистрации тоже уйдут из этого календаря.",
+    "Reminders": "Напоминания",
+    "Reminders and follow-ups are turned off for this registration.":
+        "Напоминания и письма после мероприятия для этой регистрации отключены.",
+    "Turn reminders on": "Включить напоминания",
+    "Turn off reminders": "Отключить напоминания",
+    "Reminders and follow-ups are turned off for this registration. Invitations, changes and cancellations still arrive, so your calendar stays right.":
+        "Напоминания и письма после мероприятия для этой регистрации отключены. Приглашения, изменения и отмены по-прежнему будут приходить, чтобы календарь оставался верным.",
+    "Turn off reminders and follow-ups for this registration? Invitations, changes and cancellations still arrive, so your calendar stays right.":
+        "Отключить напоминания и письма после мероприятия для этой регистрации? Приглашения, изменения и отмены по-прежнему будут приходить, чтобы календарь оставался верным.",
+    "Hello!": "Здравствуйте!",
+    "You receive this message because this address was registered for «%(title)s» (%(organization)s) at %(site)s. If it was not you, cancel the registration on your page; nothing more will be sent.":
+        "Вы получили это письмо, потому что этот адрес зарегистрирован на мероприятие «%(title)s» (%(organization)s) на сайте %(site)s. Если это были не вы, отмените регистрацию на своей странице — больше писем не будет.",
+    "a webinar with registrants cannot go back to draft; cancel it instead":
+        "у мероприятия есть участники, его нельзя вернуть в черновик; отмените его",
+    "does not exist in this time zone (the clocks go forward then); choose another time":
+        "такого времени нет в этом часовом поясе (часы переводят вперёд); выберите другое время",
+    "occurs twice in this time zone (the clocks go back then); choose another time, or give the time with its UTC offset":
+        "это время бывает дважды в этом часовом поясе (часы переводят назад); выберите другое время или укажите его со смещением от UTC",
+    "the form is not valid UTF-8 text": "форма содержит текст не в кодировке UTF-8",
 }
 
 CATALOGS = {"ru": RU, "en": {}}

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from icalendar import Alarm, Calendar, vCalAddress
 from icalendar.parser import Contentline
 
-from .calendars import PRODID, EventLinks, vevent
+from .calendars import PRODID, EventLinks, common_name, vevent
 from .models import Webinar
 
 REQUEST = "REQUEST"
@@ -42,7 +42,8 @@ def attendee_property(attendee: Attendee) -> vCalAddress:
     address.params["ROLE"] = "REQ-PARTICIPANT"
     address.params["PARTSTAT"] = "NEEDS-ACTION"
     address.params["RSVP"] = "TRUE"
-    address.params["CN"] = attendee.name
+    if cn := common_name(attendee.name):  # no CN for a name nobody has vouched for
+        address.params["CN"] = cn
     return address
 
 

@@ -20,6 +20,7 @@ from email.utils import format_datetime, formataddr
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
@@ -29,6 +30,7 @@ from .config import AppConfig
 from .i18n import format_when, gettext
 from .mailer import OutgoingMail
 from .models import Webinar
+from .security import address_proof
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates" / "email"
 KINDS = ("invitation", "update", "cancellation", "reminder", "followup")
@@ -51,20 +53,23 @@ env = Environment(loader=FileSystemLoader(str(TEMPLATES_DIR)),
                   keep_trailing_newline=True, auto_reload=False)
 
 
+#: Kinds a member may turn off (List-Unsubscribe); the others keep their calendar right.
+OPTIONAL_KINDS = ("reminder", "followup")
+
+
 @dataclass(frozen=True)
 class Recipient:
     delivery_id: int
+    #: Empty unless the address is proven or an organizer registered it: a name a stranger
+    #: typed never greets somebody else's mailbox.
     name: str
     email: str
     locale: str
     timezone: str
     token: str  # opens the personal page
     join_token: str  # only follows the join address
-
-
-def message_id(delivery_id: int, domain: str) -> str:
-    """The same for every attempt of one delivery, so a repeat after a crash is recognisable."""
-    return f"<delivery-{delivery_id}@{domain}>"
+    #: Made once per delivery (random) and reused on every attempt.
+    message_id: str
 
 
 def one_line(value: str) -> str:
@@ -88,15 +93,19 @@ def encoded_words(value: str) -> str:
 
 
 def header_text(value: str) -> str:
+    """Plain ASCII as is; anything else, or text a reader would take for an encoded word
+    (RFC 2047 `=?charset?...?=`), encoded."""
     value = one_line(value)
-    if value.isascii() and len(value) < 70:
+    if value.isascii() and len(value) < 70 and "=?" not in value:
         return value
     return encoded_words(value)
 
 
 def address_header(display: str, address: str) -> str:
     display = one_line(display)
-    if display.isascii():
+    if not display:
+        return address
+    if display.isascii() and "=?" not in display:
         return formataddr((display, address))
     words = encoded_words(display)
     last = words.rsplit("\r\n ", 1)[-1]
@@ -177,6 +186,7 @@ class MessageBatch:
         self.page_url = f"{base}/w/{webinar.public_id}"
         self.join_base = f"{base}/j/"
         self.personal_base = f"{base}/r/"
+        self.site = urlsplit(base).netloc
         self.date = format_datetime(now.replace(microsecond=0))
         self.sender = address_header(config.mail_from_name, config.mail_from)
         self.webinar_cancelled = webinar.status == "cancelled"
@@ -215,10 +225,16 @@ class MessageBatch:
         w = self.webinar
         locale = recipient.locale if recipient.locale in ("ru", "en") else "ru"
         token = recipient.token
+        proof = address_proof(self.config.secret_key, token)
+        greeting = (gettext(locale, "Hello, %(name)s!") % {"name": recipient.name}
+                    if recipient.name else gettext(locale, "Hello!"))
         return {
             "_": lambda text: gettext(locale, text),
             "lang": locale,
-            "name": recipient.name,
+            "greeting": greeting,
+            "site": self.site,
+            "unsubscribe_url": (f"{self.personal_base}{token}/reminders/off"
+                                if self.kind in OPTIONAL_KINDS else ""),
             "title": w.title,
             "description": w.description.strip(),
             "organization": w.organization.name if w.organization is not None else "",
@@ -226,7 +242,8 @@ class MessageBatch:
             "duration_minutes": w.duration_minutes,
             "offset": offset_text(offset_minutes, locale) if offset_minutes else "",
             "join_url": self.join_base + recipient.join_token,
-            "personal_url": self.personal_base + token,
+            # The personal page, through the link that proves the address (only mail has it).
+            "personal_url": f"{self.personal_base}{token}/confirm/{proof}",
             "page_url": self.page_url,
             "ics_url": f"{self.personal_base}{token}.ics",
             "google_url": self.google_url.replace(itip.TOKEN_MARK, recipient.join_token),
@@ -242,7 +259,7 @@ class MessageBatch:
         text = self._templates["txt"].render(context)
         html = self._templates["html"].render(context)
         subject, subject_header = self.subject(context["lang"])
-        mid = message_id(recipient.delivery_id, self.config.uid_domain)
+        mid = recipient.message_id
         headers = [
             ("From", self.sender),
             ("To", address_header(recipient.name, recipient.email)),
@@ -251,6 +268,10 @@ class MessageBatch:
             ("Message-ID", mid),
             ("Auto-Submitted", "auto-generated"),
         ]
+        if context["unsubscribe_url"]:
+            # RFC 8058: one POST from the mail provider turns reminders off for this registration.
+            headers += [("List-Unsubscribe", f"<{context['unsubscribe_url']}>"),
+                        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
         calendar: bytes | None = None
         if self.method is not None:
             calendar = self.calendar(sequence).render(

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -72,6 +73,9 @@ class Organization(Base):
     level: Mapped[str] = mapped_column(String(20), default="other")
     timezone: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: Last change to any of its webinars (added, changed, moved in or out, cancelled): the
+    #: Last-Modified of every calendar that shows its plan.
+    plan_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Account(Base):
@@ -111,14 +115,33 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class LoginAttempt(Base):
-    """Failed logins, kept in the database so the limit holds across web processes."""
+class RateEvent(Base):
+    """One counted attempt (a failed login, a public registration) under a limiter key.
 
-    __tablename__ = "login_attempts"
+    Kept in the database so every limit holds across web processes.
+    """
+
+    __tablename__ = "rate_events"
+    __table_args__ = (Index("ix_rate_events_key_at", "key", "at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(300), index=True)
+    key: Mapped[str] = mapped_column(String(300))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LoginSession(Base):
+    """A signed-in browser. The cookie names it; logging out or a new password deletes it,
+    so a copied cookie stops working at once."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    #: SHA-256 of the random id in the cookie.
+    session_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Webinar(Base):
@@ -178,14 +201,21 @@ class Meeting(Base):
 
 
 class MemberFeed(Base):
-    """A member's personal calendar feed: their events plus their organization chain's plans."""
+    """A member's personal calendar feed: the plans of their organization chain.
+
+    Made from one registration's personal page (`registration_id`); what it knows of the
+    member's other registrations comes only through that registration's proven address
+    (`feeds.covered_registrations`). Only the token's hash is stored.
+    """
 
     __tablename__ = "member_feeds"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email_normalized: Mapped[str] = mapped_column(String(254), index=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
-    token: Mapped[str] = mapped_column(String(64), unique=True)
+    registration_id: Mapped[int | None] = mapped_column(
+        ForeignKey("registrations.id", ondelete="SET NULL"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -208,6 +238,18 @@ class Registration(Base):
     #: Only follows the join address. It travels in calendars and feeds, which members share
     #: with calendar services, so it must not grant more than joining.
     join_token: Mapped[str] = mapped_column(String(64), unique=True)
+    #: When a link only ever sent to the address was opened: the mailbox holder stands behind
+    #: this registration (its name may greet them; their feed may count it as theirs).
+    address_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The organizer who registered the member through the API (their name is trusted).
+    registered_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"))
+    #: Added to the webinar's SEQUENCE in this member's invitations; it grows when they cancel
+    #: and when they register again, so each message is newer than their calendar's copy.
+    sequence_offset: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: Turned off by List-Unsubscribe or on the personal page: no reminders, no follow-ups.
+    reminders_off: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: When this registration was made, or made again after a cancellation.
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -245,9 +287,25 @@ class Delivery(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(1000))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The worker process that holds the row while it is "sending" (`WorkerProcess.id`).
+    claimed_by: Mapped[str | None] = mapped_column(String(32))
+    #: Random, made once with the row and reused on every attempt (never from a database id).
+    message_id: Mapped[str | None] = mapped_column(String(300))
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WorkerProcess(Base):
+    """A running worker (arq or in-process). Its heartbeat says it still holds its rows."""
+
+    __tablename__ = "worker_processes"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class OutboxMessage(Base):

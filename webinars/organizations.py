@@ -12,6 +12,7 @@ from .clock import Clock
 from .errors import Forbidden, NotFound, ValidationFailed
 from .models import ORG_LEVELS, Account, Organization
 from .timezones import is_timezone
+from .validation import one_line
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -83,7 +84,8 @@ async def create_organization(
         errors["slug"] = "use 1-63 lower-case latin letters, digits and hyphens"
     elif await session.scalar(select(Organization.id).where(Organization.slug == slug)):
         errors["slug"] = "is already taken"
-    if not name.strip() or len(name) > 200:
+    name = one_line(name)
+    if not name or len(name) > 200:
         errors["name"] = "must be 1 to 200 characters"
     if not is_timezone(timezone):
         errors["timezone"] = "is not an IANA time zone"
@@ -93,7 +95,7 @@ async def create_organization(
         raise ValidationFailed(errors)
     org = Organization(
         slug=slug,
-        name=name.strip(),
+        name=name,
         timezone=timezone,
         parent_id=parent.id if parent else None,
         level=level,

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from integrations import PLATFORMS
 
 from . import deliveries
 from .clock import Clock
-from .errors import Conflict, NotFound
-from .models import DEFAULT_REMINDER_OFFSETS, Account, Meeting, Webinar
+from .errors import Conflict, NotFound, ValidationFailed
+from .models import DEFAULT_REMINDER_OFFSETS, Account, Meeting, Organization, Webinar
 from .organizations import require_manage
 from .queue import meeting_job, pending_jobs
 from .validation import WebinarInput
@@ -46,6 +46,13 @@ async def get_managed_webinar(session: AsyncSession, account: Account, webinar_i
     return webinar
 
 
+async def touch_plans(session: AsyncSession, org_ids: Iterable[int], now: datetime) -> None:
+    """Record that these organizations' plans changed: their calendars' Last-Modified."""
+    await session.execute(
+        update(Organization).where(Organization.id.in_(sorted(set(org_ids))))
+        .values(plan_changed_at=now).execution_options(synchronize_session=False))
+
+
 def request_meeting(session: AsyncSession, webinar: Webinar, now: datetime) -> None:
     """Record that a meeting is wanted; the job creates it after the commit."""
     if webinar.meeting is None:
@@ -74,6 +81,7 @@ async def create_webinar(session: AsyncSession, clock: Clock, account: Account,
                                       updated_at=now))
     session.add(webinar)
     await session.flush()
+    await touch_plans(session, [webinar.organization_id], now)
     pending_jobs(session).append(meeting_job(webinar.id, webinar.sequence))
     return webinar
 
@@ -88,6 +96,13 @@ async def update_webinar(session: AsyncSession, clock: Clock, account: Account,
         await require_manage(session, account, values["organization_id"])
     now = clock.now()
     changed = {k for k, v in values.items() if getattr(webinar, k) != v}
+    if ("status" in changed and values["status"] == "draft" and webinar.registered_count > 0):
+        # Members hold invitations: going quiet would leave the event in their calendars.
+        raise ValidationFailed({"status": "a webinar with registrants cannot go back to draft;"
+                                          " cancel it instead"})
+    if changed:
+        await touch_plans(session, {webinar.organization_id,
+                                    values.get("organization_id", webinar.organization_id)}, now)
     for key in changed:
         setattr(webinar, key, values[key])
     significant = changed & set(SIGNIFICANT)
@@ -128,6 +143,7 @@ async def cancel_webinar(session: AsyncSession, clock: Clock, account: Account,
     webinar.registration_open = False
     webinar.sequence += 1
     webinar.updated_at = now
+    await touch_plans(session, [webinar.organization_id], now)
     await session.flush()
     await deliveries.on_webinar_cancelled(session, webinar, now)
     return webinar

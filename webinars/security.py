@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import secrets
 
 from argon2 import PasswordHasher
@@ -30,3 +32,19 @@ def new_token(nbytes: int = 24) -> str:
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def address_proof(secret: str, registration_token: str) -> str:
+    """The part of a personal link that only the registration's e-mails carry.
+
+    Whoever registers learns the registration token; only the mailbox also gets this proof, so
+    opening a link that carries it shows the address is theirs. Derived, not stored: a new
+    token (registering again) makes old proofs void.
+    """
+    mac = hmac.new(secret.encode(), b"address-proof:" + registration_token.encode(),
+                   hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).decode("ascii")[:22]
+
+
+def proof_matches(secret: str, registration_token: str, proof: str) -> bool:
+    return hmac.compare_digest(address_proof(secret, registration_token), proof)

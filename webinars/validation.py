@@ -31,6 +31,24 @@ MAX_CAPACITY = 100_000
 MAX_REMINDER = 30 * 24 * 60
 
 
+#: Line breaks and other controls (C0, DEL, C1 such as U+0085, U+2028/2029, bidi overrides):
+#: in a name or title they would break headers, calendar lines and page layouts.
+_CONTROLS = re.compile("[\x01-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
+#: In longer text, line breaks stay (every kind becomes "\n"); tabs stay; other controls go.
+_LINE_BREAKS = re.compile("\r\n|[\r\x0b\x0c\x85\u2028\u2029]")
+_TEXT_CONTROLS = re.compile("[\x01-\x08\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]+")
+
+
+def one_line(value: str) -> str:
+    """A name or title as stored: control characters removed, runs of spaces made one."""
+    return " ".join(_CONTROLS.sub(" ", value).split())
+
+
+def clean_text(value: str) -> str:
+    """A description as stored: one kind of line break, no other control characters."""
+    return _TEXT_CONTROLS.sub("", _LINE_BREAKS.sub("\n", value)).strip()
+
+
 class Errors(dict[str, str]):
     def check(self) -> None:
         if self:
@@ -38,7 +56,9 @@ class Errors(dict[str, str]):
 
 
 def text(data: Mapping[str, Any], name: str, errors: Errors, *, required: bool,
-         max_len: int, min_len: int = 1) -> str | None:
+         max_len: int, min_len: int = 1, multiline: bool = False) -> str | None:
+    """A string field, cleaned of control characters (`one_line`, or `clean_text` when
+    `multiline`) before its length is checked."""
     value = data.get(name)
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
@@ -47,9 +67,13 @@ def text(data: Mapping[str, Any], name: str, errors: Errors, *, required: bool,
     if not isinstance(value, str):
         errors[name] = "must be a string"
         return None
-    value = value.strip()
     if "\x00" in value:
         errors[name] = "contains a NUL character"
+        return None
+    value = clean_text(value) if multiline else one_line(value)
+    if not value:
+        if required:
+            errors[name] = "is required"
     elif len(value) > max_len:
         errors[name] = f"must be at most {max_len} characters"
     elif len(value) < min_len:
@@ -149,7 +173,10 @@ def start_instant(data: Mapping[str, Any], errors: Errors, zone: str | None, clo
     if parsed.tzinfo is None:
         if zone is None:
             return None  # the zone error is already reported
-        parsed = parsed.replace(tzinfo=ZoneInfo(zone))
+        parsed, reason = wall_time(parsed, ZoneInfo(zone))
+        if reason:
+            errors["start"] = reason
+            return None
     try:
         instant = parsed.astimezone(UTC)
     except OverflowError:
@@ -162,6 +189,23 @@ def start_instant(data: Mapping[str, Any], errors: Errors, zone: str | None, clo
         errors["start"] = "must be within five years"
         return None
     return instant
+
+
+def wall_time(naive: datetime, zone: ZoneInfo) -> tuple[datetime, str | None]:
+    """A wall-clock time in `zone`, or why it names no single instant.
+
+    In a DST gap the time never happens; in an overlap it happens twice. Either way the planner
+    must choose (another time, or an explicit UTC offset): shifting it silently would move the
+    event by an hour without anyone noticing.
+    """
+    first, second = naive.replace(tzinfo=zone, fold=0), naive.replace(tzinfo=zone, fold=1)
+    if first.astimezone(UTC) == second.astimezone(UTC):
+        return first, None
+    if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != naive:
+        return first, ("does not exist in this time zone (the clocks go forward then); "
+                       "choose another time")
+    return first, ("occurs twice in this time zone (the clocks go back then); "
+                   "choose another time, or give the time with its UTC offset")
 
 
 def url(data: Mapping[str, Any], name: str, errors: Errors) -> str | None:
@@ -234,7 +278,7 @@ def webinar_input(data: Mapping[str, Any], clock: Clock, *, default_timezone: st
 
     put("title", text(data, "title", errors, required=need or "title" in data, max_len=MAX_TITLE))
     put("description", text(data, "description", errors, required=False,
-                            max_len=MAX_DESCRIPTION) or "")
+                            max_len=MAX_DESCRIPTION, multiline=True) or "")
     put("kind", choice(data, "kind", errors, WEBINAR_KINDS, "webinar"))
     # On updates, pass the webinar's own zone as `default_timezone`: a start without an offset
     # is wall time there unless a new zone comes with it.
@@ -277,7 +321,7 @@ def webinar_input(data: Mapping[str, Any], clock: Clock, *, default_timezone: st
         values["recording_url"] = url(data, "recording_url", errors)
     if "followup_note" in data:
         values["followup_note"] = text(data, "followup_note", errors, required=False,
-                                       max_len=MAX_DESCRIPTION)
+                                       max_len=MAX_DESCRIPTION, multiline=True)
     if "status" in data or need:
         values["status"] = choice(data, "status", errors, ("draft", "scheduled"), "scheduled")
     errors.check()

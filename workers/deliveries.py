@@ -17,12 +17,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import String, Table, bindparam, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from webinars.clock import Clock
 from webinars.config import AppConfig
 from webinars.db import Sessionmaker
+from webinars.deliveries import CALENDAR_KINDS
 from webinars.mail import MessageBatch, Recipient
 from webinars.mailer import Mailer, OutgoingMail, PermanentMailError, TransientMailError
 from webinars.models import Delivery, Registration, Webinar
@@ -36,7 +39,6 @@ LEASE = timedelta(minutes=10)
 #: clock differences between the process that enqueued and the worker.
 EARLY = timedelta(seconds=5)
 MAX_ATTEMPTS = 8
-CALENDAR_KINDS = ("invitation", "update", "cancellation")
 #: Outcomes are written at the latest this long after their message was accepted…
 LINGER = 0.02
 #: …or as soon as this many are waiting.
@@ -60,6 +62,8 @@ class Row:
     registration_id: int
     recipient: Recipient
     registration_status: str
+    reminders_off: bool = False
+    sequence_offset: int = 0
 
 
 @dataclass
@@ -84,15 +88,40 @@ class Outcome:
 # --- claiming and re-checking ------------------------------------------------------------
 
 
-async def claim(session: AsyncSession, ids: Sequence[int], now: datetime) -> list[int]:
-    """pending → sending in one conditional UPDATE: of two workers, only one gets a row."""
+class RandomHex(FunctionElement[str]):
+    """32 random hex digits, made by the database inside the claiming UPDATE."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(RandomHex, "postgresql")
+def _random_hex_pg(element: RandomHex, compiler: Any, **kw: Any) -> str:
+    return "replace(gen_random_uuid()::text, '-', '')"
+
+
+@compiles(RandomHex, "sqlite")
+def _random_hex_sqlite(element: RandomHex, compiler: Any, **kw: Any) -> str:
+    return "lower(hex(randomblob(16)))"
+
+
+async def claim(session: AsyncSession, ids: Sequence[int], now: datetime, *,
+                domain: str = "localhost", worker_id: str | None = None) -> list[int]:
+    """pending → sending in one conditional UPDATE: of two workers, only one gets a row.
+
+    A row's Message-ID is made here the first time it is claimed (random, so no other
+    installation or restored database repeats it) and kept for every later attempt.
+    """
     if not ids:
         return []
     result = await session.execute(
         update(Delivery)
         .where(Delivery.id.in_(list(ids)), Delivery.status == "pending",
                Delivery.due_at <= now + EARLY)
-        .values(status="sending", lease_until=now + LEASE, attempts=Delivery.attempts + 1)
+        .values(status="sending", lease_until=now + LEASE, attempts=Delivery.attempts + 1,
+                claimed_by=worker_id,
+                message_id=func.coalesce(Delivery.message_id,
+                                         "<" + RandomHex() + f"@{domain}>"))
         .returning(Delivery.id)
         .execution_options(synchronize_session=False)
     )
@@ -103,17 +132,29 @@ async def load_rows(session: AsyncSession, ids: Sequence[int]) -> list[Row]:
     result = await session.execute(
         select(Delivery.id, Delivery.kind, Delivery.due_at, Delivery.created_at,
                Delivery.offset_minutes, Delivery.attempts, Delivery.webinar_id,
-               Delivery.registration_id, Registration.name, Registration.email,
-               Registration.locale, Registration.timezone, Registration.token,
-               Registration.status, Registration.join_token)
+               Delivery.registration_id, Delivery.message_id, Registration.name,
+               Registration.email, Registration.locale, Registration.timezone,
+               Registration.token, Registration.join_token, Registration.status,
+               Registration.reminders_off, Registration.address_confirmed_at,
+               Registration.registered_by_id, Registration.sequence_offset)
         .join(Registration, Registration.id == Delivery.registration_id)
         .where(Delivery.id.in_(list(ids)))
         .order_by(Delivery.id)
     )
-    return [Row(id=r[0], kind=r[1], due_at=r[2], created_at=r[3], offset_minutes=r[4],
-                attempts=r[5], webinar_id=r[6], registration_id=r[7],
-                recipient=Recipient(r[0], r[8], r[9], r[10], r[11], r[12], r[14]),
-                registration_status=r[13]) for r in result.all()]
+    rows: list[Row] = []
+    for r in result.all():
+        # A name typed on the public form greets the address only once the address is proven.
+        trusted = r.address_confirmed_at is not None or r.registered_by_id is not None
+        if not r.message_id:
+            raise ValueError(f"delivery {r.id} is loaded for sending without being claimed")
+        recipient = Recipient(r.id, r.name if trusted else "", r.email, r.locale, r.timezone,
+                              r.token, r.join_token, r.message_id)
+        rows.append(Row(id=r.id, kind=r.kind, due_at=r.due_at, created_at=r.created_at,
+                        offset_minutes=r.offset_minutes, attempts=r.attempts,
+                        webinar_id=r.webinar_id, registration_id=r.registration_id,
+                        recipient=recipient, registration_status=r.status,
+                        reminders_off=r.reminders_off, sequence_offset=r.sequence_offset))
+    return rows
 
 
 async def load_history(session: AsyncSession, registration_ids: Iterable[int]
@@ -137,33 +178,40 @@ async def load_history(session: AsyncSession, registration_ids: Iterable[int]
 def decide(row: Row, webinar: Webinar, history: History, now: datetime) -> tuple[int | None, str]:
     """(SEQUENCE to send with, "") or (None, why the row is superseded), from current state.
 
-    REQUESTs carry the webinar's SEQUENCE, never lower than what the person already holds; a
-    CANCEL is always higher than their last message (ical-interop.md §1, RFC 5546 §2.1.4).
+    An attendee's SEQUENCE is the webinar's plus their registration's offset, which grows when
+    they cancel and when they register again: every REQUEST and CANCEL they get is above
+    anything they were sent before (ical-interop.md §1, RFC 5546 §2.1.4). What they were sent
+    (`history`) is a second guard for rows written before offsets existed.
     """
     confirmed = row.registration_status == "confirmed"
     cancelled = webinar.status == "cancelled"
     held = history.max_sequence
+    current = webinar.sequence + row.sequence_offset
     if row.kind == "cancellation":
         if confirmed and not cancelled:
             return None, "registered again"
-        if cancelled:
-            return max(webinar.sequence, (held + 1) if held is not None else 0), ""
-        return max(webinar.sequence, held if held is not None else 0) + 1, ""
+        return max(current, held + 1 if held is not None else 0), ""
     if cancelled:
         return None, "webinar cancelled"
     if not confirmed:
         return None, "registration cancelled"
-    end = webinar.start_at + timedelta(minutes=webinar.duration_minutes)
+    if row.kind in ("reminder", "followup") and row.reminders_off:
+        return None, "reminders turned off"
+    if row.kind in ("invitation", "update", "reminder"):
+        if webinar.status != "scheduled":
+            return None, "the webinar is not scheduled"
+        if webinar.start_at + timedelta(minutes=webinar.duration_minutes) <= now:
+            return None, "the webinar is over"
     if row.kind in ("invitation", "update"):
-        sequence = max(webinar.sequence, held if held is not None else 0)
-        if (row.kind == "update" and history.last_kind != "cancellation"
-                and held is not None and held >= sequence
+        if held is None:
+            return current, ""
+        if history.last_kind == "cancellation":
+            return max(current, held + 1), ""
+        if (row.kind == "update" and held >= current
                 and history.last_request_sent_at is not None
                 and history.last_request_sent_at > row.created_at):
             return None, "the current version was already sent"
-        if end <= now:
-            return None, "the webinar is over"
-        return sequence, ""
+        return max(current, held), ""
     if row.kind == "reminder":
         if row.offset_minutes is None:
             return None, "no reminder offset"
@@ -171,8 +219,6 @@ def decide(row: Row, webinar: Webinar, history: History, now: datetime) -> tuple
         first_try = row.attempts <= 1
         if (first_try and planned != row.due_at) or (not first_try and planned > row.due_at):
             return None, "the webinar moved"
-        if end <= now:
-            return None, "the webinar is over"
         return webinar.sequence, ""
     if row.kind == "followup":
         if not (webinar.recording_url or webinar.followup_note):
@@ -220,19 +266,24 @@ class Recorder:
 
 async def write_outcomes(conn: AsyncConnection, outcomes: Sequence[Outcome],
                          now: datetime) -> None:
+    """Record what happened to rows this worker holds. A row superseded meanwhile (the webinar
+    moved or was cancelled while it was out) stays superseded unless it was in fact sent."""
     table = cast(Table, Delivery.__table__)
     groups: dict[str, list[dict[str, Any]]] = {}
     for o in outcomes:
         values: dict[str, Any] = {"_id": o.id, "status": o.status, "lease_until": None,
+                                  "claimed_by": None,
                                   "last_error": o.error[:1000] if o.error else None}
         if o.status == "sent":
             values.update(sent_at=now, sequence=o.sequence)
         elif o.status == "pending":
             values.update(due_at=o.due_at, enqueued_at=None)
         groups.setdefault(o.status, []).append(values)
-    for group in groups.values():
+    for status, group in groups.items():
         columns = [k for k in group[0] if k != "_id"]
-        stmt = (update(table).where(table.c.id == bindparam("_id"))
+        held = ("sending", "superseded") if status == "sent" else ("sending",)
+        still_ours = or_(*(table.c.status == literal(s) for s in held))  # no IN: executemany
+        stmt = (update(table).where(table.c.id == bindparam("_id"), still_ours)
                 .values({c: bindparam(c) for c in columns}))
         await conn.execute(stmt, group)
 
@@ -383,7 +434,8 @@ async def send_deliveries(ctx: dict[str, Any], delivery_ids: list[int]) -> dict[
     now = clock.now()
     ids = sorted({int(i) for i in delivery_ids})
     async with sessionmaker() as session:
-        claimed = await claim(session, ids, now)
+        claimed = await claim(session, ids, now, domain=config.uid_domain,
+                              worker_id=ctx.get("worker_id"))
         loaded = await load(session, claimed) if claimed else None
         await session.commit()  # the claim stands from here on; nothing is held while sending
     if loaded is None:
@@ -412,6 +464,6 @@ async def release(sessionmaker: Sessionmaker, ids: Sequence[int]) -> None:
     async with sessionmaker() as session:
         await session.execute(
             update(Delivery).where(Delivery.id.in_(list(ids)), Delivery.status == "sending")
-            .values(status="pending", lease_until=None, enqueued_at=None)
+            .values(status="pending", lease_until=None, enqueued_at=None, claimed_by=None)
             .execution_options(synchronize_session=False))
         await session.commit()

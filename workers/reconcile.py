@@ -54,13 +54,13 @@ async def reclaim(session: AsyncSession, now: datetime) -> int:
     if again:
         await session.execute(
             update(Delivery).where(Delivery.id.in_(again), Delivery.status == "sending")
-            .values(status="pending", lease_until=None, enqueued_at=None,
+            .values(status="pending", lease_until=None, enqueued_at=None, claimed_by=None,
                     last_error="interrupted while sending; sent again after the lease")
             .execution_options(synchronize_session=False))
     if given_up:
         await session.execute(
             update(Delivery).where(Delivery.id.in_(given_up), Delivery.status == "sending")
-            .values(status="failed", lease_until=None,
+            .values(status="failed", lease_until=None, claimed_by=None,
                     last_error=f"interrupted while sending {MAX_ATTEMPTS} times; gave up")
             .execution_options(synchronize_session=False))
     return len(stuck)

@@ -249,8 +249,11 @@ async def create_registration(request: Request) -> Response:
         values = validated(data, "RegistrationCreate", lambda good: registration_input(
             good, default_locale=rt.config.default_locale, default_timezone=webinar.timezone))
         await require_organization(session, values.organization_id)
+        await registrations.admit(session, rt.clock, registrations.RegistrationLimits.of(rt.config),
+                                  address=values.email, client=None)
         try:
-            registration = await registrations.register(session, rt.clock, webinar, values)
+            registration = await registrations.register(session, rt.clock, webinar, values,
+                                                        registered_by=account.id)
             await commit(request, session)
         except IntegrityError as exc:  # another request registered the same e-mail first
             await session.rollback()

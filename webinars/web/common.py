@@ -8,16 +8,16 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from ..accounts import get_account
+from ..accounts import account_for_session
 from ..clock import Clock
 from ..i18n import format_when, gettext, pick_locale, zone_label
 from ..models import Account
@@ -72,15 +72,37 @@ def csrf_token(request: Request) -> str:
     return str(token)
 
 
-async def read_form(request: Request) -> FormData:
-    """Parse a posted form and check its CSRF token; a forged or stale form gets 403."""
+async def read_body(request: Request, limit: int = MAX_FORM_BYTES) -> bytes:
+    """The request body, refused with 413 beyond `limit` (declared or actually sent)."""
     length = request.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > MAX_FORM_BYTES):
+    if length is not None and (not length.isdigit() or int(length) > limit):
         raise HTTPException(413, "form too large")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(413, "form too large")
+    return bytes(body)
+
+
+async def read_form(request: Request) -> FormData:
+    """Parse a posted form and check its CSRF token; a forged or stale form gets 403.
+
+    Our pages post `application/x-www-form-urlencoded` only. The body must be UTF-8 all the
+    way through (Starlette's parser would quietly turn bad bytes into other characters, which
+    would then be stored): anything else is a 400 and nothing is written.
+    """
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in ("", "application/x-www-form-urlencoded"):  # "": a POST with no body
+        raise HTTPException(415, "send the form as application/x-www-form-urlencoded")
+    body = await read_body(request)
     try:
-        form = await request.form(max_files=0, max_fields=100)
-    except Exception as exc:  # malformed bodies are the client's fault, never a 500
-        raise HTTPException(400, "malformed form") from exc
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, encoding="utf-8",
+                          errors="strict", max_num_fields=100)
+    except (UnicodeDecodeError, ValueError) as exc:  # bad UTF-8 or too many fields
+        raise HTTPException(400, "the form is not valid UTF-8 text") from exc
+    fields: list[tuple[str, str | UploadFile]] = list(pairs)
+    form = FormData(fields)
     sent = form.get("csrf_token")
     expected = request.session.get("csrf")
     if not isinstance(sent, str) or not expected or not hmac.compare_digest(sent, expected):
@@ -93,11 +115,28 @@ def form_dict(form: FormData, *names: str) -> dict[str, Any]:
     return {n: form.get(n) for n in names if isinstance(form.get(n), str)}
 
 
+def client_address(request: Request) -> str:
+    """The client's address as uvicorn reports it (behind trusted proxies, the forwarded one)."""
+    return request.client.host if request.client else "unknown"
+
+
+#: The session cookie's key for the server-side session id (`accounts.start_session`).
+SESSION_ID = "sid"
+
+
+def signed_in(request: Request) -> bool:
+    """The browser claims a session; whether it still stands is checked when it is used."""
+    return SESSION_ID in request.session
+
+
 async def current_account(request: Request, session: AsyncSession) -> Account | None:
-    account_id = request.session.get("account_id")
-    if not isinstance(account_id, int):
+    session_id = request.session.get(SESSION_ID)
+    if not isinstance(session_id, str):
         return None
-    return await get_account(session, account_id)
+    account = await account_for_session(session, clock(request), session_id)
+    if account is None:
+        request.session.pop(SESSION_ID, None)  # ended elsewhere: stop showing the organizer menu
+    return account
 
 
 async def require_account(request: Request, session: AsyncSession) -> Account:
@@ -116,7 +155,7 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
         "lang": lang,
         "_": lambda text: gettext(lang, text),
         "csrf_token": csrf_token(request),
-        "signed_in": "account_id" in request.session,
+        "signed_in": signed_in(request),
         "base_url": runtime(request).config.base_url,
         "now": runtime(request).clock.now(),
     }

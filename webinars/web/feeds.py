@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from functools import partial
 
 from starlette.concurrency import run_in_threadpool
@@ -19,11 +21,24 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from .. import feeds, registrations
-from ..calendars import FeedItem, content_version, publish_items
+from ..calendars import FeedItem, content_version, publish_items, webcal_url
+from ..errors import NotFound
 from ..i18n import gettext
-from ..models import Organization
 from ..organizations import get_by_slug
-from .common import clock, commit, csrf_token, db, locale, read_form, redirect, runtime, templates
+from .common import (
+    clock,
+    commit,
+    csrf_token,
+    db,
+    locale,
+    read_form,
+    redirect,
+    render,
+    runtime,
+    signed_in,
+    templates,
+)
+from .public import personal_context, private_headers
 
 ICS_TYPE = "text/calendar; charset=utf-8"
 #: Organization plans are public and change rarely; shared caches may keep them briefly.
@@ -83,19 +98,40 @@ def etag_matches(header: str | None, etag: str) -> bool:
     return any(tag.strip().removeprefix("W/") == etag for tag in header.split(","))
 
 
+def not_modified_since(request: Request, last_modified: datetime) -> bool:
+    """If-Modified-Since, consulted only when the client sent no If-None-Match (RFC 9110
+    §13.1.3); HTTP dates have whole seconds."""
+    if "if-none-match" in request.headers:
+        return False
+    header = request.headers.get("if-modified-since")
+    if not header:
+        return False
+    try:
+        since = parsedate_to_datetime(header)
+    except (TypeError, ValueError, IndexError):
+        return False  # an unreadable date is ignored, as the RFC says
+    if since.tzinfo is None:
+        return False
+    return last_modified.replace(microsecond=0) <= since
+
+
 async def serve_calendar(request: Request, items: Sequence[FeedItem], *, filename: str,
-                         name: str | None = None, feed: bool = False, attachment: bool = False,
-                         private: bool = False) -> Response:
+                         last_modified: datetime, name: str | None = None, feed: bool = False,
+                         attachment: bool = False, private: bool = False) -> Response:
+    """`last_modified` must move whenever the content does (it comes from the changes that
+    shape it: `feeds.*_last_modified`), or an If-Modified-Since client keeps a stale copy."""
     config = runtime(request).config
     version = content_version(items, organizer_email=config.mail_from, name=name, feed=feed)
     headers = {
         "ETag": f'"{version[:40]}"',
+        "Last-Modified": format_datetime(last_modified.astimezone(UTC), usegmt=True),
         "Cache-Control": PRIVATE_CACHE if private else PUBLIC_CACHE,
         "X-Content-Type-Options": "nosniff",
     }
     if private:
         headers["Referrer-Policy"] = "no-referrer"
-    if etag_matches(request.headers.get("if-none-match"), headers["ETag"]):
+    if (etag_matches(request.headers.get("if-none-match"), headers["ETag"])
+            or not_modified_since(request, last_modified)):
         return Response(status_code=304, headers=headers)
     cache = ics_cache(request)
     data = cache.get(version)
@@ -117,7 +153,7 @@ async def webinar_ics(request: Request) -> Response:
     base = runtime(request).config.base_url
     items = [FeedItem(webinar, feeds.public_links(base, webinar))]
     return await serve_calendar(request, items, filename=f"webinar-{webinar.public_id}.ics",
-                                attachment=True)
+                                last_modified=webinar.updated_at, attachment=True)
 
 
 async def organization_ics(request: Request) -> Response:
@@ -125,47 +161,75 @@ async def organization_ics(request: Request) -> Response:
     rt = runtime(request)
     async with db(request) as session:
         org = await get_by_slug(session, request.path_params["slug"])
-        webinars = await feeds.org_feed_webinars(session, org, rt.clock.now())
+        chain = await feeds.chain_of(session, org.id)
+        webinars = await feeds.plan_webinars(session, [o.id for o in chain],
+                                             rt.clock.now() - feeds.PAST_WINDOW)
     items = feeds.org_items(webinars, rt.config.base_url)
     return await serve_calendar(request, items, filename=f"{org.slug}.ics", name=org.name,
-                                feed=True)
+                                last_modified=feeds.plans_last_modified(chain), feed=True)
 
 
 async def registration_ics(request: Request) -> Response:
-    """The registrant's own event, whose join link is their personal join address."""
+    """The registrant's own event, whose join link is their personal join address.
+
+    Its SEQUENCE is the one their calendar already holds from the invitations (never lower),
+    so importing it cannot roll the event back.
+    """
     async with db(request) as session:
         registration = await registrations.by_token(session, request.path_params["token"])
     base = runtime(request).config.base_url
     webinar = registration.webinar
-    items = [FeedItem(webinar, feeds.registrant_links(base, registration))]
+    items = [FeedItem(webinar, feeds.registrant_links(base, registration),
+                      sequence=webinar.sequence + registration.sequence_offset)]
+    changed = [webinar.updated_at, registration.created_at, registration.cancelled_at]
     return await serve_calendar(request, items, filename=f"webinar-{webinar.public_id}.ics",
+                                last_modified=max(t for t in changed if t is not None),
                                 attachment=True, private=True)
 
 
 async def make_personal_feed(request: Request) -> Response:
+    """A new personal feed; its address is in this answer only (the token is stored hashed)."""
+    await read_form(request)
+    async with db(request) as session:
+        registration = await registrations.by_token(session, request.path_params["token"])
+        _, feed_token = await feeds.create_feed(session, clock(request), registration)
+        await commit(request, session)
+        context = await personal_context(request, session, registration)
+    url = feeds.feed_url(runtime(request).config.base_url, feed_token)
+    context["new_feed"] = {"url": url, "webcal_url": webcal_url(url)}
+    return private_headers(render(request, "pages/registered.html", context))
+
+
+async def end_personal_feed(request: Request) -> Response:
+    """End a feed made from this registration's page (the page lists them by date)."""
     await read_form(request)
     token = request.path_params["token"]
     async with db(request) as session:
         registration = await registrations.by_token(session, token)
-        await feeds.feed_for_registration(session, clock(request), registration)
+        feed = next((f for f in await feeds.feeds_of_registration(session, registration)
+                     if f.id == request.path_params["feed_id"]), None)
+        if feed is None:
+            raise NotFound("no such calendar feed")
+        await feeds.end_feed(session, clock(request), feed)
         await commit(request, session)
-    return redirect(f"/r/{registration.token}?feed=1")
+    return redirect(f"/r/{token}#feed")
 
 
 async def personal_feed_ics(request: Request) -> Response:
     rt = runtime(request)
     async with db(request) as session:
         feed = await feeds.by_token(session, request.path_params["feed_token"])
-        events = await feeds.personal_feed_events(session, feed,
-                                                  since=rt.clock.now() - feeds.PAST_WINDOW)
-        org = await session.get(Organization, feed.organization_id)
-    items = feeds.personal_items(events, rt.config.base_url)
+        chain = await feeds.chain_of(session, feed.organization_id)
+        webinars = await feeds.personal_feed_webinars(
+            session, feed, chain, since=rt.clock.now() - feeds.PAST_WINDOW)
+        last_modified = await feeds.personal_last_modified(session, feed, chain)
+    items = feeds.org_items(webinars, rt.config.base_url)
     lang = rt.config.default_locale
     name = gettext(lang, "My events")
-    if org is not None:
-        name = f"{name}: {org.name}"
+    if chain:
+        name = f"{name}: {chain[0].name}"
     return await serve_calendar(request, items, filename="my-events.ics", name=name, feed=True,
-                                private=True)
+                                last_modified=last_modified, private=True)
 
 
 REVOKED_TEXT = ("This calendar address no longer works. Calendar apps subscribed to it stop "
@@ -191,7 +255,7 @@ async def revoke_personal_feed(request: Request) -> Response:
     lang = locale(request)
     html = REVOKED_PAGE.render(
         request=request, lang=lang, _=lambda text: gettext(lang, text),
-        csrf_token=csrf_token(request), signed_in="account_id" in request.session,
+        csrf_token=csrf_token(request), signed_in=signed_in(request),
         base_url=runtime(request).config.base_url, now=runtime(request).clock.now(),
         revoked_text=REVOKED_TEXT)
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
@@ -202,6 +266,7 @@ routes: list[Route] = [
     Route("/o/{slug}.ics", organization_ics, methods=["GET"]),
     Route("/r/{token}.ics", registration_ics, methods=["GET"]),
     Route("/r/{token}/feed", make_personal_feed, methods=["POST"]),
+    Route("/r/{token}/feeds/{feed_id:int}/end", end_personal_feed, methods=["POST"]),
     Route("/feeds/{feed_token}.ics", personal_feed_ics, methods=["GET"]),
     Route("/feeds/{feed_token}/revoke", revoke_personal_feed, methods=["POST"]),
 ]

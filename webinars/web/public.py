@@ -21,10 +21,24 @@ from starlette.routing import Route
 from .. import calendars, feeds, organizations, registrations
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..i18n import gettext
+from ..limits import RateLimited
 from ..models import JoinClick, Organization, Registration, Webinar
+from ..registrations import RegistrationLimits
 from ..scheduling import upcoming_query
 from ..validation import registration_input
-from .common import clock, commit, db, form_dict, locale, read_form, redirect, render, runtime
+from .common import (
+    client_address,
+    clock,
+    commit,
+    db,
+    form_dict,
+    locale,
+    read_body,
+    read_form,
+    redirect,
+    render,
+    runtime,
+)
 
 
 class KeyConvertor(Convertor[str]):
@@ -197,6 +211,9 @@ async def register(request: Request) -> Response:
             if checked.organization_id not in (None, *(org_id for org_id, _ in orgs)):
                 raise ValidationFailed({"organization_id": "is not one of the listed "
                                                            "organizations"})
+            await registrations.admit(session, clock(request),
+                                      RegistrationLimits.of(runtime(request).config),
+                                      address=checked.email, client=client_address(request))
             registration = await registrations.register(session, clock(request), webinar,
                                                         checked)
             token = registration.token
@@ -205,6 +222,13 @@ async def register(request: Request) -> Response:
             return render(request, "pages/webinar.html", webinar_context(
                 request, webinar, values=values, errors=exc.fields, member_orgs=orgs),
                 status_code=422)
+        except RateLimited as exc:
+            response = render(request, "pages/webinar.html", webinar_context(
+                request, webinar, values=values, member_orgs=orgs,
+                conflict="Too many registrations from here or for this address. "
+                         "Try again later."), status_code=429)
+            response.headers["Retry-After"] = str(exc.retry_after)
+            return response
         except (Conflict, IntegrityError) as exc:
             # IntegrityError: a concurrent request registered the same e-mail first; the
             # unique constraint stopped this one and the rollback returns the seat it took.
@@ -250,18 +274,10 @@ async def personal_context(request: Request, session: AsyncSession,
         "google_url": calendars.google_calendar_url(webinar, links),
         "outlook_url": calendars.outlook_calendar_url(webinar, links, personal=True),
         "office_url": calendars.outlook_calendar_url(webinar, links),
-        "feed": await personal_feed(request, session, registration),
+        "feeds": await feeds.feeds_of_registration(session, registration),
+        "address_confirmed": registration.address_confirmed_at is not None,
+        "new_feed": None,
     }
-
-
-async def personal_feed(request: Request, session: AsyncSession,
-                        registration: Registration) -> dict[str, str] | None:
-    """The member's feed once made (`POST /r/<token>/feed` comes back here with `?feed=1`)."""
-    feed = await feeds.feed_of_registration(session, registration)
-    if feed is None:
-        return None
-    url = feeds.feed_url(base_url(request), feed.token)
-    return {"token": feed.token, "url": url, "webcal_url": calendars.webcal_url(url)}
 
 
 async def personal_page(request: Request) -> Response:
@@ -271,6 +287,48 @@ async def personal_page(request: Request) -> Response:
             request.session["locale"] = registration.locale  # the language they chose
         context = await personal_context(request, session, registration)
     return private_headers(render(request, "pages/registered.html", context))
+
+
+async def confirm_address(request: Request) -> Response:
+    """A personal link from one of the registration's e-mails: it proves the address."""
+    token = request.path_params["token"]
+    async with db(request) as session:
+        registration = await registrations.by_token(session, token)
+        if await registrations.confirm_address(session, clock(request), registration,
+                                               request.path_params["proof"],
+                                               runtime(request).config.secret_key):
+            await commit(request, session)
+    return private_headers(redirect(f"/r/{token}"))
+
+
+async def reminders_off_page(request: Request) -> Response:
+    """Where List-Unsubscribe leads a person (mail scanners GET it too: nothing changes)."""
+    async with db(request) as session:
+        registration = await registrations.by_token(session, request.path_params["token"])
+    return private_headers(render(request, "pages/reminders.html", {
+        "registration": registration, "webinar": registration.webinar, "done": False}))
+
+
+async def reminders_off(request: Request) -> Response:
+    """RFC 8058 one-click unsubscribe (a POST from the mail provider, no cookies) or the button
+    on the page: the token in the address is the authority, as for the personal page."""
+    await read_body(request)  # "List-Unsubscribe=One-Click", or the page's button: all the same
+    async with db(request) as session:
+        registration = await registrations.by_token(session, request.path_params["token"])
+        await registrations.set_reminders(session, registration, on=False)
+        await commit(request, session)
+    return private_headers(render(request, "pages/reminders.html", {
+        "registration": registration, "webinar": registration.webinar, "done": True}))
+
+
+async def reminders_on(request: Request) -> Response:
+    await read_form(request)
+    token = request.path_params["token"]
+    async with db(request) as session:
+        registration = await registrations.by_token(session, token)
+        await registrations.set_reminders(session, registration, on=True)
+        await commit(request, session)
+    return redirect(f"/r/{token}#reminders")
 
 
 async def cancel_registration(request: Request) -> Response:
@@ -327,5 +385,9 @@ routes = [
     Route("/w/{public_id:key}/register", register, methods=["POST"]),
     Route("/r/{token:key}", personal_page, methods=["GET"]),
     Route("/r/{token:key}/cancel", cancel_registration, methods=["POST"]),
+    Route("/r/{token:key}/confirm/{proof:key}", confirm_address, methods=["GET"]),
+    Route("/r/{token:key}/reminders/off", reminders_off_page, methods=["GET"]),
+    Route("/r/{token:key}/reminders/off", reminders_off, methods=["POST"]),
+    Route("/r/{token:key}/reminders/on", reminders_on, methods=["POST"]),
     Route("/j/{token:key}", join, methods=["GET"]),
 ]
