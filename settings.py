@@ -27,10 +27,12 @@ MAIL_FROM: str = config("MAIL_FROM", default="webinars@localhost")
 MAIL_FROM_NAME: str = config("MAIL_FROM_NAME", default="Вебинары")
 
 # Web
+# Where `webinars run` and `serve` listen; their --host and --port flags take precedence.
 HOST: str = config("HOST", default="127.0.0.1")
 PORT: int = config("PORT", cast=int, default=8000)
-# The public address in links, e-mails and calendars; unset, the address the server listens on.
-BASE_URL: str = config("BASE_URL", default=f"http://{HOST}:{PORT}")
+# The public address in links, e-mails and calendars; unset, the address the server listens on
+# (worked out in webinars.config.load(), which knows the flags).
+BASE_URL: str | None = config("BASE_URL", default=None)
 SECRET_KEY: Secret | None = config("SECRET_KEY", cast=Secret, default=None)
 
 # People and places

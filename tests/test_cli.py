@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from webinars.db import make_engine, make_sessionmaker
 from webinars.models import Account, Meeting, Organization, Webinar
 
 from .conftest import SECRET, empty_tables
+from .served import clean_env, free_port, serving
 
 SUBCOMMANDS = [["run"], ["serve"], ["worker"], ["db", "upgrade"], ["user", "create"],
                ["org", "create"], ["demo"]]
@@ -104,3 +107,35 @@ def test_demo_loads_a_yearly_plan_across_levels_and_zones(database_url: str, env
     assert any("Обучение" in t for t in found["titles"])  # type: ignore[union-attr]
     assert "federal@demo.example" in capsys.readouterr().out
     assert main(["demo"]) == 2  # a second run refuses instead of duplicating
+
+
+@pytest.mark.parametrize("base_url", [None, "https://events.example.org"], ids=["unset", "set"])
+def test_run_listens_where_the_flags_say_and_base_url_follows_unless_set(
+    tmp_path: Path, base_url: str | None
+) -> None:
+    port = free_port()
+    env = clean_env(DATA_DIR=str(tmp_path / "data"), PORT=str(free_port()),
+                    **({"BASE_URL": base_url} if base_url else {}))
+    expected = base_url or f"http://127.0.0.1:{port}"
+    with serving([sys.executable, "-m", "webinars.cli", "run", "--host", "127.0.0.1",
+                  "--port", str(port)], port=port, cwd=tmp_path, env=env) as served, \
+            served.client() as client:
+        page = client.get("/o/main")  # the organization `run` creates on an empty database
+        assert page.status_code == 200
+        assert f"{expected}/o/main.ics" in page.text  # the feed address in the page
+    assert f"Webinars is starting at {expected}/" in served.output
+
+
+def test_serve_listens_where_the_flags_say(tmp_path: Path) -> None:
+    env = clean_env(DATA_DIR=str(tmp_path / "data"), SECRET_KEY=SECRET,
+                    DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}",
+                    REDIS_URL=f"redis://127.0.0.1:6379/{os.environ.get('TEST_REDIS_DB', '9')}")
+    subprocess.run([sys.executable, "-m", "webinars.cli", "db", "upgrade"], cwd=tmp_path,
+                   env=env, check=True, capture_output=True)
+    port = free_port()
+    with serving([sys.executable, "-m", "webinars.cli", "serve", "--host", "127.0.0.1",
+                  "--port", str(port)], port=port, cwd=tmp_path, env=env) as served, \
+            served.client() as client:
+        assert client.get("/calendar").status_code == 200
+    assert f"Webinars is serving at http://127.0.0.1:{port}/" in served.output
+

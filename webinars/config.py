@@ -38,6 +38,8 @@ class AppConfig:
     jitsi_base_url: str = "https://meet.jit.si"
     data_dir: Path = field(default_factory=lambda: Path("data"))
     embedded: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8000
 
     @property
     def https(self) -> bool:
@@ -61,6 +63,17 @@ def check_url(name: str, value: str, schemes: tuple[str, ...]) -> str:
     return value.rstrip("/") if schemes[0].startswith("http") else value
 
 
+def check_port(name: str, value: int) -> int:
+    if not 0 < value < 65536:
+        raise ConfigError(name, "must be a port number from 1 to 65535")
+    return value
+
+
+def listen_url(host: str, port: int) -> str:
+    """The address the server listens on, as a URL: BASE_URL when that is not set."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def embedded_secret_key(data_dir: Path) -> str:
     """Generate the embedded default's secret once and keep it beside the SQLite file."""
     path = data_dir / "secret_key"
@@ -73,8 +86,12 @@ def embedded_secret_key(data_dir: Path) -> str:
     return key
 
 
-def load() -> AppConfig:
-    """Read `settings` and validate every value; raise ConfigError naming the first bad one."""
+def load(*, host: str | None = None, port: int | None = None) -> AppConfig:
+    """Read `settings` and validate every value; raise ConfigError naming the first bad one.
+
+    `host` and `port` are the command line's --host and --port: they replace HOST and PORT,
+    and an unset BASE_URL follows them.
+    """
     try:
         import settings
     except ValueError as exc:  # starlette's Config names the setting in its message
@@ -113,11 +130,16 @@ def load() -> AppConfig:
         raise ConfigError("MAIL_FROM", "must be a bare e-mail address such as events@example.org")
     if settings.DEFAULT_LOCALE not in SUPPORTED_LOCALES:
         raise ConfigError("DEFAULT_LOCALE", f"must be one of {', '.join(SUPPORTED_LOCALES)}")
+    host = (settings.HOST if host is None else host).strip()
+    if not host:
+        raise ConfigError("HOST", "must not be empty")
+    port = check_port("PORT", settings.PORT if port is None else port)
+    base_url = settings.BASE_URL if settings.BASE_URL is not None else listen_url(host, port)
 
     return AppConfig(
         database_url=database_url,
         secret_key=secret_key,
-        base_url=check_url("BASE_URL", settings.BASE_URL, ("http", "https")),
+        base_url=check_url("BASE_URL", base_url, ("http", "https")),
         redis_url=redis_url,
         smtp_url=smtp_url,
         mail_from=settings.MAIL_FROM.strip(),
@@ -127,4 +149,6 @@ def load() -> AppConfig:
         jitsi_base_url=check_url("JITSI_BASE_URL", settings.JITSI_BASE_URL, ("http", "https")),
         data_dir=data_dir,
         embedded=embedded,
+        host=host,
+        port=port,
     )
