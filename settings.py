@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from starlette.config import Config
-from starlette.datastructures import Secret
+from starlette.datastructures import CommaSeparatedStrings, Secret
 
 config = Config(".env" if Path(".env").is_file() else None)
 
@@ -34,6 +34,10 @@ PORT: int = config("PORT", cast=int, default=8000)
 # (worked out in webinars.config.load(), which knows the flags).
 BASE_URL: str | None = config("BASE_URL", default=None)
 SECRET_KEY: Secret | None = config("SECRET_KEY", cast=Secret, default=None)
+# Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (IP addresses or
+# networks, uvicorn's name); unset, nobody's: the client is always the connecting peer.
+FORWARDED_ALLOW_IPS: CommaSeparatedStrings | None = config(
+    "FORWARDED_ALLOW_IPS", cast=CommaSeparatedStrings, default=None)
 
 # People and places
 DEFAULT_TIMEZONE: str = config("DEFAULT_TIMEZONE", default="Europe/Moscow")

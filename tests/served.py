@@ -17,7 +17,7 @@ import httpx
 #: Every name settings.py reads: a developer's own environment must not leak into the process.
 SETTINGS = ("DATA_DIR", "DATABASE_URL", "REDIS_URL", "SMTP_URL", "MAIL_FROM", "MAIL_FROM_NAME",
             "HOST", "PORT", "BASE_URL", "SECRET_KEY", "DEFAULT_TIMEZONE", "DEFAULT_LOCALE",
-            "JITSI_BASE_URL")
+            "JITSI_BASE_URL", "FORWARDED_ALLOW_IPS")
 
 
 def free_port() -> int:

@@ -55,9 +55,12 @@ async def bootstrap_first_organizer(config: AppConfig) -> str | None:
 
 
 def uvicorn_config(app: ASGIApp, config: AppConfig) -> uvicorn.Config:
-    """How `run` and `serve` listen: the --host/--port flags or HOST/PORT (see config.load)."""
+    """How `run` and `serve` listen. X-Forwarded-For and -Proto are believed only from the
+    FORWARDED_ALLOW_IPS proxies; with none, the client is the peer (the login rate limit counts
+    by it, so a header anyone can send must not choose it)."""
+    trusted = list(config.forwarded_allow_ips)
     return uvicorn.Config(app, host=config.host, port=config.port, log_level="info",
-                          proxy_headers=False)
+                          proxy_headers=bool(trusted), forwarded_allow_ips=trusted)
 
 
 async def serve(config: AppConfig, *, in_process: bool) -> None:

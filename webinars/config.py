@@ -7,7 +7,9 @@ setting. Tests build `AppConfig` directly instead of touching the environment.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from ipaddress import ip_address, ip_network
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -40,6 +42,8 @@ class AppConfig:
     embedded: bool = False
     host: str = "127.0.0.1"
     port: int = 8000
+    #: Proxies whose X-Forwarded-For is believed; empty, the client is the connecting peer.
+    forwarded_allow_ips: tuple[str, ...] = ()
 
     @property
     def https(self) -> bool:
@@ -67,6 +71,21 @@ def check_port(name: str, value: int) -> int:
     if not 0 < value < 65536:
         raise ConfigError(name, "must be a port number from 1 to 65535")
     return value
+
+
+def check_proxies(name: str, values: Sequence[str]) -> tuple[str, ...]:
+    """IP addresses and networks only: uvicorn quietly takes anything else for a name that
+    never matches a peer, and its "*" believes every client, which the setting is to prevent."""
+    checked = []
+    for value in values:
+        if value == "*":
+            raise ConfigError(name, "'*' would believe every client; list the proxies' "
+                              "addresses or networks")
+        try:
+            checked.append(str(ip_network(value) if "/" in value else ip_address(value)))
+        except ValueError as exc:
+            raise ConfigError(name, f"{value!r} is not an IP address or network ({exc})") from None
+    return tuple(checked)
 
 
 def listen_url(host: str, port: int) -> str:
@@ -151,4 +170,6 @@ def load(*, host: str | None = None, port: int | None = None) -> AppConfig:
         embedded=embedded,
         host=host,
         port=port,
+        forwarded_allow_ips=check_proxies("FORWARDED_ALLOW_IPS",
+                                          settings.FORWARDED_ALLOW_IPS or ()),
     )
