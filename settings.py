@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from starlette.config import Config
-from starlette.datastructures import Secret
+from starlette.datastructures import CommaSeparatedStrings, Secret
 
 config = Config(".env" if Path(".env").is_file() else None)
 
@@ -27,11 +27,17 @@ MAIL_FROM: str = config("MAIL_FROM", default="webinars@localhost")
 MAIL_FROM_NAME: str = config("MAIL_FROM_NAME", default="Вебинары")
 
 # Web
+# Where `webinars run` and `serve` listen; their --host and --port flags take precedence.
 HOST: str = config("HOST", default="127.0.0.1")
 PORT: int = config("PORT", cast=int, default=8000)
-# The public address in links, e-mails and calendars; unset, the address the server listens on.
-BASE_URL: str = config("BASE_URL", default=f"http://{HOST}:{PORT}")
+# The public address in links, e-mails and calendars; unset, the address the server listens on
+# (worked out in webinars.config.load(), which knows the flags).
+BASE_URL: str | None = config("BASE_URL", default=None)
 SECRET_KEY: Secret | None = config("SECRET_KEY", cast=Secret, default=None)
+# Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (IP addresses or
+# networks, uvicorn's name); unset, nobody's: the client is always the connecting peer.
+FORWARDED_ALLOW_IPS: CommaSeparatedStrings | None = config(
+    "FORWARDED_ALLOW_IPS", cast=CommaSeparatedStrings, default=None)
 
 # Public registration limits (benchmarks and load tests set them explicitly): within the
 # period, how many different addresses one client may register, and how often one address

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import func, select
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
-from webinars.cli import main
+from webinars.cli import main, uvicorn_config
+from webinars.config import AppConfig, load
 from webinars.db import make_engine, make_sessionmaker
 from webinars.models import Account, Meeting, Organization, Webinar
 
 from .conftest import SECRET, empty_tables
+from .served import SETTINGS, clean_env, free_port, serving
 
 SUBCOMMANDS = [["run"], ["serve"], ["worker"], ["db", "upgrade"], ["user", "create"],
                ["org", "create"], ["demo"]]
@@ -104,3 +114,88 @@ def test_demo_loads_a_yearly_plan_across_levels_and_zones(database_url: str, env
     assert any("Обучение" in t for t in found["titles"])  # type: ignore[union-attr]
     assert "federal@demo.example" in capsys.readouterr().out
     assert main(["demo"]) == 2  # a second run refuses instead of duplicating
+
+
+@pytest.mark.parametrize("base_url", [None, "https://events.example.org"], ids=["unset", "set"])
+def test_run_listens_where_the_flags_say_and_base_url_follows_unless_set(
+    tmp_path: Path, base_url: str | None
+) -> None:
+    port = free_port()
+    env = clean_env(DATA_DIR=str(tmp_path / "data"), PORT=str(free_port()),
+                    **({"BASE_URL": base_url} if base_url else {}))
+    expected = base_url or f"http://127.0.0.1:{port}"
+    with serving([sys.executable, "-m", "webinars.cli", "run", "--host", "127.0.0.1",
+                  "--port", str(port)], port=port, cwd=tmp_path, env=env) as served, \
+            served.client() as client:
+        page = client.get("/o/main")  # the organization `run` creates on an empty database
+        assert page.status_code == 200
+        assert f"{expected}/o/main.ics" in page.text  # the feed address in the page
+    assert f"Webinars is starting at {expected}/" in served.output
+
+
+def test_serve_listens_where_the_flags_say(tmp_path: Path) -> None:
+    env = clean_env(DATA_DIR=str(tmp_path / "data"), SECRET_KEY=SECRET,
+                    DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}",
+                    REDIS_URL=f"redis://127.0.0.1:6379/{os.environ.get('TEST_REDIS_DB', '9')}")
+    subprocess.run([sys.executable, "-m", "webinars.cli", "db", "upgrade"], cwd=tmp_path,
+                   env=env, check=True, capture_output=True)
+    port = free_port()
+    with serving([sys.executable, "-m", "webinars.cli", "serve", "--host", "127.0.0.1",
+                  "--port", str(port)], port=port, cwd=tmp_path, env=env) as served, \
+            served.client() as client:
+        assert client.get("/calendar").status_code == 200
+    assert f"Webinars is serving at http://127.0.0.1:{port}/" in served.output
+
+
+async def client_host(request: Request) -> Response:
+    return PlainTextResponse(request.client.host if request.client else "")
+
+
+async def client_seen(config: AppConfig, peer: str, forwarded_for: str) -> str:
+    """What the app takes for the client's address under the server `run`/`serve` start."""
+    server = uvicorn_config(Starlette(routes=[Route("/", client_host)]), config)
+    server.load()
+    transport = httpx.ASGITransport(app=server.loaded_app, client=(peer, 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        return (await client.get("/", headers={"X-Forwarded-For": forwarded_for})).text
+
+
+@pytest.fixture
+def settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+                 ) -> Iterator[Callable[..., AppConfig]]:
+    """Set environment variables, then load() them as a new process would."""
+    def use(**values: str) -> AppConfig:
+        monkeypatch.chdir(tmp_path)
+        for name in SETTINGS:
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+        for name, value in values.items():
+            monkeypatch.setenv(name, value)
+        sys.modules.pop("settings", None)
+        return load()
+    yield use
+    monkeypatch.undo()
+    sys.modules.pop("settings", None)
+
+
+async def test_forwarded_for_is_believed_only_from_trusted_proxies(
+    settings_env: Callable[..., AppConfig],
+) -> None:
+    config = settings_env(FORWARDED_ALLOW_IPS="10.0.0.0/8, 192.0.2.1")
+    assert await client_seen(config, "10.1.2.3", "203.0.113.7") == "203.0.113.7"
+    assert await client_seen(config, "192.0.2.1", "203.0.113.7") == "203.0.113.7"
+    # through two proxies: the nearest untrusted address, not what the client wrote first
+    assert await client_seen(config, "10.1.2.3", "198.18.0.1, 203.0.113.7, 10.9.9.9") \
+        == "203.0.113.7"
+    # anyone else who sends the header is taken for themselves
+    assert await client_seen(config, "198.51.100.9", "203.0.113.7") == "198.51.100.9"
+    assert await client_seen(config, "192.0.2.2", "203.0.113.7") == "192.0.2.2"
+
+
+async def test_without_trusted_proxies_nobody_chooses_their_address(
+    settings_env: Callable[..., AppConfig],
+) -> None:
+    config = settings_env()
+    # not even a local peer, whom uvicorn alone would believe
+    assert await client_seen(config, "127.0.0.1", "203.0.113.7") == "127.0.0.1"
+    assert await client_seen(config, "10.1.2.3", "203.0.113.7") == "10.1.2.3"

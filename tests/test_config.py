@@ -11,7 +11,8 @@ import pytest
 from webinars.config import AppConfig, ConfigError, load
 
 ALL = ["DATA_DIR", "DATABASE_URL", "REDIS_URL", "SMTP_URL", "MAIL_FROM", "BASE_URL", "SECRET_KEY",
-       "DEFAULT_TIMEZONE", "DEFAULT_LOCALE", "PORT", "JITSI_BASE_URL"]
+       "DEFAULT_TIMEZONE", "DEFAULT_LOCALE", "HOST", "PORT", "JITSI_BASE_URL",
+       "FORWARDED_ALLOW_IPS"]
 
 
 @pytest.fixture
@@ -26,10 +27,10 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
     importlib.import_module("settings")
 
 
-def reload_and_load() -> AppConfig:
+def reload_and_load(*, host: str | None = None, port: int | None = None) -> AppConfig:
     """Import settings afresh, as a new process would, so its errors go through load()."""
     sys.modules.pop("settings", None)
-    return load()
+    return load(host=host, port=port)
 
 
 def test_embedded_default_uses_sqlite_and_keeps_one_generated_secret(
@@ -59,6 +60,11 @@ def test_embedded_default_uses_sqlite_and_keeps_one_generated_secret(
         ("DEFAULT_TIMEZONE", "Moscow/Europe", {}),
         ("DEFAULT_LOCALE", "de", {}),
         ("PORT", "eighty", {}),
+        ("PORT", "70000", {}),
+        ("HOST", " ", {}),
+        ("FORWARDED_ALLOW_IPS", "proxy.example.org", {}),
+        ("FORWARDED_ALLOW_IPS", "10.0.0.1, 10.0.0.1/8", {}),  # host bits set: matches nobody
+        ("FORWARDED_ALLOW_IPS", "*", {}),
         ("JITSI_BASE_URL", "ftp://meet.example", {}),
     ],
 )
@@ -86,3 +92,20 @@ def test_base_url_follows_the_port_unless_set(env: pytest.MonkeyPatch) -> None:
     assert reload_and_load().base_url == "http://127.0.0.1:8123"
     env.setenv("BASE_URL", "https://events.example.org/")
     assert reload_and_load().base_url == "https://events.example.org"
+
+
+def test_base_url_follows_the_command_line_unless_set(env: pytest.MonkeyPatch) -> None:
+    env.setenv("HOST", "0.0.0.0")
+    env.setenv("PORT", "8123")
+    flags = reload_and_load(host="::1", port=9001)
+    assert (flags.host, flags.port) == ("::1", 9001)
+    assert flags.base_url == "http://[::1]:9001"
+    assert reload_and_load(port=9001).base_url == "http://0.0.0.0:9001"
+    env.setenv("BASE_URL", "https://events.example.org")
+    assert reload_and_load(host="127.0.0.1", port=9001).base_url == "https://events.example.org"
+
+
+def test_trusted_proxies_are_none_unless_listed(env: pytest.MonkeyPatch) -> None:
+    assert reload_and_load().forwarded_allow_ips == ()
+    env.setenv("FORWARDED_ALLOW_IPS", "10.0.0.0/8, 192.0.2.1,2001:db8::/32")
+    assert reload_and_load().forwarded_allow_ips == ("10.0.0.0/8", "192.0.2.1", "2001:db8::/32")

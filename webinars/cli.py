@@ -9,7 +9,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
+import uvicorn
 from sqlalchemy import func, select
+from starlette.types import ASGIApp
 
 from .clock import SystemClock
 from .config import AppConfig, ConfigError, load
@@ -52,9 +54,16 @@ async def bootstrap_first_organizer(config: AppConfig) -> str | None:
     return password
 
 
-async def serve(config: AppConfig, *, in_process: bool) -> None:
-    import uvicorn
+def uvicorn_config(app: ASGIApp, config: AppConfig) -> uvicorn.Config:
+    """How `run` and `serve` listen. X-Forwarded-For and -Proto are believed only from the
+    FORWARDED_ALLOW_IPS proxies; with none, the client is the peer (the login rate limit counts
+    by it, so a header anyone can send must not choose it)."""
+    trusted = list(config.forwarded_allow_ips)
+    return uvicorn.Config(app, host=config.host, port=config.port, log_level="info",
+                          proxy_headers=bool(trusted), forwarded_allow_ips=trusted)
 
+
+async def serve(config: AppConfig, *, in_process: bool) -> None:
     from workers import FUNCTIONS, PERIODIC
 
     from .app import create_app
@@ -71,14 +80,10 @@ async def serve(config: AppConfig, *, in_process: bool) -> None:
         assert config.redis_url
         runtime.queue = await ArqQueue.connect(config.redis_url)
     app = create_app(runtime, own_runtime=True)
-    import settings
-
     from .logs import install
 
     install()
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.HOST, port=settings.PORT,
-                                           log_level="info", proxy_headers=False))
-    await server.serve()
+    await uvicorn.Server(uvicorn_config(app, config)).serve()
 
 
 def cmd_run(args: argparse.Namespace, config: AppConfig) -> int:
@@ -99,7 +104,7 @@ def cmd_run(args: argparse.Namespace, config: AppConfig) -> int:
     print("Mail goes to " + ("SMTP" if config.smtp_url else f"the outbox: {config.base_url}/outbox"))
     if config.embedded:
         print("Demo union with a yearly plan: stop, run `webinars demo`, start again.")
-    print()
+    print(flush=True)  # before uvicorn's log, also when stdout is a pipe
     asyncio.run(serve(config, in_process=True))
     return 0
 
@@ -107,6 +112,7 @@ def cmd_run(args: argparse.Namespace, config: AppConfig) -> int:
 def cmd_serve(args: argparse.Namespace, config: AppConfig) -> int:
     if not config.redis_url:
         return fail("setting REDIS_URL is required for `serve` (use `webinars run` without Redis)")
+    print(f"Webinars is serving at {config.base_url}/", flush=True)
     asyncio.run(serve(config, in_process=False))
     return 0
 
@@ -229,17 +235,36 @@ def cmd_demo(args: argparse.Namespace, config: AppConfig) -> int:
     return 0
 
 
+def port_number(value: str) -> int:
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number from 1 to 65535")
+    return int(value)
+
+
+def listen_arguments(p: argparse.ArgumentParser) -> None:
+    """uvicorn's names; an unset BASE_URL follows them."""
+    p.add_argument("--host", help="address to listen on (default: the HOST setting, 127.0.0.1)")
+    p.add_argument("--port", type=port_number,
+                   help="port to listen on (default: the PORT setting, 8000)")
+    p.epilog = "Unless BASE_URL is set, links in pages and e-mails use http://HOST:PORT."
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="webinars", description="Plan webinars, register members, "
                                 "send calendar invitations.")
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="web app and in-process worker (the embedded default)",
-                   description="Start the web app with the worker inside it. On the embedded "
-                   "default this also migrates the SQLite database and creates the first "
-                   "organizer.").set_defaults(handler=cmd_run)
-    sub.add_parser("serve", help="web app only; jobs go to the arq worker on REDIS_URL",
-                   description="Start the web app only; jobs are put on Redis (REDIS_URL) for "
-                   "`webinars worker`.").set_defaults(handler=cmd_serve)
+    run_cmd = sub.add_parser("run", help="web app and in-process worker (the embedded default)",
+                             description="Start the web app with the worker inside it. On the "
+                             "embedded default this also migrates the SQLite database and "
+                             "creates the first organizer.")
+    listen_arguments(run_cmd)
+    run_cmd.set_defaults(handler=cmd_run)
+    serve_cmd = sub.add_parser("serve",
+                               help="web app only; jobs go to the arq worker on REDIS_URL",
+                               description="Start the web app only; jobs are put on Redis "
+                               "(REDIS_URL) for `webinars worker`.")
+    listen_arguments(serve_cmd)
+    serve_cmd.set_defaults(handler=cmd_serve)
     w = sub.add_parser("worker", help="arq worker on REDIS_URL",
                        description="Run the arq worker: meeting creation, e-mail deliveries, "
                        "reminders and the reconcile job.")
@@ -289,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     args = parser().parse_args(argv)
     try:
-        config = load()
+        config = load(host=getattr(args, "host", None), port=getattr(args, "port", None))
     except ConfigError as exc:
         return fail(str(exc))
     result: int = args.handler(args, config)

@@ -7,7 +7,9 @@ setting. Tests build `AppConfig` directly instead of touching the environment.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from ipaddress import ip_address, ip_network
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -43,6 +45,10 @@ class AppConfig:
     registration_limit_period: int = 3600
     registration_limit_per_client: int = 10
     registration_limit_per_address: int = 10
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: Proxies whose X-Forwarded-For is believed; empty, the client is the connecting peer.
+    forwarded_allow_ips: tuple[str, ...] = ()
 
     @property
     def https(self) -> bool:
@@ -66,6 +72,32 @@ def check_url(name: str, value: str, schemes: tuple[str, ...]) -> str:
     return value.rstrip("/") if schemes[0].startswith("http") else value
 
 
+def check_port(name: str, value: int) -> int:
+    if not 0 < value < 65536:
+        raise ConfigError(name, "must be a port number from 1 to 65535")
+    return value
+
+
+def check_proxies(name: str, values: Sequence[str]) -> tuple[str, ...]:
+    """IP addresses and networks only: uvicorn quietly takes anything else for a name that
+    never matches a peer, and its "*" believes every client, which the setting is to prevent."""
+    checked = []
+    for value in values:
+        if value == "*":
+            raise ConfigError(name, "'*' would believe every client; list the proxies' "
+                              "addresses or networks")
+        try:
+            checked.append(str(ip_network(value) if "/" in value else ip_address(value)))
+        except ValueError as exc:
+            raise ConfigError(name, f"{value!r} is not an IP address or network ({exc})") from None
+    return tuple(checked)
+
+
+def listen_url(host: str, port: int) -> str:
+    """The address the server listens on, as a URL: BASE_URL when that is not set."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def embedded_secret_key(data_dir: Path) -> str:
     """Generate the embedded default's secret once and keep it beside the SQLite file."""
     path = data_dir / "secret_key"
@@ -78,8 +110,12 @@ def embedded_secret_key(data_dir: Path) -> str:
     return key
 
 
-def load() -> AppConfig:
-    """Read `settings` and validate every value; raise ConfigError naming the first bad one."""
+def load(*, host: str | None = None, port: int | None = None) -> AppConfig:
+    """Read `settings` and validate every value; raise ConfigError naming the first bad one.
+
+    `host` and `port` are the command line's --host and --port: they replace HOST and PORT,
+    and an unset BASE_URL follows them.
+    """
     try:
         import settings
     except ValueError as exc:  # starlette's Config names the setting in its message
@@ -118,6 +154,11 @@ def load() -> AppConfig:
         raise ConfigError("MAIL_FROM", "must be a bare e-mail address such as events@example.org")
     if settings.DEFAULT_LOCALE not in SUPPORTED_LOCALES:
         raise ConfigError("DEFAULT_LOCALE", f"must be one of {', '.join(SUPPORTED_LOCALES)}")
+    host = (settings.HOST if host is None else host).strip()
+    if not host:
+        raise ConfigError("HOST", "must not be empty")
+    port = check_port("PORT", settings.PORT if port is None else port)
+    base_url = settings.BASE_URL if settings.BASE_URL is not None else listen_url(host, port)
 
     for name in ("REGISTRATION_LIMIT_PERIOD", "REGISTRATION_LIMIT_PER_CLIENT",
                  "REGISTRATION_LIMIT_PER_ADDRESS"):
@@ -130,7 +171,7 @@ def load() -> AppConfig:
         registration_limit_per_address=settings.REGISTRATION_LIMIT_PER_ADDRESS,
         database_url=database_url,
         secret_key=secret_key,
-        base_url=check_url("BASE_URL", settings.BASE_URL, ("http", "https")),
+        base_url=check_url("BASE_URL", base_url, ("http", "https")),
         redis_url=redis_url,
         smtp_url=smtp_url,
         mail_from=settings.MAIL_FROM.strip(),
@@ -140,4 +181,8 @@ def load() -> AppConfig:
         jitsi_base_url=check_url("JITSI_BASE_URL", settings.JITSI_BASE_URL, ("http", "https")),
         data_dir=data_dir,
         embedded=embedded,
+        host=host,
+        port=port,
+        forwarded_allow_ips=check_proxies("FORWARDED_ALLOW_IPS",
+                                          settings.FORWARDED_ALLOW_IPS or ()),
     )

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime, formataddr
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,9 +29,10 @@ from .config import AppConfig
 from .i18n import format_when, gettext
 from .mailer import OutgoingMail
 from .models import Webinar
+from .resources import templates_dir
 from .security import address_proof
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates" / "email"
+TEMPLATES_DIR = templates_dir() / "email"
 KINDS = ("invitation", "update", "cancellation", "reminder", "followup")
 METHODS = {"invitation": itip.REQUEST, "update": itip.REQUEST, "cancellation": itip.CANCEL}
 SUBJECTS = {

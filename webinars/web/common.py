@@ -6,7 +6,6 @@ import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -22,11 +21,12 @@ from ..clock import Clock
 from ..i18n import format_when, gettext, pick_locale, zone_label
 from ..models import Account
 from ..queue import commit_and_enqueue
+from ..resources import templates_dir
 from ..runtime import Runtime
 from ..security import new_token
 from ..timezones import common_timezones
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATES_DIR = templates_dir()
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.globals["format_when"] = format_when
 templates.env.globals["zone_label"] = zone_label
