@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
@@ -79,6 +79,8 @@ async def read_form(request: Request) -> FormData:
         raise HTTPException(413, "form too large")
     try:
         form = await request.form(max_files=0, max_fields=100)
+    except ClientDisconnect:  # not a malformed form: the app's handler logs it quietly
+        raise
     except Exception as exc:  # malformed bodies are the client's fault, never a 500
         raise HTTPException(400, "malformed form") from exc
     sent = form.get("csrf_token")
