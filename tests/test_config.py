@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import importlib
+import re
+import secrets
 import sys
 from pathlib import Path
 
 import pytest
 
-from webinars.config import AppConfig, ConfigError, load
+from webinars.config import AppConfig, ConfigError, load, weak_secret_reason
+
+from .conftest import SECRET
 
 ALL = ["DATA_DIR", "DATABASE_URL", "REDIS_URL", "SMTP_URL", "MAIL_FROM", "BASE_URL", "SECRET_KEY",
        "DEFAULT_TIMEZONE", "DEFAULT_LOCALE", "HOST", "PORT", "JITSI_BASE_URL",
@@ -52,7 +56,7 @@ def test_embedded_default_uses_sqlite_and_keeps_one_generated_secret(
     [
         ("SECRET_KEY", None, {"DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1/x"}),
         ("SECRET_KEY", "short", {}),
-        ("DATABASE_URL", "mysql://x", {"SECRET_KEY": "k" * 40}),
+        ("DATABASE_URL", "mysql://x", {"SECRET_KEY": secrets.token_urlsafe(48)}),
         ("REDIS_URL", "localhost:6379", {}),
         ("SMTP_URL", "mail.example.org", {}),
         ("MAIL_FROM", "Events <events@example.org>", {}),
@@ -109,3 +113,60 @@ def test_trusted_proxies_are_none_unless_listed(env: pytest.MonkeyPatch) -> None
     assert reload_and_load().forwarded_allow_ips == ()
     env.setenv("FORWARDED_ALLOW_IPS", "10.0.0.0/8, 192.0.2.1,2001:db8::/32")
     assert reload_and_load().forwarded_allow_ips == ("10.0.0.0/8", "192.0.2.1", "2001:db8::/32")
+
+
+GENERATE = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
+
+
+@pytest.mark.parametrize("weak", [
+    "x" * 48,                                            # one repeated character
+    "ab" * 24,                                           # a tiny alphabet
+    "aAbB1!" * 8,
+    "<48 random characters>" * 2,                        # the README's placeholder, pasted twice
+    "<48 random characters from secrets.token_urlsafe>",  # a placeholder of any length
+    "changeme" * 5,                                      # an example word repeated to the length
+    "your-secret-key" * 3,
+    "secret-" * 6,
+    "0123456789" * 4,                                    # a counting pattern
+    "abcdefghijklmnopqrstuvwxyz0123456789",
+    "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210",
+    "qwertyuiopasdfghjklzxcvbnm1234567890",              # the keyboard, row by row
+    "Password123Password123Password123",
+    "abcdefgh" * 4 + "12345678",                         # mostly one repeated unit
+])
+def test_an_obviously_weak_secret_key_stops_start_up(env: pytest.MonkeyPatch, weak: str) -> None:
+    env.setenv("SECRET_KEY", weak)
+    with pytest.raises(ConfigError) as caught:
+        reload_and_load()
+    message = str(caught.value)
+    assert "SECRET_KEY" in message and GENERATE in message
+    assert weak not in message
+
+
+@pytest.mark.parametrize("good", [
+    secrets.token_urlsafe(48),
+    secrets.token_urlsafe(24),   # exactly 32 characters
+    secrets.token_hex(16),       # 32 hex digits: 128 random bits
+    secrets.token_hex(32),
+    SECRET,                      # the tests' own key
+    "bench-secret-key-that-is-long-enough-0123456789",  # bench/common.py
+])
+def test_a_strong_secret_key_is_accepted(env: pytest.MonkeyPatch, good: str) -> None:
+    env.setenv("SECRET_KEY", good)
+    env.setenv("DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1/x")
+    assert reload_and_load().secret_key == good
+
+
+def test_the_example_in_the_readme_is_rejected(env: pytest.MonkeyPatch) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    examples = re.findall(r"^SECRET_KEY=(.*)$", readme, flags=re.MULTILINE)
+    assert examples
+    for example in examples:
+        env.setenv("SECRET_KEY", example)
+        with pytest.raises(ConfigError, match="SECRET_KEY"):
+            reload_and_load()
+
+
+def test_what_the_message_says_to_run_is_always_accepted() -> None:
+    assert all(weak_secret_reason(secrets.token_urlsafe(48)) is None for _ in range(2000))
+    assert all(weak_secret_reason(secrets.token_hex(16)) is None for _ in range(2000))

@@ -6,6 +6,7 @@ setting. Tests build `AppConfig` directly instead of touching the environment.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -98,6 +99,50 @@ def listen_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+MIN_SECRET_LENGTH = 32
+MIN_SECRET_ALPHABET = 8
+MAKE_SECRET = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
+#: What only an example, a placeholder or a never-changed default contains (compared lower-case,
+#: without separators).
+EXAMPLE_WORDS = ("changeme", "changethis", "replaceme", "yoursecret", "secretkeyhere",
+                 "randomcharacters", "randomstring", "insecure", "notasecret", "example",
+                 "placeholder", "password")
+#: Runs a person types instead of random characters, read forwards or backwards.
+RUNS = ("abcdefghijklmnopqrstuvwxyz", "0123456789", "1234567890", "qwertyuiop", "asdfghjkl",
+        "zxcvbnm", "qazwsxedcrfvtgbyhnujmikolp")
+
+
+def _follows(a: str, b: str) -> bool:
+    """`b` is what a person types after `a`: the same key again, or the next one of a run."""
+    pair = (a + b).lower()
+    return a == b or any(pair in run or pair in run[::-1] for run in RUNS)
+
+
+def predictable_characters(value: str) -> int:
+    """Characters that continue a run (aaa, abc, 987, qwe) or repeat three seen before.
+
+    Random keys score low whatever their alphabet (under 45% even for 32 random digits, which
+    have the smallest), while repeats, counting and keyboard rows score half or more.
+    """
+    return sum(1 for i in range(2, len(value))
+               if _follows(value[i - 2], value[i - 1]) and _follows(value[i - 1], value[i])
+               or value[i - 2:i + 1] in value[:i])
+
+
+def weak_secret_reason(value: str) -> str | None:
+    """Why `value` is no secret: too short, an example, too few characters, or predictable."""
+    if len(value) < MIN_SECRET_LENGTH:
+        return f"must be at least {MIN_SECRET_LENGTH} characters long"
+    plain = re.sub(r"[\s_.-]+", "", value.lower())
+    if re.fullmatch(r"\s*<.*>\s*", value) or any(word in plain for word in EXAMPLE_WORDS):
+        return "looks like an example or a placeholder, not a secret"
+    if len(set(value)) < MIN_SECRET_ALPHABET:
+        return f"uses fewer than {MIN_SECRET_ALPHABET} different characters"
+    if 2 * predictable_characters(value) >= len(value):
+        return "is too predictable (repeated parts, counting or keyboard runs)"
+    return None
+
+
 def embedded_secret_key(data_dir: Path) -> str:
     """Generate the embedded default's secret once and keep it beside the SQLite file."""
     path = data_dir / "secret_key"
@@ -135,8 +180,8 @@ def load(*, host: str | None = None, port: int | None = None) -> AppConfig:
 
     if settings.SECRET_KEY is not None:
         secret_key = str(settings.SECRET_KEY)
-        if len(secret_key) < 32:
-            raise ConfigError("SECRET_KEY", "must be at least 32 characters long")
+        if (reason := weak_secret_reason(secret_key)) is not None:
+            raise ConfigError("SECRET_KEY", f"{reason}; make one with: {MAKE_SECRET}")
     elif embedded:
         secret_key = embedded_secret_key(data_dir)
     else:

@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from ..accounts import account_for_session
+from ..assets import static_url
 from ..clock import Clock
 from ..i18n import format_when, gettext, pick_locale, zone_label
 from ..models import Account
@@ -31,6 +32,7 @@ templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.globals["format_when"] = format_when
 templates.env.globals["zone_label"] = zone_label
 templates.env.globals["timezones"] = common_timezones
+templates.env.globals["static_url"] = static_url
 templates.env.filters["isoutc"] = lambda dt: dt.strftime("%Y-%m-%dT%H:%M:%SZ") if dt else ""
 MAX_FORM_BYTES = 64 * 1024
 
