@@ -112,7 +112,8 @@ SCHEMAS: dict[str, Any] = {
             "fields": {"type": "object", "additionalProperties": {"type": "string"},
                        "description": "Each offending field with the reason."},
             "code": {"type": "string",
-                     "description": "For 409: full, closed, duplicate or cancelled."},
+                     "description": "For 409: full, closed, duplicate or cancelled; "
+                                    "for 429: rate_limited."},
         },
     },
     "Organization": {
@@ -258,6 +259,11 @@ RESPONSES: dict[str, Any] = {
     "TooLarge": error_response(f"The body is larger than {MAX_BODY_BYTES} bytes."),
     "UnsupportedMediaType": error_response("The body is not application/json."),
     "Invalid": error_response("A field is wrong; `fields` names each with the reason."),
+    "TooMany": {
+        **error_response("Too many registrations of this address lately; `Retry-After` says "
+                         "how many seconds to wait."),
+        "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+    },
 }
 
 
@@ -272,7 +278,7 @@ def ok(schema: str, description: str = "OK") -> dict[str, Any]:
 def errors(*names: str) -> dict[str, Any]:
     codes = {"BadRequest": "400", "Unauthorized": "401", "Forbidden": "403", "NotFound": "404",
              "Conflict": "409", "TooLarge": "413", "UnsupportedMediaType": "415",
-             "Invalid": "422"}
+             "Invalid": "422", "TooMany": "429"}
     return {codes[n]: {"$ref": f"#/components/responses/{n}"} for n in names}
 
 
@@ -388,7 +394,7 @@ PATHS: dict[str, Any] = {
             "requestBody": json_body("RegistrationCreate"),
             "responses": {"201": {**ok("Registration", "Created."),
                                   "headers": CREATED_HEADERS},
-                          **errors(*WRITE_ERRORS, "NotFound", "Conflict")},
+                          **errors(*WRITE_ERRORS, "NotFound", "Conflict", "TooMany")},
         },
     },
     "/webinars/{webinar_id}/registrations/{registration_id}": {
