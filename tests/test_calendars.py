@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
@@ -27,11 +29,12 @@ from webinars.calendars import (
 from webinars.clock import FixedClock
 from webinars.models import Account, Organization, Webinar
 from webinars.queue import InProcessQueue, commit_and_enqueue
+from webinars.registrations import cancel as cancel_registration
 from webinars.runtime import Runtime
 from webinars.scheduling import cancel_webinar, get_webinar, update_webinar
 from webinars.validation import webinar_input
 
-from .factories import make_account, make_org, make_registration, make_webinar
+from .factories import csrf_from, make_account, make_org, make_registration, make_webinar
 from .validators import check_icaljs, check_libical, check_lines
 
 BASE = "http://testserver"
@@ -450,3 +453,75 @@ async def test_registrant_download_uses_the_personal_join_address(
     assert event.decoded("DTSTART") == vladivostok_utc("2026-12-10T10:00")
     (parsed,) = check_icaljs(response.content)
     assert parsed["location"] == personal and parsed["attendees"] == 0
+
+
+async def test_downloads_and_feeds_answer_if_modified_since_and_move_with_every_change(
+    client: httpx.AsyncClient, session: AsyncSession, clock: FixedClock, queue: InProcessQueue
+) -> None:
+    """Last-Modified comes from the changes that shape each calendar, removals included."""
+    tree = await make_tree(session, clock)
+    webinar = await make_vladivostok_webinar(session, clock, tree)
+    registration = await make_registration(session, clock, webinar)
+    await commit_and_enqueue(session, queue, clock)
+    paths = ("/o/school-5.ics", f"/w/{webinar.public_id}.ics", f"/r/{registration.token}.ics")
+    first = {p: await client.get(p) for p in paths}
+    for path, response in first.items():
+        stamp = response.headers["last-modified"]
+        assert parsedate_to_datetime(stamp) == clock.now(), path
+        fresh = await client.get(path, headers={"If-Modified-Since": stamp})
+        assert fresh.status_code == 304 and fresh.headers["last-modified"] == stamp, path
+        # If-None-Match wins when both are sent (RFC 9110 §13.1.3).
+        both = await client.get(path, headers={"If-Modified-Since": stamp,
+                                               "If-None-Match": '"something-else"'})
+        assert both.status_code == 200, path
+        garbled = await client.get(path, headers={"If-Modified-Since": "yesterday"})
+        assert garbled.status_code == 200, path
+
+    # The webinar leaves the plan (unlisted): the plan's feed must not answer 304.
+    clock.advance(timedelta(hours=1))
+    data = webinar_input({"visibility": "unlisted"}, clock, default_timezone=webinar.timezone,
+                         partial=True)
+    await update_webinar(session, clock, tree.account, webinar.id, data)
+    await commit_and_enqueue(session, queue, clock)
+    plan = await client.get("/o/school-5.ics",
+                            headers={"If-Modified-Since": first[paths[0]].headers["last-modified"]})
+    assert plan.status_code == 200 and events_of(assert_published(plan.content)) == []
+    assert parsedate_to_datetime(plan.headers["last-modified"]) == clock.now()
+
+    clock.advance(timedelta(hours=1))
+    await cancel_registration(session, clock, registration)
+    await commit_and_enqueue(session, queue, clock)
+    mine = await client.get(paths[2], headers={
+        "If-Modified-Since": first[paths[2]].headers["last-modified"]})
+    assert mine.status_code == 200
+    assert parsedate_to_datetime(mine.headers["last-modified"]) == clock.now()
+
+
+async def test_past_events_stay_in_plan_and_personal_feeds_for_a_year_and_then_leave(
+    client: httpx.AsyncClient, session: AsyncSession, clock: FixedClock, queue: InProcessQueue
+) -> None:
+    tree = await make_tree(session, clock)
+    earlier = await make_webinar(session, clock, tree.account, tree.federal, title="Раньше",
+                                 start_at=clock.now() + timedelta(days=1))
+    later = await make_webinar(session, clock, tree.account, tree.federal, title="Позже",
+                               start_at=clock.now() + timedelta(days=2))
+    mine = await make_webinar(session, clock, tree.account, tree.sibling, title="Моё")
+    registration = await make_registration(session, clock, mine, organization_id=tree.school.id)
+    await commit_and_enqueue(session, queue, clock)
+    page = await client.get(f"/r/{registration.token}")
+    made = await client.post(f"/r/{registration.token}/feed",
+                             data={"csrf_token": csrf_from(page.text)})
+    feed_path = re.search(r'href="http://testserver(/feeds/[A-Za-z0-9_-]+\.ics)"', made.text)
+    assert feed_path is not None
+
+    async def shown() -> tuple[set[str], set[str]]:
+        plan = by_uid(assert_published((await client.get("/o/school-5.ics")).content))
+        feed = by_uid(assert_published((await client.get(feed_path.group(1))).content))
+        return set(plan), set(feed)
+
+    clock.advance(timedelta(days=300))
+    assert await shown() == ({earlier.uid, later.uid}, {earlier.uid, later.uid})
+    clock.advance(timedelta(days=66, hours=12))  # started 365½ and 364½ days ago
+    assert await shown() == ({earlier.uid, later.uid}, {earlier.uid, later.uid})
+    clock.advance(timedelta(days=1))  # 366½ and 365½ days: the first is past the window
+    assert await shown() == ({later.uid}, {later.uid})
