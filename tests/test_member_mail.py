@@ -22,7 +22,6 @@ from webinars.clock import FixedClock
 from webinars.mail import Recipient
 from webinars.mailer import TransientMailError
 from webinars.models import (
-    Account,
     Delivery,
     Organization,
     OutboxMessage,
@@ -32,8 +31,7 @@ from webinars.models import (
 from webinars.queue import InProcessQueue, commit_and_enqueue
 from webinars.registrations import cancel
 from webinars.runtime import Runtime
-from webinars.scheduling import cancel_webinar, update_webinar
-from webinars.validation import webinar_input
+from webinars.scheduling import cancel_webinar
 from workers.deliveries import History, Row, claim, decide, send_deliveries
 from workers.reconcile import reconcile_deliveries
 
@@ -47,6 +45,7 @@ from .factories import (
     make_webinar,
 )
 from .smtp import Checked, check_message
+from .test_deliveries import planned_webinar, reschedule
 from .test_public_pages import open_webinar, post_registration
 
 TYPED_NAME = "Вася Незнакомцев"
@@ -84,13 +83,6 @@ def personal_link(message: Checked, token: str) -> str:
     match = re.search(rf"http://testserver(/r/{token}/confirm/[A-Za-z0-9_-]+)", message.text)
     assert match, "the message links the personal page through the address proof"
     return match.group(1)
-
-
-async def reschedule(session: AsyncSession, clock: FixedClock, account: Account,
-                     webinar: Webinar, start: datetime) -> None:
-    data = webinar_input({"start": start.isoformat()}, clock, default_timezone=webinar.timezone,
-                         partial=True)
-    await update_webinar(session, clock, account, webinar.id, data)
 
 
 # --- who greets the member, and why they get the message ---------------------------------
@@ -155,9 +147,7 @@ async def test_sequence_grows_through_cancel_register_again_reschedule_and_cance
     client: httpx.AsyncClient, runtime: Runtime, session: AsyncSession, clock: FixedClock,
     queue: InProcessQueue,
 ) -> None:
-    org = await make_org(session, clock)
-    account = await make_account(session, clock, org)
-    webinar = await make_webinar(session, clock, account, org)
+    account, webinar = await planned_webinar(session, clock)
     first = await make_registration(session, clock, webinar, "maria@school.example")
     old_token, old_join = first.token, first.join_token
     await commit_and_enqueue(session, queue, clock)
@@ -199,9 +189,7 @@ async def test_reminders_carry_one_click_unsubscribe_that_stops_reminders_and_fo
     client: httpx.AsyncClient, runtime: Runtime, session: AsyncSession, clock: FixedClock,
     queue: InProcessQueue,
 ) -> None:
-    org = await make_org(session, clock)
-    account = await make_account(session, clock, org)
-    webinar = await make_webinar(session, clock, account, org, reminder_offsets=[1440, 15])
+    account, webinar = await planned_webinar(session, clock, reminder_offsets=[1440, 15])
     registration = await make_registration(session, clock, webinar, "maria@school.example")
     await commit_and_enqueue(session, queue, clock)
     await queue.drain()
@@ -346,9 +334,7 @@ async def test_a_delivery_that_keeps_failing_is_marked_failed_and_shown(
     client: httpx.AsyncClient, runtime: Runtime, session: AsyncSession, clock: FixedClock,
     queue: InProcessQueue,
 ) -> None:
-    org = await make_org(session, clock)
-    account = await make_account(session, clock, org)
-    webinar = await make_webinar(session, clock, account, org)
+    _, webinar = await planned_webinar(session, clock)
     registration = await make_registration(session, clock, webinar, "maria@school.example")
     await session.commit()
     [invitation] = await deliveries(runtime, kind="invitation")
@@ -380,11 +366,9 @@ async def test_a_delivery_that_keeps_failing_is_marked_failed_and_shown(
 async def test_a_reminder_due_a_minute_ago_at_registration_is_never_planned(
     runtime: Runtime, session: AsyncSession, clock: FixedClock, queue: InProcessQueue,
 ) -> None:
-    org = await make_org(session, clock)
-    account = await make_account(session, clock, org)
-    webinar = await make_webinar(session, clock, account, org,
-                                 start_at=clock.now() + timedelta(minutes=14),
-                                 reminder_offsets=[15, 10])
+    _, webinar = await planned_webinar(session, clock,
+                                       start_at=clock.now() + timedelta(minutes=14),
+                                       reminder_offsets=[15, 10])
     await make_registration(session, clock, webinar, "maria@school.example")
     await session.commit()
     assert [r.offset_minutes for r in await deliveries(runtime, kind="reminder")] == [10]
@@ -410,9 +394,7 @@ async def test_cancelling_on_one_webinar_frees_a_seat_there_only(
 async def test_an_invitation_alarm_honours_a_one_day_reminder(
     runtime: Runtime, session: AsyncSession, clock: FixedClock, queue: InProcessQueue,
 ) -> None:
-    org = await make_org(session, clock)
-    account = await make_account(session, clock, org)
-    webinar = await make_webinar(session, clock, account, org, reminder_offsets=[1440])
+    _, webinar = await planned_webinar(session, clock, reminder_offsets=[1440])
     await make_registration(session, clock, webinar, "maria@school.example")
     await commit_and_enqueue(session, queue, clock)
     await queue.drain()
