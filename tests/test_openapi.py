@@ -47,7 +47,7 @@ def route_operations() -> set[tuple[str, str]]:
         assert isinstance(route, Route)
         for method in route.methods or ():
             if method != "HEAD":
-                found.add((route.path, method))
+                found.add((route.path_format, method))
     return found
 
 

@@ -1,4 +1,4 @@
-"""Reading API input at the edge: the JSON body, path ids and query filters.
+"""Reading API input at the edge: the JSON body and query filters (path ids: `web.routing`).
 
 Nothing here trusts the client: sizes are capped before parsing, every string is checked to be
 encodable, and every failure becomes a 4xx with the field and the reason, never a 500.
@@ -15,8 +15,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from ..errors import NotFound
-from .openapi import MAX_BODY_BYTES, MAX_ID
+from .openapi import MAX_BODY_BYTES
 
 _TYPE_NAMES = {"string": "a string", "integer": "an integer", "boolean": "true or false",
                "array": "a list", "object": "an object", "null": "null"}
@@ -168,14 +167,6 @@ def start_out_of_range(value: Any) -> str | None:
     if not 2 <= parsed.year <= 9998:
         return "must be in the future and within five years"
     return None
-
-
-def path_id(request: Request, name: str) -> int:
-    """A positive integer id from the path; anything else cannot name a row, so 404."""
-    raw = request.path_params.get(name, "")
-    if not isinstance(raw, str) or not _DIGITS.fullmatch(raw) or not 1 <= int(raw) <= MAX_ID:
-        raise NotFound("no such " + name.removesuffix("_id"))
-    return int(raw)
 
 
 def query_int(raw: str | None, name: str, fields: dict[str, str], *, default: int,

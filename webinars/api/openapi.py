@@ -31,8 +31,8 @@ from ..validation import (
     MAX_REMINDER,
     MAX_TITLE,
 )
+from ..web.routing import MAX_ID
 
-MAX_ID = 2**31 - 1
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
 MAX_OFFSET = 1_000_000_000
@@ -284,7 +284,7 @@ CREATED_HEADERS = {"Location": {"description": "Address of the new resource.",
 
 def path_id(name: str, description: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "description": description,
-            "schema": {"type": "integer", "minimum": 1}}
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID}}
 
 
 def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from ..accounts import authenticate, login_blocked
 from ..i18n import gettext
 from .common import clock, db, locale, read_form, redirect, render
+from .routing import route
 
 
 def safe_next(target: str | None) -> str:
@@ -55,7 +55,6 @@ async def logout(request: Request) -> Response:
 
 
 routes = [
-    Route("/login", login_page, methods=["GET"]),
-    Route("/login", login, methods=["POST"]),
-    Route("/logout", logout, methods=["POST"]),
+    route("/login", GET=login_page, POST=login),
+    route("/logout", POST=logout),
 ]

@@ -16,7 +16,6 @@ from functools import partial
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
 
 from .. import feeds, registrations
 from ..calendars import FeedItem, content_version, publish_items
@@ -24,6 +23,7 @@ from ..i18n import gettext
 from ..models import Organization
 from ..organizations import get_by_slug
 from .common import clock, commit, csrf_token, db, locale, read_form, redirect, runtime, templates
+from .routing import route
 
 ICS_TYPE = "text/calendar; charset=utf-8"
 #: Organization plans are public and change rarely; shared caches may keep them briefly.
@@ -197,11 +197,11 @@ async def revoke_personal_feed(request: Request) -> Response:
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
 
-routes: list[Route] = [
-    Route("/w/{public_id}.ics", webinar_ics, methods=["GET"]),
-    Route("/o/{slug}.ics", organization_ics, methods=["GET"]),
-    Route("/r/{token}.ics", registration_ics, methods=["GET"]),
-    Route("/r/{token}/feed", make_personal_feed, methods=["POST"]),
-    Route("/feeds/{feed_token}.ics", personal_feed_ics, methods=["GET"]),
-    Route("/feeds/{feed_token}/revoke", revoke_personal_feed, methods=["POST"]),
+routes = [
+    route("/w/{public_id}.ics", GET=webinar_ics),
+    route("/o/{slug}.ics", GET=organization_ics),
+    route("/r/{token}.ics", GET=registration_ics),
+    route("/r/{token}/feed", POST=make_personal_feed),
+    route("/feeds/{feed_token}.ics", GET=personal_feed_ics),
+    route("/feeds/{feed_token}/revoke", POST=revoke_personal_feed),
 ]
