@@ -148,6 +148,7 @@ BAD_FILTERS: list[tuple[dict[str, str], str]] = [
     ({"from": "2027-02-30T10:00"}, "from"), ({"from": "2027-03-01 10:00"}, "from"),
     ({"to": "20270301"}, "to"), ({"to": "2027-W09-1"}, "to"), ({"from": "2027-03-01T10"}, "from"),
     ({"from": "2027-03-01T10:00:00+24:00"}, "from"), ({"to": "2027-02-29"}, "to"),
+    ({"to": "2027-03-01T10:00\n"}, "to"), ({"to": ""}, "to"),
     ({"limit": "0"}, "limit"), ({"limit": "201"}, "limit"), ({"limit": "ten"}, "limit"),
     ({"limit": "9" * 40}, "limit"), ({"offset": "-1"}, "offset"),
     ({"offset": "1e3"}, "offset"), ({"organization": "no-such-org"}, "organization"),

@@ -100,6 +100,12 @@ def _integral(value: Any) -> Any:
     return value
 
 
+def _matches(pattern: str, text: str) -> bool:
+    """`pattern` as JSON Schema reads it (ECMA-262), where `$` never matches before a newline."""
+    match = re.search(pattern, text)
+    return match is not None and (not pattern.endswith("$") or match.end() == len(text))
+
+
 def check_value(value: Any, schema: Mapping[str, Any]) -> tuple[Any, str | None]:
     """Check one value against a (small) JSON Schema; return it normalised, or the reason."""
     if "$ref" in schema:
@@ -120,7 +126,7 @@ def check_value(value: Any, schema: Mapping[str, Any]) -> tuple[Any, str | None]
             return value, f"must be at most {schema['maxLength']} characters"
         if "minLength" in schema and len(value) < schema["minLength"]:
             return value, f"must be at least {schema['minLength']} characters"
-        if "pattern" in schema and not re.search(schema["pattern"], value):
+        if "pattern" in schema and not _matches(schema["pattern"], value):
             return value, "is not in the documented form"
         if "format" in schema and not formats.CHECKERS[schema["format"]](value):
             return value, formats.REASONS[schema["format"]]
@@ -212,11 +218,10 @@ def query_instant(raw: str | None, name: str, fields: dict[str, str], *,
     """
     if raw is None:
         return None
-    _, reason = check_value(raw, INSTANT_FILTER)
-    text = formats.to_python(raw) if reason is None else None
-    if reason is not None:
+    if check_value(raw, INSTANT_FILTER)[1] is not None:
         fields[name] = "must be a date or date and time, e.g. 2027-03-01 or 2027-03-01T12:00:00Z"
         return None
+    text = formats.to_python(raw)
     if text is None:  # the year 0000
         return datetime.min.replace(tzinfo=UTC)
     try:
