@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .api import v1 as api_v1
@@ -25,6 +25,7 @@ from .logs import redact_path
 from .runtime import Runtime
 from .web import auth, feeds, organizer, outbox, public
 from .web.common import locale, redirect, render, signed_in
+from .web.routing import route
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +108,11 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
                             headers=exc.headers)
     lang = locale(request)
     title = {404: "Not found", 403: "Forbidden"}.get(exc.status_code, "Error")
-    return render(request, "pages/error.html", {"title": gettext(lang, title),
+    page = render(request, "pages/error.html", {"title": gettext(lang, title),
                                                 "message": gettext(lang, exc.detail)},
                   status_code=exc.status_code)
+    page.headers.update(exc.headers or {})  # e.g. a 405's Allow
+    return page
 
 
 async def on_client_disconnect(request: Request, exc: Exception) -> Response:
@@ -140,8 +143,8 @@ def create_app(runtime: Runtime, *, own_runtime: bool = False) -> Starlette:
                 await runtime.close()
 
     routes = [
-        Route("/", home),
-        Route("/healthz", healthz),
+        route("/", GET=home),
+        route("/healthz", GET=healthz),
         Mount("/static", StaticAssets(), name="static"),
         *auth.routes,
         *organizer.routes,

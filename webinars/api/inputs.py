@@ -1,4 +1,4 @@
-"""Reading API input at the edge: the JSON body, path ids and query filters.
+"""Reading API input at the edge: the JSON body and query filters (path ids: `web.routing`).
 
 Nothing here trusts the client: sizes are capped before parsing, every string is checked to be
 encodable, and every failure becomes a 4xx with the field and the reason, never a 500.
@@ -15,12 +15,14 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from ..errors import NotFound
-from .openapi import MAX_BODY_BYTES, MAX_ID
+from . import formats
+from .openapi import INSTANT_FILTER, MAX_BODY_BYTES, SCHEMAS
 
 _TYPE_NAMES = {"string": "a string", "integer": "an integer", "boolean": "true or false",
                "array": "a list", "object": "an object", "null": "null"}
 _DIGITS = re.compile(r"[0-9]{1,12}")
+#: Reasons that say more than "must be one of" a list of hundreds.
+_REF_REASONS = {"TimeZone": "is not a known IANA time zone (e.g. Europe/Moscow)"}
 
 
 async def read_json(request: Request) -> dict[str, Any]:
@@ -98,8 +100,18 @@ def _integral(value: Any) -> Any:
     return value
 
 
+def _matches(pattern: str, text: str) -> bool:
+    """`pattern` as JSON Schema reads it (ECMA-262), where `$` never matches before a newline."""
+    match = re.search(pattern, text)
+    return match is not None and (not pattern.endswith("$") or match.end() == len(text))
+
+
 def check_value(value: Any, schema: Mapping[str, Any]) -> tuple[Any, str | None]:
     """Check one value against a (small) JSON Schema; return it normalised, or the reason."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[1]
+        value, reason = check_value(value, SCHEMAS[name])
+        return value, _REF_REASONS.get(name, reason) if reason else None
     value = _integral(value)
     types = schema.get("type")
     allowed = [types] if isinstance(types, str) else list(types or [])
@@ -114,6 +126,14 @@ def check_value(value: Any, schema: Mapping[str, Any]) -> tuple[Any, str | None]
             return value, f"must be at most {schema['maxLength']} characters"
         if "minLength" in schema and len(value) < schema["minLength"]:
             return value, f"must be at least {schema['minLength']} characters"
+        if "pattern" in schema and not _matches(schema["pattern"], value):
+            return value, "is not in the documented form"
+        if "format" in schema and not formats.CHECKERS[schema["format"]](value):
+            return value, formats.REASONS[schema["format"]]
+        if "anyOf" in schema:
+            reasons = [check_value(value, branch)[1] for branch in schema["anyOf"]]
+            if None not in reasons:
+                return value, next(r for r in reasons if r != "is not in the documented form")
     if isinstance(value, int) and not isinstance(value, bool):
         if "minimum" in schema and value < schema["minimum"]:
             return value, f"must be at least {schema['minimum']}"
@@ -148,7 +168,7 @@ def check_shape(data: Mapping[str, Any], schema: Mapping[str, Any]) -> tuple[dic
             continue
         result[name], reason = check_value(value, properties[name])
         if not reason and name == "start":
-            reason = start_out_of_range(result[name])
+            result[name], reason = start_value(result[name])
         if reason:
             fields[name] = reason
     for name in schema.get("required", []):
@@ -157,25 +177,21 @@ def check_shape(data: Mapping[str, Any], schema: Mapping[str, Any]) -> tuple[dic
     return result, fields
 
 
-def start_out_of_range(value: Any) -> str | None:
-    """Catch dates at the ends of the calendar, where converting zones would overflow."""
-    if not isinstance(value, str):
-        return None
+def start_value(value: Any) -> tuple[Any, str | None]:
+    """The documented start in a form the domain validator reads, or why it cannot be.
+
+    Dates at the ends of the calendar are refused here, where converting zones would overflow.
+    """
+    text = formats.to_python(value)
+    if text is None:
+        return value, "must be in the future and within five years"
     try:
-        parsed = datetime.fromisoformat(value.strip())
+        parsed = datetime.fromisoformat(text)
     except ValueError:
-        return None  # the domain validator explains the expected format
+        return value, "must be a real date and time, e.g. 2027-03-01T15:00"
     if not 2 <= parsed.year <= 9998:
-        return "must be in the future and within five years"
-    return None
-
-
-def path_id(request: Request, name: str) -> int:
-    """A positive integer id from the path; anything else cannot name a row, so 404."""
-    raw = request.path_params.get(name, "")
-    if not isinstance(raw, str) or not _DIGITS.fullmatch(raw) or not 1 <= int(raw) <= MAX_ID:
-        raise NotFound("no such " + name.removesuffix("_id"))
-    return int(raw)
+        return value, "must be in the future and within five years"
+    return text, None
 
 
 def query_int(raw: str | None, name: str, fields: dict[str, str], *, default: int,
@@ -194,12 +210,22 @@ def query_int(raw: str | None, name: str, fields: dict[str, str], *, default: in
 
 def query_instant(raw: str | None, name: str, fields: dict[str, str], *,
                   end_of_day: bool) -> datetime | None:
-    """An ISO date (midnight UTC; with `end_of_day` the next midnight) or date and time."""
-    if raw is None or raw == "":
+    """A date (midnight UTC; with `end_of_day` the next midnight) or date and time.
+
+    The forms are those `openapi.INSTANT_FILTER` documents. An instant beyond what Python
+    holds (the year 0000, or 0001-01-01 with a positive offset) is clamped to the calendar's
+    end: as a filter it includes or excludes everything, like any other far date.
+    """
+    if raw is None:
         return None
-    text = raw.strip()
+    if check_value(raw, INSTANT_FILTER)[1] is not None:
+        fields[name] = "must be a date or date and time, e.g. 2027-03-01 or 2027-03-01T12:00:00Z"
+        return None
+    text = formats.to_python(raw)
+    if text is None:  # the year 0000
+        return datetime.min.replace(tzinfo=UTC)
     try:
-        if len(text) <= 10:
+        if len(text) == 10:
             day = date.fromisoformat(text)
             instant = datetime(day.year, day.month, day.day, tzinfo=UTC)
             if end_of_day:
@@ -207,9 +233,13 @@ def query_instant(raw: str | None, name: str, fields: dict[str, str], *,
                     instant + timedelta(days=1))
             return instant
         parsed = datetime.fromisoformat(text)
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC)
-    except (ValueError, OverflowError):
-        fields[name] = "must be an ISO 8601 date or date and time, e.g. 2027-03-01"
+    except ValueError:  # 2027-02-30T10:00 has the documented form, but no such day exists
+        fields[name] = "must be a real date, e.g. 2027-03-01"
         return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        end = datetime.min if parsed.year == 1 else datetime.max
+        return end.replace(tzinfo=UTC)

@@ -2,8 +2,9 @@
 
 The request schemas here are also what `inputs.check_shape` enforces before the domain rules
 run, so the document and the behaviour cannot drift apart: a body the document rejects is
-rejected with 422. Rules the document cannot express (a start in the future, a known IANA zone,
-a link that matches its platform) are in the descriptions and reported the same way.
+rejected with 422, formats included (`formats.py`). Rules the document cannot express (a start
+in the future, an organization that exists, a link that matches its platform) are in the
+descriptions and reported the same way.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from ..models import (
     WEBINAR_KINDS,
     WEBINAR_STATUSES,
 )
+from ..organizations import SLUG_RE
+from ..timezones import iana_zones
 from ..validation import (
     MAX_CAPACITY,
     MAX_DESCRIPTION,
@@ -31,13 +34,19 @@ from ..validation import (
     MAX_REMINDER,
     MAX_TITLE,
 )
+from ..web.routing import MAX_ID
 
-MAX_ID = 2**31 - 1
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
 MAX_OFFSET = 1_000_000_000
 MAX_QUERY = 200
-MAX_BODY_BYTES = 64 * 1024
+#: Every zone the server accepts, as the `TimeZone` schema lists them.
+ZONES = sorted(iana_zones())
+#: ISO 8601 extended date and time with seconds and offset optional ("2027-03-01T15:00"): read
+#: besides RFC 3339 date-time, as wall time in the webinar's zone (a filter: UTC).
+ISO_DATE_TIME = (r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+                 r"T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
+                 r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?$")
 
 
 def ref(name: str) -> dict[str, str]:
@@ -71,13 +80,14 @@ _WEBINAR_FIELDS: dict[str, Any] = {
     "description": nullable({"type": "string", "maxLength": MAX_DESCRIPTION}),
     "kind": {"type": "string", "enum": list(WEBINAR_KINDS)},
     "start": {
-        "type": "string", "minLength": 1, "maxLength": 64,
-        "description": "ISO 8601 date and time, e.g. 2027-03-01T15:00 or 2027-03-01T12:00:00Z. "
-                       "Without an offset it is wall time in `timezone`. Must lie in the "
-                       "future and within five years.",
+        "type": "string", "maxLength": 64,
+        "anyOf": [{"format": "date-time"}, {"pattern": ISO_DATE_TIME}],
+        "description": "RFC 3339 date-time, or ISO 8601 date and time with seconds and offset "
+                       "optional, e.g. 2027-03-01T15:00 or 2027-03-01T12:00:00Z. Without an "
+                       "offset it is wall time in `timezone`. Must be a real date, in the "
+                       "future and within five years (otherwise 422).",
     },
-    "timezone": {"type": "string", "minLength": 1, "maxLength": 64,
-                 "description": "IANA time zone, e.g. Europe/Moscow."},
+    "timezone": ref("TimeZone"),
     "duration_minutes": {"type": "integer", "minimum": 5, "maximum": MAX_DURATION},
     "capacity": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_CAPACITY,
                  "description": "Seats; null means no limit."},
@@ -103,6 +113,8 @@ _WEBINAR_FIELDS: dict[str, Any] = {
 }
 
 SCHEMAS: dict[str, Any] = {
+    "TimeZone": {"type": "string", "enum": ZONES,
+                 "description": "An IANA time zone, e.g. Europe/Moscow."},
     "Error": {
         "type": "object",
         "required": ["error", "fields"],
@@ -232,14 +244,56 @@ SCHEMAS: dict[str, Any] = {
         "required": ["name", "email"],
         "properties": {
             "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME},
-            "email": {"type": "string", "minLength": 3, "maxLength": MAX_EMAIL},
+            "email": {
+                "type": "string", "minLength": 3, "maxLength": MAX_EMAIL, "format": "idn-email",
+                "description": "An address such as anna@school.example; host names in any "
+                               "script (почта.рф) are fine. Its host must contain a dot; "
+                               "quoted local parts and address literals are refused (422).",
+            },
             "locale": {"type": "string", "enum": list(SUPPORTED_LOCALES)},
-            "timezone": {"type": "string", "minLength": 1, "maxLength": 64,
-                         "description": "IANA zone; defaults to the webinar's."},
+            "timezone": {**ref("TimeZone"), "description": "Defaults to the webinar's zone."},
             "organization_id": {**_ID, "description": "The member's own organization."},
         },
     },
 }
+
+
+#: Bytes one character can take in JSON text: an astral one escaped as a surrogate pair,
+#: `\ud83d\ude00`. Any character may be escaped, so this bounds every string and key.
+ESCAPED_CHAR = 12
+#: A number in JSON text: an integer up to 2**63 or an integral float such as -1.5e+300.
+NUMBER_BYTES = 24
+#: Room for whitespace a pretty-printer adds around the largest body.
+BODY_MARGIN = 16 * 1024
+
+
+def largest_json(schema: dict[str, Any]) -> int:
+    """Bytes of the longest JSON text a valid value of `schema` can be (whitespace aside)."""
+    if "$ref" in schema:
+        return largest_json(SCHEMAS[schema["$ref"].rsplit("/", 1)[1]])
+    if "enum" in schema:
+        return max(ESCAPED_CHAR * len(str(v)) + 2 for v in schema["enum"])
+    types = schema.get("type")
+    sizes = [4]  # null
+    for kind in [types] if isinstance(types, str) else list(types or []):
+        if kind == "string":
+            sizes.append(ESCAPED_CHAR * schema["maxLength"] + 2)
+        elif kind in ("integer", "number"):
+            sizes.append(NUMBER_BYTES)
+        elif kind == "boolean":
+            sizes.append(5)
+        elif kind == "array":
+            sizes.append(2 + schema["maxItems"] * (largest_json(schema["items"]) + 1))
+        elif kind == "object":
+            sizes.append(2 + sum(ESCAPED_CHAR * len(name) + 4 + largest_json(value)
+                                 for name, value in schema["properties"].items()))
+    return max(sizes)
+
+
+REQUEST_SCHEMAS = ("WebinarCreate", "WebinarUpdate", "RegistrationCreate")
+#: The largest valid request body, every string at its maxLength and escaped, plus a margin:
+#: a valid body is never refused for its size.
+MAX_BODY_BYTES = max(largest_json(SCHEMAS[name]) for name in REQUEST_SCHEMAS) + BODY_MARGIN
 
 
 def error_response(description: str) -> dict[str, Any]:
@@ -290,7 +344,7 @@ CREATED_HEADERS = {"Location": {"description": "Address of the new resource.",
 
 def path_id(name: str, description: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "description": description,
-            "schema": {"type": "integer", "minimum": 1}}
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID}}
 
 
 def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -304,6 +358,34 @@ PAGING = [
     query("offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
           "Items to skip."),
 ]
+#: A date, an RFC 3339 date-time, or ISO 8601 date and time with seconds and offset optional.
+INSTANT_FILTER = {"type": "string", "maxLength": 64, "anyOf": [
+    {"format": "date"}, {"format": "date-time"}, {"pattern": ISO_DATE_TIME}]}
+
+
+def link(operation: str, description: str, **parameters: str) -> dict[str, Any]:
+    return {"operationId": operation, "parameters": parameters, "description": description}
+
+
+#: Where a created webinar or registration can be used next (OpenAPI links, which stateful
+#: clients and test tools follow).
+WEBINAR_LINKS = {
+    "GetWebinar": link("getWebinar", "Read it back.", webinar_id="$response.body#/id"),
+    "UpdateWebinar": link("updateWebinar", "Change it.", webinar_id="$response.body#/id"),
+    "CancelWebinar": link("cancelWebinar", "Cancel it.", webinar_id="$response.body#/id"),
+    "ListRegistrations": link("listRegistrations", "Its registrations.",
+                              webinar_id="$response.body#/id"),
+    "CreateRegistration": link("createRegistration", "Register someone.",
+                               webinar_id="$response.body#/id"),
+}
+REGISTRATION_LINKS = {
+    "GetRegistration": link("getRegistration", "Read it back.",
+                            webinar_id="$request.path.webinar_id",
+                            registration_id="$response.body#/id"),
+    "CancelRegistration": link("cancelRegistration", "Cancel it.",
+                               webinar_id="$request.path.webinar_id",
+                               registration_id="$response.body#/id"),
+}
 WEBINAR_ID = path_id("webinar_id", "The webinar's id.")
 REGISTRATION_ID = path_id("registration_id", "The registration's id.")
 
@@ -330,15 +412,17 @@ PATHS: dict[str, Any] = {
             "operationId": "listWebinars",
             "summary": "Webinars in the account's part of the tree, by start time.",
             "parameters": [
-                query("organization", {"type": "string", "maxLength": 63},
-                      "Organization slug; includes its subtree."),
+                query("organization", {"type": "string", "pattern": SLUG_RE.pattern},
+                      "Organization slug; includes its subtree. One that no organization has "
+                      "is a 422."),
                 query("status", {"type": "string", "enum": list(WEBINAR_STATUSES)}, "Status."),
                 query("kind", {"type": "string", "enum": list(WEBINAR_KINDS)}, "Kind."),
-                query("from", {"type": "string", "maxLength": 64},
-                      "Starting at or after: ISO date (UTC midnight) or date and time "
+                query("from", INSTANT_FILTER,
+                      "Starting at or after: a date (UTC midnight) or a date and time "
                       "(UTC when it has no offset)."),
-                query("to", {"type": "string", "maxLength": 64},
-                      "Starting before: ISO date (the whole day is included) or date and time."),
+                query("to", INSTANT_FILTER,
+                      "Starting before: a date (the whole day is included) or a date and time "
+                      "(UTC when it has no offset). Must be after `from` (otherwise 422)."),
                 query("q", {"type": "string", "maxLength": MAX_QUERY},
                       "Title contains (case-insensitive for latin letters)."),
                 *PAGING,
@@ -350,7 +434,8 @@ PATHS: dict[str, Any] = {
             "operationId": "createWebinar",
             "summary": "Plan a webinar; the meeting is created in the background.",
             "requestBody": json_body("WebinarCreate"),
-            "responses": {"201": {**ok("Webinar", "Created."), "headers": CREATED_HEADERS},
+            "responses": {"201": {**ok("Webinar", "Created."), "headers": CREATED_HEADERS,
+                                  "links": WEBINAR_LINKS},
                           **errors(*WRITE_ERRORS)},
         },
     },
@@ -393,7 +478,7 @@ PATHS: dict[str, Any] = {
             "summary": "Register a member on their behalf; they get the invitation by e-mail.",
             "requestBody": json_body("RegistrationCreate"),
             "responses": {"201": {**ok("Registration", "Created."),
-                                  "headers": CREATED_HEADERS},
+                                  "headers": CREATED_HEADERS, "links": REGISTRATION_LINKS},
                           **errors(*WRITE_ERRORS, "NotFound", "Conflict", "TooMany")},
         },
     },

@@ -29,8 +29,9 @@ from ..models import (
 )
 from ..organizations import SLUG_RE, all_organizations, subtree_ids
 from ..validation import registration_input, webinar_input
+from ..web.routing import route
 from .auth import authorized, commit, runtime
-from .inputs import check_shape, check_value, path_id, query_instant, query_int, read_json
+from .inputs import check_shape, check_value, query_instant, query_int, read_json
 from .openapi import DEFAULT_LIMIT, DOCUMENT, MAX_LIMIT, MAX_OFFSET, MAX_QUERY, SCHEMAS
 from .serializers import organization_json, registration_json, webinar_json
 
@@ -182,7 +183,7 @@ async def create_webinar(request: Request) -> Response:
 
 async def get_webinar(request: Request) -> Response:
     async with authorized(request) as (session, account):
-        webinar_id = path_id(request, "webinar_id")
+        webinar_id = request.path_params["webinar_id"]
         webinar = await scheduling.get_managed_webinar(session, account, webinar_id)
         return JSONResponse(webinar_json(webinar, base_url(request)))
 
@@ -190,7 +191,7 @@ async def get_webinar(request: Request) -> Response:
 async def update_webinar(request: Request) -> Response:
     rt = runtime(request)
     async with authorized(request) as (session, account):
-        webinar_id = path_id(request, "webinar_id")
+        webinar_id = request.path_params["webinar_id"]
         webinar = await scheduling.get_managed_webinar(session, account, webinar_id)
         zone = webinar.timezone
         data = await read_json(request)
@@ -211,7 +212,7 @@ async def update_webinar(request: Request) -> Response:
 async def cancel_webinar(request: Request) -> Response:
     rt = runtime(request)
     async with authorized(request) as (session, account):
-        webinar_id = path_id(request, "webinar_id")
+        webinar_id = request.path_params["webinar_id"]
         await scheduling.cancel_webinar(session, rt.clock, account, webinar_id)
         await commit(request, session)
         webinar = await load_webinar(session, webinar_id)
@@ -220,7 +221,7 @@ async def cancel_webinar(request: Request) -> Response:
 
 async def list_registrations(request: Request) -> Response:
     async with authorized(request) as (session, account):
-        webinar_id = path_id(request, "webinar_id")
+        webinar_id = request.path_params["webinar_id"]
         await scheduling.get_managed_webinar(session, account, webinar_id)
         fields = unknown_params(request, PAGING)
         limit, offset = paging(request, fields)
@@ -243,7 +244,7 @@ def registration_location(request: Request, registration: Registration) -> str:
 async def create_registration(request: Request) -> Response:
     rt = runtime(request)
     async with authorized(request) as (session, account):
-        webinar_id = path_id(request, "webinar_id")
+        webinar_id = request.path_params["webinar_id"]
         webinar = await scheduling.get_managed_webinar(session, account, webinar_id)
         data = await read_json(request)
         values = validated(data, "RegistrationCreate", lambda good: registration_input(
@@ -265,8 +266,8 @@ async def create_registration(request: Request) -> Response:
 
 async def managed_registration(request: Request, session: AsyncSession,
                                account: Account) -> Registration:
-    webinar_id = path_id(request, "webinar_id")
-    registration_id = path_id(request, "registration_id")
+    webinar_id = request.path_params["webinar_id"]
+    registration_id = request.path_params["registration_id"]
     await scheduling.get_managed_webinar(session, account, webinar_id)
     registration = await session.get(Registration, registration_id)
     if registration is None or registration.webinar_id != webinar_id:
@@ -290,17 +291,15 @@ async def cancel_registration(request: Request) -> Response:
 
 
 routes: list[Route] = [
-    Route("/openapi.json", openapi_document, methods=["GET"]),
-    Route("/organizations", list_organizations, methods=["GET"]),
-    Route("/webinars", list_webinars, methods=["GET"]),
-    Route("/webinars", create_webinar, methods=["POST"]),
-    Route("/webinars/{webinar_id}", get_webinar, methods=["GET"]),
-    Route("/webinars/{webinar_id}", update_webinar, methods=["PATCH"]),
-    Route("/webinars/{webinar_id}/cancel", cancel_webinar, methods=["POST"]),
-    Route("/webinars/{webinar_id}/registrations", list_registrations, methods=["GET"]),
-    Route("/webinars/{webinar_id}/registrations", create_registration, methods=["POST"]),
-    Route("/webinars/{webinar_id}/registrations/{registration_id}", get_registration,
-          methods=["GET"]),
-    Route("/webinars/{webinar_id}/registrations/{registration_id}/cancel",
-          cancel_registration, methods=["POST"]),
+    route("/openapi.json", GET=openapi_document),
+    route("/organizations", GET=list_organizations),
+    route("/webinars", GET=list_webinars, POST=create_webinar),
+    route("/webinars/{webinar_id:id}", GET=get_webinar, PATCH=update_webinar),
+    route("/webinars/{webinar_id:id}/cancel", POST=cancel_webinar),
+    route("/webinars/{webinar_id:id}/registrations", GET=list_registrations,
+          POST=create_registration),
+    route("/webinars/{webinar_id:id}/registrations/{registration_id:id}",
+          GET=get_registration),
+    route("/webinars/{webinar_id:id}/registrations/{registration_id:id}/cancel",
+          POST=cancel_registration),
 ]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from ..accounts import authenticate, change_password, end_session, login_wait, start_session
 from ..errors import ValidationFailed
@@ -26,6 +25,7 @@ from .common import (
     signed_in,
 )
 from .organizer import reason_text
+from .routing import route
 
 
 def safe_next(target: str | None) -> str:
@@ -106,9 +106,7 @@ async def password_change(request: Request) -> Response:
 
 
 routes = [
-    Route("/login", login_page, methods=["GET"]),
-    Route("/login", login, methods=["POST"]),
-    Route("/logout", logout, methods=["POST"]),
-    Route("/account/password", password_page, methods=["GET"]),
-    Route("/account/password", password_change, methods=["POST"]),
+    route("/login", GET=login_page, POST=login),
+    route("/logout", POST=logout),
+    route("/account/password", GET=password_page, POST=password_change),
 ]

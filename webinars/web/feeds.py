@@ -18,7 +18,6 @@ from functools import partial
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
 
 from .. import feeds, registrations
 from ..calendars import FeedItem, content_version, publish_items, webcal_url
@@ -39,6 +38,7 @@ from .common import (
     templates,
 )
 from .public import personal_context, private_headers
+from .routing import route
 
 ICS_TYPE = "text/calendar; charset=utf-8"
 #: Organization plans are public and change rarely; shared caches may keep them briefly.
@@ -261,12 +261,12 @@ async def revoke_personal_feed(request: Request) -> Response:
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
 
-routes: list[Route] = [
-    Route("/w/{public_id}.ics", webinar_ics, methods=["GET"]),
-    Route("/o/{slug}.ics", organization_ics, methods=["GET"]),
-    Route("/r/{token}.ics", registration_ics, methods=["GET"]),
-    Route("/r/{token}/feed", make_personal_feed, methods=["POST"]),
-    Route("/r/{token}/feeds/{feed_id:int}/end", end_personal_feed, methods=["POST"]),
-    Route("/feeds/{feed_token}.ics", personal_feed_ics, methods=["GET"]),
-    Route("/feeds/{feed_token}/revoke", revoke_personal_feed, methods=["POST"]),
+routes = [
+    route("/w/{public_id}.ics", GET=webinar_ics),
+    route("/o/{slug}.ics", GET=organization_ics),
+    route("/r/{token}.ics", GET=registration_ics),
+    route("/r/{token}/feed", POST=make_personal_feed),
+    route("/r/{token}/feeds/{feed_id:id}/end", POST=end_personal_feed),
+    route("/feeds/{feed_token}.ics", GET=personal_feed_ics),
+    route("/feeds/{feed_token}/revoke", POST=revoke_personal_feed),
 ]

@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from integrations.static import STATIC_PATTERNS
 
@@ -58,11 +57,11 @@ from .common import (
     require_account,
     runtime,
 )
+from .routing import route
 
 #: How far back the dashboard shows webinars that are over.
 RECENT = timedelta(days=30)
 DASHBOARD_LIMIT = 300
-MAX_ID = 2**31 - 1
 FORM_FIELDS = (
     "title", "description", "kind", "organization_id", "date", "time", "timezone",
     "duration_minutes", "capacity", "registration_open", "visibility", "platform", "static_url",
@@ -75,14 +74,6 @@ STATIC_LABELS = {
     "telemost": "Яндекс Телемост", "mts_link": "МТС Линк", "vk": "VK Звонки / Сферум",
     "jitsi": "Jitsi Meet", "bigbluebutton": "BigBlueButton", "other": "other",
 }
-
-
-def path_id(request: Request) -> int:
-    """The id in the address; one no row can have is simply not found (never a DB error)."""
-    value: int = request.path_params["id"]
-    if not 1 <= value <= MAX_ID:
-        raise NotFound("no such page")
-    return value
 
 
 # --- organizations the account manages ---------------------------------------------------
@@ -270,7 +261,7 @@ async def create(request: Request) -> Response:
 async def edit_form(request: Request) -> Response:
     async with db(request) as session:
         account = await require_account(request, session)
-        webinar = await get_managed_webinar(session, account, path_id(request))
+        webinar = await get_managed_webinar(session, account, request.path_params["id"])
         if webinar.status == "cancelled":
             raise Conflict("a cancelled webinar cannot be changed", "cancelled")
         return await render_form(request, session, account, values_of(webinar), webinar)
@@ -279,7 +270,7 @@ async def edit_form(request: Request) -> Response:
 async def update(request: Request) -> Response:
     async with db(request) as session:
         account = await require_account(request, session)
-        webinar = await get_managed_webinar(session, account, path_id(request))
+        webinar = await get_managed_webinar(session, account, request.path_params["id"])
         form = await read_form(request)
         if webinar.status == "cancelled":
             raise Conflict("a cancelled webinar cannot be changed", "cancelled")
@@ -335,7 +326,7 @@ async def counts_of(session: AsyncSession, webinar_id: int) -> dict[str, dict[st
 async def admin_page(request: Request) -> Response:
     async with db(request) as session:
         account = await require_account(request, session)
-        webinar = await get_managed_webinar(session, account, path_id(request))
+        webinar = await get_managed_webinar(session, account, request.path_params["id"])
         counts = await counts_of(session, webinar.id)
     return render(request, "pages/webinar_admin.html", {"w": webinar, "counts": counts})
 
@@ -343,14 +334,14 @@ async def admin_page(request: Request) -> Response:
 async def cancel_confirm(request: Request) -> Response:
     async with db(request) as session:
         account = await require_account(request, session)
-        webinar = await get_managed_webinar(session, account, path_id(request))
+        webinar = await get_managed_webinar(session, account, request.path_params["id"])
     return render(request, "pages/org_cancel.html", {"w": webinar})
 
 
 async def cancel(request: Request) -> Response:
     async with db(request) as session:
         account = await require_account(request, session)
-        webinar = await get_managed_webinar(session, account, path_id(request))
+        webinar = await get_managed_webinar(session, account, request.path_params["id"])
         await read_form(request)
         await cancel_webinar(session, clock(request), account, webinar.id)
         await commit(request, session)
@@ -360,7 +351,7 @@ async def cancel(request: Request) -> Response:
 async def registrants(request: Request) -> Response:
     async with db(request) as session:
         account = await require_account(request, session)
-        webinar = await get_managed_webinar(session, account, path_id(request))
+        webinar = await get_managed_webinar(session, account, request.path_params["id"])
         clicks = (select(JoinClick.registration_id, func.count().label("n"))
                   .group_by(JoinClick.registration_id).subquery())
         rows = (await session.execute(
@@ -415,7 +406,7 @@ async def token_revoke(request: Request) -> Response:
     async with db(request) as session:
         account = await require_account(request, session)
         await read_form(request)
-        token = await session.get(ApiToken, path_id(request))
+        token = await session.get(ApiToken, request.path_params["id"])
         if token is None or token.account_id != account.id:
             raise NotFound("no such token")
         if token.revoked_at is None:
@@ -425,16 +416,12 @@ async def token_revoke(request: Request) -> Response:
 
 
 routes = [
-    Route("/dashboard", dashboard, methods=["GET"]),
-    Route("/webinars/new", new_form, methods=["GET"]),
-    Route("/webinars/new", create, methods=["POST"]),
-    Route("/webinars/{id:int}", admin_page, methods=["GET"]),
-    Route("/webinars/{id:int}/edit", edit_form, methods=["GET"]),
-    Route("/webinars/{id:int}/edit", update, methods=["POST"]),
-    Route("/webinars/{id:int}/cancel", cancel_confirm, methods=["GET"]),
-    Route("/webinars/{id:int}/cancel", cancel, methods=["POST"]),
-    Route("/webinars/{id:int}/registrants", registrants, methods=["GET"]),
-    Route("/tokens", tokens_page, methods=["GET"]),
-    Route("/tokens", token_create, methods=["POST"]),
-    Route("/tokens/{id:int}/revoke", token_revoke, methods=["POST"]),
+    route("/dashboard", GET=dashboard),
+    route("/webinars/new", GET=new_form, POST=create),
+    route("/webinars/{id:id}", GET=admin_page),
+    route("/webinars/{id:id}/edit", GET=edit_form, POST=update),
+    route("/webinars/{id:id}/cancel", GET=cancel_confirm, POST=cancel),
+    route("/webinars/{id:id}/registrants", GET=registrants),
+    route("/tokens", GET=tokens_page, POST=token_create),
+    route("/tokens/{id:id}/revoke", POST=token_revoke),
 ]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from .. import outbox
 from ..scheduling import get_managed_webinar
 from .common import clock, commit, db, read_form, redirect, render, require_account, runtime
+from .routing import route
 
 
 def page_number(request: Request) -> int:
@@ -74,10 +74,9 @@ async def resend(request: Request) -> Response:
 
 
 routes = [
-    Route("/outbox", outbox_list, methods=["GET"]),
-    Route("/outbox/{id:int}", outbox_message, methods=["GET"]),
-    Route("/outbox/{id:int}.eml", outbox_raw, methods=["GET"]),
-    Route("/webinars/{id:int}/deliveries", deliveries_page, methods=["GET"]),
-    Route("/webinars/{id:int}/deliveries/{registration_id:int}/resend", resend,
-          methods=["POST"]),
+    route("/outbox", GET=outbox_list),
+    route("/outbox/{id:id}", GET=outbox_message),
+    route("/outbox/{id:id}.eml", GET=outbox_raw),
+    route("/webinars/{id:id}/deliveries", GET=deliveries_page),
+    route("/webinars/{id:id}/deliveries/{registration_id:id}/resend", POST=resend),
 ]

@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
 
 from .. import calendars, feeds, organizations, registrations
 from ..errors import Conflict, NotFound, ValidationFailed
@@ -39,6 +38,7 @@ from .common import (
     render,
     runtime,
 )
+from .routing import route
 
 
 class KeyConvertor(Convertor[str]):
@@ -379,15 +379,14 @@ async def join(request: Request) -> Response:
 
 
 routes = [
-    Route("/calendar", calendar_index, methods=["GET"]),
-    Route("/o/{slug:key}", org_calendar, methods=["GET"]),
-    Route("/w/{public_id:key}", webinar_page, methods=["GET"]),
-    Route("/w/{public_id:key}/register", register, methods=["POST"]),
-    Route("/r/{token:key}", personal_page, methods=["GET"]),
-    Route("/r/{token:key}/cancel", cancel_registration, methods=["POST"]),
-    Route("/r/{token:key}/confirm/{proof:key}", confirm_address, methods=["GET"]),
-    Route("/r/{token:key}/reminders/off", reminders_off_page, methods=["GET"]),
-    Route("/r/{token:key}/reminders/off", reminders_off, methods=["POST"]),
-    Route("/r/{token:key}/reminders/on", reminders_on, methods=["POST"]),
-    Route("/j/{token:key}", join, methods=["GET"]),
+    route("/calendar", GET=calendar_index),
+    route("/o/{slug:key}", GET=org_calendar),
+    route("/w/{public_id:key}", GET=webinar_page),
+    route("/w/{public_id:key}/register", POST=register),
+    route("/r/{token:key}", GET=personal_page),
+    route("/r/{token:key}/cancel", POST=cancel_registration),
+    route("/r/{token:key}/confirm/{proof:key}", GET=confirm_address),
+    route("/r/{token:key}/reminders/off", GET=reminders_off_page, POST=reminders_off),
+    route("/r/{token:key}/reminders/on", POST=reminders_on),
+    route("/j/{token:key}", GET=join),
 ]
