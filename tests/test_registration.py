@@ -84,6 +84,8 @@ BAD_VALUES = [
     ("email", None, "обязательное поле"),
     ("email", "maria-at-school.example", "это не адрес электронной почты"),
     ("email", "maria@school", "это не адрес электронной почты"),
+    ("email", "ma..ria@school.example", "это не адрес электронной почты"),
+    ("email", "maria@[192.0.2.1]", "это не адрес электронной почты"),
     ("email", "a" * 250 + "@school.example", "не длиннее 254 символов"),
     ("locale", "de", "допустимые значения: ru, en"),
     ("timezone", "Mars/Olympus", "неизвестный часовой пояс"),

@@ -13,12 +13,12 @@ import re
 from calendar import monthrange
 from collections.abc import Callable
 
+from ..validation import is_idn_email
+
 _DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 _DATE_TIME = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?"
     r"(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))")
-#: Characters an unquoted local part may not carry (RFC 5322 specials, space, controls).
-_NOT_IN_ATOM = set('()<>[]:;@\\,."') | {chr(c) for c in range(0x21)} | {"\x7f"}
 
 
 def _valid_day(year: int, month: int, day: int) -> bool:
@@ -50,25 +50,6 @@ def is_date_time(text: str) -> bool:
     if not _valid_day(year, month, day) or hour > 23 or minute > 59 or second > 60:
         return False
     return second < 60 or (hour * 60 + minute - offset) % (24 * 60) == 23 * 60 + 59
-
-
-def is_idn_email(text: str) -> bool:
-    """An address with a dot-atom local part and a host name (any script, as RFC 6531 allows).
-
-    Quoted local parts and address literals are valid RFC 6531 too, but nobody receives the
-    union's mail at them; the document says so and the server refuses them.
-    """
-    local, at, domain = text.rpartition("@")
-    if not at or not local or not domain or len(local) > 64:
-        return False
-    if any(not atom or set(atom) & _NOT_IN_ATOM for atom in local.split(".")):
-        return False
-    labels = domain.split(".")
-    return all(
-        0 < len(label) <= 63 and not label.startswith("-") and not label.endswith("-")
-        and all(ch.isalnum() or ch == "-" for ch in label)
-        for label in labels
-    )
 
 
 CHECKERS: dict[str, Callable[[str], bool]] = {
