@@ -148,3 +148,25 @@ async def test_a_webinar_with_registrants_cannot_go_back_to_draft(
     assert (await api.get(path)).json()["status"] == "scheduled"
     empty = await api.patch(f"/webinars/{world.south_webinar.id}", json={"status": "draft"})
     assert empty.status_code == 200 and empty.json()["status"] == "draft"
+
+
+async def test_the_form_refuses_numbers_beyond_their_limits(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FixedClock
+) -> None:
+    async with runtime.sessionmaker() as session:
+        org = await make_org(session, clock)
+        await make_account(session, clock, org)
+        await session.commit()
+    await login(client)
+    token = csrf_from((await client.get("/webinars/new")).text)
+    answer = await client.post("/webinars/new", data={
+        "csrf_token": token, "title": "Вебинар", "kind": "webinar",
+        "organization_id": str(org.id), "date": "2026-12-20", "time": "15:00", "timezone": "",
+        "duration_minutes": "1441", "capacity": "100001", "visibility": "public",
+        "platform": "jitsi", "status": "scheduled", "reminder_offsets": "43201",
+        "registration_open": "on"})
+    assert answer.status_code == 422
+    for field in ("duration_minutes", "capacity", "reminder_offsets"):
+        assert f'id="{field}-error"' in answer.text, field
+    async with runtime.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(Webinar)) == 0
