@@ -495,6 +495,9 @@ async def test_downloads_and_feeds_answer_if_modified_since_and_move_with_every_
         "If-Modified-Since": first[paths[2]].headers["last-modified"]})
     assert mine.status_code == 200
     assert parsedate_to_datetime(mine.headers["last-modified"]) == clock.now()
+    # The cancelled registration's file no longer opens the meeting.
+    assert f"/j/{registration.join_token}".encode() not in mine.content
+    assert f"/j/{registration.join_token}".encode() in first[paths[2]].content
 
 
 async def test_past_events_stay_in_plan_and_personal_feeds_for_a_year_and_then_leave(
