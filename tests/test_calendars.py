@@ -453,6 +453,13 @@ async def test_registrant_download_uses_the_personal_join_address(
     assert event.decoded("DTSTART") == vladivostok_utc("2026-12-10T10:00")
     (parsed,) = check_icaljs(response.content)
     assert parsed["location"] == personal and parsed["attendees"] == 0
+    # Another registrant of the same webinar gets their own address, never a cached copy of
+    # someone else's file.
+    other = await make_registration(session, clock, webinar, "petr@school.example")
+    await commit_and_enqueue(session, queue, clock)
+    theirs = (await client.get(f"/r/{other.token}.ics")).content
+    assert f"/j/{other.join_token}".encode() in theirs
+    assert registration.join_token.encode() not in theirs
 
 
 async def test_downloads_and_feeds_answer_if_modified_since_and_move_with_every_change(

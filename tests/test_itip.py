@@ -96,6 +96,25 @@ NAMES = ["Мария Иванова", 'ООО "Ромашка"; отдел: ка
          "Jean-Luc O'Neill"]
 
 
+#: Escapes (`\,` `\;` `\n`) at every position, so some fold falls right after a backslash.
+DESCRIPTIONS = ["Разбор публикаций первичных организаций.\nВторая строка, с запятой.",
+                "a," * 120, "ж;" * 90, "x" + "\n," * 60]
+
+
+@pytest.mark.parametrize("method", [itip.REQUEST, itip.CANCEL])
+@pytest.mark.parametrize("description", DESCRIPTIONS)
+def test_template_folds_escapes_as_the_full_build_does(method: str, description: str) -> None:
+    template = itip.CalendarTemplate(method, webinar(description=description),
+                                     page_url=LINKS.page_url,
+                                     join_base="https://events.example/j/", dtstamp=NOW,
+                                     sequence=3, **ORGANIZER)
+    attendee = itip.Attendee("member@school.example", "Мария")
+    fast = template.render(attendee, TOKEN)
+    assert fast == build(method, attendee, description=description)
+    _, event = event_of(fast)
+    assert str(event["DESCRIPTION"]).startswith(description)
+
+
 @pytest.mark.parametrize("method", [itip.REQUEST, itip.CANCEL])
 @pytest.mark.parametrize("name", NAMES)
 def test_template_gives_the_same_bytes_as_a_full_build(method: str, name: str) -> None:
