@@ -4,6 +4,10 @@ Unit level, on both databases with a FixedClock: the heartbeat pass hands out th
 dead worker (silent too long, or its process gone from this machine) and never those of a live
 one, however old their lease; a job that is stopped finishes the messages on the wire and gives
 back the rest; an outcome is committed before its connection takes the next message.
+
+Process level, the way bench/faults.py measures it: a real `webinars worker` (PostgreSQL, Redis,
+SMTP) and a real `webinars run` (SQLite, SMTP), stopped with SIGTERM or kill -9 mid-fan-out and
+started again; and an SMTP server slower than the lease.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +28,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bench.faults import SLOW, Place, Scenario, measure
 from webinars.clock import FixedClock
 from webinars.config import AppConfig, check_worker_times
 from webinars.mailer import SmtpMailer
@@ -34,6 +40,7 @@ from workers.deliveries import claim, send_deliveries
 from workers.presence import Presence, ProcessIdentity, start_embedded_worker, stop_worker
 from workers.reconcile import reconcile_deliveries
 
+from .conftest import PG_ADMIN_URL
 from .factories import make_account, make_org, make_registration, make_webinar
 from .smtp import Handler, SmtpServer
 
@@ -321,3 +328,43 @@ def test_the_default_lease_outlasts_the_slowest_batch_and_fits_the_heartbeat() -
     assert defaults.delivery_lease > 300  # arq's job timeout bounds a batch
     check_worker_times(defaults.delivery_lease, defaults.worker_heartbeat,
                        defaults.worker_gone_after, defaults.reconcile_grace)
+
+
+# --- real processes, measured as bench/faults.py does ------------------------------------
+
+
+@pytest.fixture
+def place(tmp_path: Path) -> Place:
+    admin = PG_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://")
+    redis_db = os.environ.get("TEST_REDIS_DB", "9")
+    return Place(admin, f"webinars_stop_{os.getpid()}", f"redis://127.0.0.1:6379/{redis_db}",
+                 tmp_path)
+
+
+@pytest.mark.parametrize("mode", ["worker", "run"])
+@pytest.mark.parametrize("stop", ["term", "kill"])
+async def test_a_worker_stopped_mid_fan_out_and_started_again_delays_nothing(
+    place: Place, mode: str, stop: str,
+) -> None:
+    """Default lease and heartbeat: what comes back within seconds does so because the
+    stopped worker gave its rows back, or because its pid is known to be gone."""
+    result = await measure(place, Scenario(mode, stop, updates=60, pool=3, delay=0.03,
+                                           late=10, wait=30))
+    assert 0 < result.before_stop < 60, result.logs
+    assert result.delayed == 0 and result.never == 0, result.logs
+    if stop == "term":
+        assert result.exit_seconds < 10
+        assert result.twice == 0, result.logs
+        assert result.left_sending == 0 and result.released > 0, result.logs
+    else:
+        assert result.twice <= 3, result.logs  # at most what was on the wire: the pool
+    assert "Traceback" not in result.logs, result.logs
+
+
+async def test_an_smtp_server_slower_than_the_lease_sends_nothing_twice(place: Place) -> None:
+    result = await measure(place, Scenario("worker", "none", updates=20, pool=1, delay=0.3,
+                                           late=30, wait=30, settings=SLOW))
+    lease = float(SLOW["DELIVERY_LEASE"])
+    assert result.restart_to_last > 2 * lease  # the batch outlived its lease…
+    assert result.never == 0 and result.twice == 0, result.logs  # …and went out once
+    assert "Traceback" not in result.logs, result.logs
