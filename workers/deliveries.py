@@ -14,13 +14,14 @@ attempts, makes such a rare repeat recognisable.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import String, Table, and_, bindparam, func, literal, or_, select, update
+from sqlalchemy import String, Table, Update, and_, bindparam, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -237,11 +238,10 @@ async def write_outcomes(conn: AsyncConnection, outcomes: Sequence[Outcome], now
     """Record what happened to rows this worker holds. A row superseded meanwhile (the webinar
     moved or was cancelled while it was out) stays superseded unless it was in fact sent; a row
     handed to another worker meanwhile (this one was taken for dead) is that worker's to record."""
-    table = cast(Table, Delivery.__table__)
     groups: dict[str, list[dict[str, Any]]] = {}
     for o in outcomes:
-        values: dict[str, Any] = {"_id": o.id, "status": o.status, "lease_until": None,
-                                  "claimed_by": None,
+        values: dict[str, Any] = {"_id": o.id, "_holder": worker_id, "status": o.status,
+                                  "lease_until": None, "claimed_by": None,
                                   "last_error": o.error[:1000] if o.error else None}
         if o.status == "sent":
             values.update(sent_at=now, sequence=o.sequence)
@@ -249,14 +249,22 @@ async def write_outcomes(conn: AsyncConnection, outcomes: Sequence[Outcome], now
             values.update(due_at=o.due_at, enqueued_at=None)
         groups.setdefault(o.status, []).append(values)
     for status, group in groups.items():
-        columns = [k for k in group[0] if k != "_id"]
-        held = ("sending", "superseded") if status == "sent" else ("sending",)
-        still_ours = or_(*(table.c.status == literal(s) for s in held))  # no IN: executemany
-        if worker_id is not None:
-            still_ours = and_(still_ours, table.c.claimed_by == literal(worker_id))
-        stmt = (update(table).where(table.c.id == bindparam("_id"), still_ours)
-                .values({c: bindparam(c) for c in columns}))
-        await conn.execute(stmt, group)
+        await conn.execute(outcome_statement(status, worker_id is not None), group)
+
+
+@functools.cache
+def outcome_statement(status: str, held_by_worker: bool) -> Update:
+    """Built once per kind of outcome: this runs after every few messages of a fan-out."""
+    table = cast(Table, Delivery.__table__)
+    columns = ["status", "lease_until", "claimed_by", "last_error",
+               *{"sent": ["sent_at", "sequence"], "pending": ["due_at", "enqueued_at"]}
+               .get(status, [])]
+    held = ("sending", "superseded") if status == "sent" else ("sending",)
+    still_ours = or_(*(table.c.status == literal(s) for s in held))  # no IN: executemany
+    if held_by_worker:
+        still_ours = and_(still_ours, table.c.claimed_by == bindparam("_holder"))
+    return (update(table).where(table.c.id == bindparam("_id"), still_ours)
+            .values({c: bindparam(c) for c in columns}))
 
 
 # --- the job -----------------------------------------------------------------------------
@@ -446,7 +454,7 @@ async def send_deliveries(ctx: dict[str, Any], delivery_ids: list[int]) -> dict[
     clock: Clock = ctx["clock"]
     sessionmaker: Sessionmaker = ctx["sessionmaker"]
     config: AppConfig = ctx["config"]
-    outbound = outbound_for(ctx)
+    outbound, own_outbound = outbound_for(ctx)
     worker_id: str | None = ctx.get("worker_id")
     now = clock.now()
     ids = sorted({int(i) for i in delivery_ids})
@@ -472,6 +480,8 @@ async def send_deliveries(ctx: dict[str, Any], delivery_ids: list[int]) -> dict[
     finally:
         if presence is not None:
             presence.drop(ids)
+        if own_outbound:
+            await finish(outbound.close())
     enqueued = await enqueue_all(ctx.get("queue"), retry_jobs(retries, now))
     await mark_enqueued(sessionmaker, enqueued, now)
     failed = sum(1 for o in skipped if o.status == "failed")

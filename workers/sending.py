@@ -8,7 +8,8 @@ Two promises hold here, whatever stops the worker:
 - An accepted message's outcome is committed before its connection takes the next message, so
   a worker killed outright (kill -9) leaves at most one unrecorded message per connection: at
   most the pool size can go out twice. The cost is one commit per handful of messages: every
-  outcome waiting while a commit runs goes into the next one (group commit across the pool).
+  outcome waiting while a commit runs goes into the next one (group commit across the pool),
+  and on PostgreSQL without waiting for the disk (`_for_outcomes`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from webinars.mailer import Mailer
 
@@ -53,53 +54,53 @@ class Recorder:
 
     One writer task takes everything waiting, commits it in one transaction and wakes the
     waiters; whatever arrived meanwhile goes into the next transaction. It keeps one connection
-    while there is work, so a busy fan-out pays no pool checkout (nor ping) per commit, and
-    gives it back when idle.
+    while outcomes keep coming (given back after `IDLE` seconds without any), so a fan-out pays
+    no pool checkout, ping or session setting per commit.
     """
+
+    IDLE = 1.0
 
     def __init__(self, engine: AsyncEngine, worker_id: str | None) -> None:
         self.engine = engine
         self.worker_id = worker_id
         self._waiting: list[tuple[Sequence[Outcome], datetime, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._arrived = asyncio.Event()
+        self._closing = False
 
     async def record(self, outcomes: Sequence[Outcome], now: datetime) -> None:
         if not outcomes:
             return
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append((outcomes, now, done))
+        self._arrived.set()
         if self._writer is None:
             self._writer = asyncio.create_task(self._write())
         await finish(done)
 
     async def _write(self) -> None:
-        from .deliveries import write_outcomes
-
         try:
             while self._waiting:
                 async with self.engine.connect() as conn:
-                    while self._waiting:
-                        batch, self._waiting = self._waiting, []
-                        try:
-                            async with conn.begin():
-                                if conn.dialect.name == "postgresql":
-                                    # Safe once PostgreSQL has it, whatever the worker does
-                                    # next: no wait for the disk (see the docstring).
-                                    await conn.exec_driver_sql(
-                                        "SET LOCAL synchronous_commit = off")
-                                for now, outcomes in _by_time(batch):
-                                    await write_outcomes(conn, outcomes, now,
-                                                         worker_id=self.worker_id)
-                        except Exception as exc:
-                            log.exception("could not record %d delivery outcomes",
-                                          sum(len(o) for o, _, _ in batch))
+                    await _for_outcomes(conn, True)
+                    try:
+                        while await self._more():
+                            batch, self._waiting = self._waiting, []
+                            try:
+                                await self._commit(conn, batch)
+                            except Exception as exc:
+                                log.exception("could not record %d delivery outcomes",
+                                              sum(len(o) for o, _, _ in batch))
+                                for _, _, done in batch:
+                                    if not done.done():
+                                        done.set_exception(exc)
+                                await conn.invalidate()  # may be broken: take a fresh one
+                                break
                             for _, _, done in batch:
                                 if not done.done():
-                                    done.set_exception(exc)
-                            break  # the connection may be broken: take a fresh one
-                        for _, _, done in batch:
-                            if not done.done():
-                                done.set_result(None)
+                                    done.set_result(None)
+                    finally:
+                        await _for_outcomes(conn, False)
         except BaseException as exc:  # no connection, or the loop is going away
             waiting, self._waiting = self._waiting, []
             for _, _, done in waiting:
@@ -112,10 +113,56 @@ class Recorder:
         finally:
             self._writer = None
 
+    async def _commit(self, conn: AsyncConnection,
+                      batch: Sequence[tuple[Sequence[Outcome], datetime, Any]]) -> None:
+        from .deliveries import write_outcomes
+
+        if conn.dialect.name == "postgresql":  # autocommit: each statement is its own commit
+            for now, outcomes in _by_time(batch):
+                await write_outcomes(conn, outcomes, now, worker_id=self.worker_id)
+            return
+        async with conn.begin():
+            for now, outcomes in _by_time(batch):
+                await write_outcomes(conn, outcomes, now, worker_id=self.worker_id)
+
+    async def _more(self) -> bool:
+        """Whether outcomes wait, waiting up to IDLE for some."""
+        if not self._waiting and not self._closing:
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), self.IDLE)
+            except TimeoutError:
+                pass
+        return bool(self._waiting)
+
     async def close(self) -> None:
-        """Wait until every outcome handed in is written."""
+        """Wait until every outcome handed in is written, and give the connection back."""
+        self._closing = True
+        self._arrived.set()
         while self._writer is not None:
             await asyncio.wait([self._writer])
+
+
+async def _for_outcomes(conn: AsyncConnection, writing: bool) -> None:
+    """PostgreSQL: while the writer keeps this connection, autocommit (an outcome's UPDATE is
+    its own commit: one round trip instead of BEGIN, UPDATE, COMMIT) without waiting for the
+    disk; both undone before it goes back to the pool. A commit is then safe from anything the
+    worker does, kill -9 included, and reaches the disk within a fraction of a second; only a
+    crash of the database server itself in that fraction loses outcomes, whose rows the
+    heartbeat then gives back to be sent again. SQLite in WAL mode with synchronous=NORMAL
+    already commits without a flush, and keeps its transactions (each takes the write lock up
+    front, `db.make_engine`)."""
+    if conn.dialect.name != "postgresql" or conn.invalidated:
+        return
+    if writing:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.exec_driver_sql("SET synchronous_commit = off")
+        return
+    try:
+        await conn.exec_driver_sql("RESET synchronous_commit")
+    except Exception:
+        log.exception("could not reset synchronous_commit; the connection is dropped")
+        await conn.invalidate()
 
 
 def _by_time(batch: Sequence[tuple[Sequence[Outcome], datetime, Any]]
@@ -149,13 +196,12 @@ class Outbound:
         await self.recorder.close()
 
 
-def outbound_for(ctx: dict[str, Any]) -> Outbound:
+def outbound_for(ctx: dict[str, Any]) -> tuple[Outbound, bool]:
     """The process's `Outbound` (made by the worker's start-up), or one for this job alone
-    when a job is called without it (tests, a job context built by hand)."""
+    when a job is called without it (tests, a job context built by hand), which the job then
+    closes: (outbound, whether the job owns it)."""
     mailer: Mailer = ctx["mailer"]
     outbound = ctx.get("outbound")
     if isinstance(outbound, Outbound) and outbound.mailer is mailer:
-        return outbound
-    outbound = Outbound(mailer, ctx["sessionmaker"].kw["bind"], ctx.get("worker_id"))
-    ctx["outbound"] = outbound
-    return outbound
+        return outbound, False
+    return Outbound(mailer, ctx["sessionmaker"].kw["bind"], ctx.get("worker_id")), True
