@@ -152,15 +152,20 @@ class Presence:
                 .where(Delivery.status == "sending", Delivery.claimed_by == self.id))).all()
             # Read after the rows: a job holds its ids before it claims them, so a row claimed
             # by then is in this snapshot unless its job has finished with it.
-            orphans = [r for r in mine if not self._held[r.id]]
-            for r in orphans:  # the lease time tells this claim from a later one
-                await session.execute(
+            orphans: list[tuple[int, datetime]] = []
+            for r in mine:
+                if self._held[r.id]:
+                    continue
+                given_back = await session.scalar(  # the lease tells this claim from a later one
                     update(Delivery)
                     .where(Delivery.id == r.id, Delivery.status == "sending",
                            Delivery.claimed_by == self.id, Delivery.lease_until == r.lease_until)
                     .values(status="pending", lease_until=None, enqueued_at=None,
                             claimed_by=None)
+                    .returning(Delivery.id)
                     .execution_options(synchronize_session=False))
+                if given_back is not None:
+                    orphans.append((r.id, r.due_at))
             others = (await session.scalars(
                 select(WorkerProcess).where(WorkerProcess.id != self.id))).all()
             gone = [w for w in others if self.is_gone(w, now)]
@@ -175,7 +180,7 @@ class Presence:
         for w in gone:
             log.warning("worker %s (%s, pid %s) is gone; its deliveries go out again",
                         w.id, w.host, w.pid)
-        due = [*back.again, *((r.id, r.due_at) for r in orphans)]
+        due = [*back.again, *orphans]
         await self._enqueue(due, now)
         return [i for i, _ in due]
 
