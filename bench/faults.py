@@ -16,6 +16,7 @@ message, one connection) without stopping anything: nothing may go twice.
 Environment: BENCH_PG_URL (default postgresql://postgres@127.0.0.1:5432), BENCH_DB (database
 dropped and created for each scenario, default webinars_faults) and BENCH_REDIS_URL (flushed for
 each scenario, default redis://127.0.0.1:6379/15), so that two people can measure at once.
+BENCH_CODE runs the product from another checkout (its PYTHONPATH), to measure before a change.
 `measure()` is what tests/test_worker_stop.py runs at a small size.
 """
 
@@ -121,9 +122,9 @@ class Result:
 
 
 class SlowSmtp:
-    """aiosmtpd in a thread; takes `delay` seconds before it accepts each message and notes
-    when each recipient's copy was accepted. A client killed meanwhile still counts: the
-    server accepted it, so the message went out."""
+    """aiosmtpd in a thread that takes `delay` seconds to answer each message. A message counts
+    as received as soon as its body is in, even if the client dies before the answer (the
+    worst case, RFC 1047): so a worker killed mid-send is charged every message on the wire."""
 
     MESSAGE_ID = re.compile(rb"^Message-ID:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
 
@@ -140,12 +141,12 @@ class SlowSmtp:
                                      ready_timeout=10)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        await asyncio.sleep(self.delay)
         found = self.MESSAGE_ID.search(envelope.original_content or b"")
         message_id = found.group(1).decode() if found else ""
         with self.lock:
             for rcpt in envelope.rcpt_tos:
                 self.arrivals.append((time.time(), rcpt.lower(), message_id))
+        await asyncio.sleep(self.delay)
         return "250 2.0.0 accepted"
 
     def first_copies(self) -> dict[str, float]:
@@ -278,6 +279,8 @@ class Product:
         self.place = place
         self.run_dir = run_dir
         env = {k: v for k, v in os.environ.items() if k not in SETTINGS and k != "PYTHONPATH"}
+        if os.environ.get("BENCH_CODE"):  # the product from another checkout (say, before a fix)
+            env["PYTHONPATH"] = os.environ["BENCH_CODE"]
         env.update(PYTHONUNBUFFERED="1", MAIL_FROM=MAIL_FROM,
                    SMTP_URL=f"smtp://127.0.0.1:{smtp_port}?pool={scenario.pool}",
                    **dict(scenario.settings))
