@@ -106,12 +106,13 @@ def _random_hex_sqlite(element: RandomHex, compiler: Any, **kw: Any) -> str:
 
 
 async def claim(session: AsyncSession, ids: Sequence[int], now: datetime, *,
-                lease: timedelta, domain: str = "localhost",
-                worker_id: str | None = None) -> list[int]:
+                lease: timedelta = timedelta(seconds=AppConfig.delivery_lease),
+                domain: str = "localhost", worker_id: str | None = None) -> list[int]:
     """pending → sending in one conditional UPDATE: of two workers, only one gets a row.
 
     The row records who holds it (`claimed_by`): while that worker's heartbeat is fresh, the
-    row stays its own whatever its lease says (`reconcile.reclaim`). A row's Message-ID is
+    row stays its own whatever its lease says (`reconcile.reclaim`). The job passes the
+    configured DELIVERY_LEASE; the default is the setting's default. A row's Message-ID is
     made here the first time it is claimed (random, so no other installation or restored
     database repeats it) and kept for every later attempt.
     """
