@@ -47,6 +47,15 @@ REGISTRATION_LIMIT_PER_CLIENT: int = config("REGISTRATION_LIMIT_PER_CLIENT", cas
 REGISTRATION_LIMIT_PER_ADDRESS: int = config("REGISTRATION_LIMIT_PER_ADDRESS", cast=int,
                                              default=10)
 
+# Workers (seconds). A claimed delivery belongs to its worker for DELIVERY_LEASE, renewed by the
+# worker's heartbeat every WORKER_HEARTBEAT; a worker silent for WORKER_GONE_AFTER (or, on the
+# same machine, whose process is gone) is taken for dead and its rows are sent by another.
+# RECONCILE_GRACE: how long a pending row may wait for its job before the sweep queues it again.
+DELIVERY_LEASE: float = config("DELIVERY_LEASE", cast=float, default=600.0)
+WORKER_HEARTBEAT: float = config("WORKER_HEARTBEAT", cast=float, default=5.0)
+WORKER_GONE_AFTER: float = config("WORKER_GONE_AFTER", cast=float, default=30.0)
+RECONCILE_GRACE: float = config("RECONCILE_GRACE", cast=float, default=120.0)
+
 # People and places
 DEFAULT_TIMEZONE: str = config("DEFAULT_TIMEZONE", default="Europe/Moscow")
 DEFAULT_LOCALE: str = config("DEFAULT_LOCALE", default="ru")

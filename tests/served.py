@@ -17,7 +17,8 @@ import httpx
 #: Every name settings.py reads: a developer's own environment must not leak into the process.
 SETTINGS = ("DATA_DIR", "DATABASE_URL", "REDIS_URL", "SMTP_URL", "MAIL_FROM", "MAIL_FROM_NAME",
             "HOST", "PORT", "BASE_URL", "SECRET_KEY", "DEFAULT_TIMEZONE", "DEFAULT_LOCALE",
-            "JITSI_BASE_URL", "FORWARDED_ALLOW_IPS")
+            "JITSI_BASE_URL", "FORWARDED_ALLOW_IPS", "DELIVERY_LEASE", "WORKER_HEARTBEAT",
+            "WORKER_GONE_AFTER", "RECONCILE_GRACE")
 
 
 def free_port() -> int:

@@ -16,7 +16,8 @@ from .conftest import SECRET
 
 ALL = ["DATA_DIR", "DATABASE_URL", "REDIS_URL", "SMTP_URL", "MAIL_FROM", "BASE_URL", "SECRET_KEY",
        "DEFAULT_TIMEZONE", "DEFAULT_LOCALE", "HOST", "PORT", "JITSI_BASE_URL",
-       "FORWARDED_ALLOW_IPS"]
+       "FORWARDED_ALLOW_IPS", "DELIVERY_LEASE", "WORKER_HEARTBEAT", "WORKER_GONE_AFTER",
+       "RECONCILE_GRACE"]
 
 
 @pytest.fixture
@@ -70,6 +71,11 @@ def test_embedded_default_uses_sqlite_and_keeps_one_generated_secret(
         ("FORWARDED_ALLOW_IPS", "10.0.0.1, 10.0.0.1/8", {}),  # host bits set: matches nobody
         ("FORWARDED_ALLOW_IPS", "*", {}),
         ("JITSI_BASE_URL", "ftp://meet.example", {}),
+        ("DELIVERY_LEASE", "ten minutes", {}),
+        ("DELIVERY_LEASE", "8", {"WORKER_HEARTBEAT": "5"}),  # runs out between two beats
+        ("WORKER_HEARTBEAT", "0", {}),
+        ("WORKER_GONE_AFTER", "10", {}),  # two beats of the default 5 s: a live one looks dead
+        ("RECONCILE_GRACE", "inf", {}),
     ],
 )
 def test_a_bad_setting_stops_start_up_naming_it(

@@ -27,8 +27,8 @@ from webinars.registrations import cancel
 from webinars.runtime import Runtime
 from webinars.scheduling import cancel_webinar, update_webinar
 from webinars.validation import webinar_input
-from workers.deliveries import LEASE, claim, plan, send_deliveries
-from workers.reconcile import GRACE, due_unqueued, reconcile_deliveries
+from workers.deliveries import claim, plan, send_deliveries
+from workers.reconcile import due_unqueued, reconcile_deliveries
 
 from .factories import csrf_from, make_account, make_org, make_registration, make_webinar
 from .smtp import Checked, SmtpServer, check_message
@@ -50,6 +50,14 @@ async def mailer(runtime: Runtime, queue: InProcessQueue, smtp: SmtpServer
     runtime.mailer = mailer  # closed with the runtime
     queue.ctx["mailer"] = mailer
     yield mailer
+
+
+def lease(runtime: Runtime) -> timedelta:
+    return timedelta(seconds=runtime.config.delivery_lease)
+
+
+def grace(runtime: Runtime) -> timedelta:
+    return timedelta(seconds=runtime.config.reconcile_grace)
 
 
 def direct_ctx(runtime: Runtime) -> dict[str, Any]:
@@ -239,7 +247,8 @@ async def test_a_row_claimed_before_a_change_is_rechecked_and_superseded(
     [reminder] = await rows_of(runtime, kind="reminder")
     [invitation] = await rows_of(runtime, kind="invitation")
     async with runtime.sessionmaker() as s:
-        assert await claim(s, [reminder.id, invitation.id], clock.now()) == sorted(
+        assert await claim(s, [reminder.id, invitation.id], clock.now(),
+                           lease=lease(runtime)) == sorted(
             [reminder.id, invitation.id])
         await s.commit()
     await reschedule(session, clock, account, webinar, webinar.start_at + timedelta(days=1))
@@ -278,7 +287,7 @@ async def test_smtp_down_returns_rows_to_pending_with_back_off_then_reconcile_se
     smtp.start()
     clock.advance(timedelta(seconds=30))
     assert (await reconcile_deliveries(runtime.job_context()))["deliveries"] == 0  # not due
-    clock.advance(GRACE + timedelta(minutes=1))
+    clock.advance(grace(runtime) + timedelta(minutes=1))
     assert (await reconcile_deliveries(runtime.job_context()))["deliveries"] == 3
     await queue.drain()
     for address, _ in PEOPLE:
@@ -322,7 +331,7 @@ async def test_two_workers_never_claim_the_same_row(
 
     async def worker() -> list[int]:
         async with runtime.sessionmaker() as s:
-            got = await claim(s, ids, clock.now())
+            got = await claim(s, ids, clock.now(), lease=lease(runtime))
             await s.commit()
             return got
 
@@ -330,7 +339,7 @@ async def test_two_workers_never_claim_the_same_row(
     assert sorted(first + second) == sorted(ids)
     assert not set(first) & set(second)
     async with runtime.sessionmaker() as s:
-        assert await claim(s, ids, clock.now()) == []
+        assert await claim(s, ids, clock.now(), lease=lease(runtime)) == []
 
 
 async def test_reconcile_requeues_rows_whose_job_was_lost_and_reclaims_expired_leases(
@@ -343,15 +352,15 @@ async def test_reconcile_requeues_rows_whose_job_was_lost_and_reclaims_expired_l
     commit_only(session)  # the process died between commit and enqueue
     first, second = await rows_of(runtime, kind="invitation")
     async with runtime.sessionmaker() as s:  # a worker claimed `second`, then died
-        assert await claim(s, [second.id], clock.now()) == [second.id]
+        assert await claim(s, [second.id], clock.now(), lease=lease(runtime)) == [second.id]
         await s.commit()
     ctx = runtime.job_context()
     assert await reconcile_deliveries(ctx) == {"deliveries": 0, "reclaimed": 0}
-    clock.advance(GRACE)
+    clock.advance(grace(runtime))
     assert await reconcile_deliveries(ctx) == {"deliveries": 1, "reclaimed": 0}
     await queue.drain()
     assert smtp.count(PEOPLE[0][0]) == 1 and smtp.count(PEOPLE[1][0]) == 0
-    clock.advance(LEASE)
+    clock.advance(lease(runtime))
     assert await reconcile_deliveries(ctx) == {"deliveries": 1, "reclaimed": 1}
     await queue.drain()
     assert smtp.count(PEOPLE[1][0]) == 1
@@ -375,15 +384,15 @@ async def test_reminders_weeks_ahead_are_swept_onto_the_queue_only_when_nearly_d
         d.id for d in await rows_of(runtime)}
     assert len(pending_jobs(session)) == 1  # the meeting job
     commit_only(session)
-    clock.advance(GRACE)
+    clock.advance(grace(runtime))
     async with runtime.sessionmaker() as s:
-        due = await due_unqueued(s, clock.now())
+        due = await due_unqueued(s, clock.now(), grace(runtime))
     [invitation] = await rows_of(runtime, kind="invitation")
     assert [i for i, _ in due] == [invitation.id]
     day_before = start - timedelta(days=1)
     clock.set(day_before - timedelta(minutes=5))
     async with runtime.sessionmaker() as s:
-        due = await due_unqueued(s, clock.now())
+        due = await due_unqueued(s, clock.now(), grace(runtime))
     assert [at for _, at in due] == [invitation.due_at, day_before]
 
 

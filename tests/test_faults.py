@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webinars.clock import FixedClock
+from webinars.config import AppConfig
 from webinars.i18n import format_when
 from webinars.mailer import SmtpMailer
 from webinars.models import Account, Delivery, Registration, Webinar
@@ -34,14 +35,17 @@ from webinars.runtime import Runtime
 from webinars.scheduling import update_webinar
 from webinars.validation import webinar_input
 from workers import FUNCTIONS
-from workers.deliveries import LEASE, claim
-from workers.reconcile import GRACE, reconcile_deliveries
+from workers.deliveries import claim
+from workers.reconcile import reconcile_deliveries
 
 from .factories import make_account, make_org, make_registration, make_webinar
 from .smtp import Checked, SmtpServer, check_message
 
 #: This file's own Redis database, flushed freely; two test runs at once each set their own.
 REDIS_DB = int(os.environ.get("TEST_REDIS_DB", "9"))
+#: The default lease and reconcile grace (DELIVERY_LEASE, RECONCILE_GRACE).
+LEASE = timedelta(seconds=AppConfig.delivery_lease)
+GRACE = timedelta(seconds=AppConfig.reconcile_grace)
 PEOPLE = [("alice@school.example", "Алиса Петрова", "Asia/Yekaterinburg"),
           ("bob@school.example", "Борис Сидоров", "Europe/Moscow"),
           ("carol@school.example", "Carol White", "Asia/Vladivostok")]
@@ -177,7 +181,7 @@ async def test_worker_killed_after_claiming_is_sent_once_after_the_lease(
     [victim] = await deliveries(runtime, registration_id=regs[PEOPLE[0][0]].id,
                                 kind="invitation")
     async with runtime.sessionmaker() as s:  # a worker claims the row, then is killed
-        assert await claim(s, [victim.id], clock.now()) == [victim.id]
+        assert await claim(s, [victim.id], clock.now(), lease=LEASE) == [victim.id]
         await s.commit()
     await run_worker(runtime, redis)
     assert smtp.count(PEOPLE[0][0]) == 0

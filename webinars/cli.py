@@ -65,6 +65,7 @@ def uvicorn_config(app: ASGIApp, config: AppConfig) -> uvicorn.Config:
 
 async def serve(config: AppConfig, *, in_process: bool) -> None:
     from workers import FUNCTIONS, PERIODIC
+    from workers.presence import start_embedded_worker, stop_worker
 
     from .app import create_app
     from .queue import ArqQueue, InProcessQueue
@@ -72,10 +73,13 @@ async def serve(config: AppConfig, *, in_process: bool) -> None:
 
     runtime = await build_runtime(config)
     if in_process:
-        queue = InProcessQueue(FUNCTIONS, {}, runtime.clock, cron=PERIODIC)
+        # The app's shutdown closes the runtime, which closes the queue: its jobs finish what
+        # is on the wire and give back the rest, then the worker signs off.
+        queue = InProcessQueue(FUNCTIONS, {}, runtime.clock, cron=PERIODIC,
+                               on_startup=start_embedded_worker, on_shutdown=stop_worker)
         runtime.queue = queue
         queue.ctx.update(runtime.job_context())
-        queue.start_cron()
+        await queue.start()
     else:
         assert config.redis_url
         runtime.queue = await ArqQueue.connect(config.redis_url)

@@ -50,6 +50,15 @@ class AppConfig:
     port: int = 8000
     #: Proxies whose X-Forwarded-For is believed; empty, the client is the connecting peer.
     forwarded_allow_ips: tuple[str, ...] = ()
+    #: Seconds. A claimed delivery's lease, renewed by its worker's heartbeat: it runs out only
+    #: for rows nobody holds any more. Longer than the slowest batch (arq's job timeout is 300).
+    delivery_lease: float = 600.0
+    #: Seconds between a worker's heartbeats (it also renews its leases and looks for the dead).
+    worker_heartbeat: float = 5.0
+    #: Seconds of silence after which a worker is taken for dead and its rows are sent again.
+    worker_gone_after: float = 30.0
+    #: Seconds a due pending row may wait for its job before the reconcile sweep queues it again.
+    reconcile_grace: float = 120.0
 
     @property
     def https(self) -> bool:
@@ -92,6 +101,21 @@ def check_proxies(name: str, values: Sequence[str]) -> tuple[str, ...]:
         except ValueError as exc:
             raise ConfigError(name, f"{value!r} is not an IP address or network ({exc})") from None
     return tuple(checked)
+
+
+def check_worker_times(lease: float, heartbeat: float, gone_after: float, grace: float) -> None:
+    """A live worker must never look dead: its lease and its silence allowance span several
+    heartbeats, or a slow beat would hand its rows to another worker and send them twice."""
+    for name, value in (("DELIVERY_LEASE", lease), ("WORKER_HEARTBEAT", heartbeat),
+                        ("WORKER_GONE_AFTER", gone_after), ("RECONCILE_GRACE", grace)):
+        if not 0 < value < 10 ** 7:  # also refuses nan and inf
+            raise ConfigError(name, "must be a number of seconds above 0 (and below 10000000)")
+    if gone_after < 3 * heartbeat:
+        raise ConfigError("WORKER_GONE_AFTER", "must be at least three WORKER_HEARTBEATs "
+                          f"({3 * heartbeat:g} s), or a live worker may be taken for dead")
+    if lease < 2 * heartbeat:
+        raise ConfigError("DELIVERY_LEASE", "must be at least two WORKER_HEARTBEATs "
+                          f"({2 * heartbeat:g} s), or a live worker's rows run out between beats")
 
 
 def listen_url(host: str, port: int) -> str:
@@ -209,6 +233,8 @@ def load(*, host: str | None = None, port: int | None = None) -> AppConfig:
                  "REGISTRATION_LIMIT_PER_ADDRESS"):
         if getattr(settings, name) < 1:
             raise ConfigError(name, "must be a whole number of at least 1")
+    check_worker_times(settings.DELIVERY_LEASE, settings.WORKER_HEARTBEAT,
+                       settings.WORKER_GONE_AFTER, settings.RECONCILE_GRACE)
 
     return AppConfig(
         registration_limit_period=settings.REGISTRATION_LIMIT_PERIOD,
@@ -230,4 +256,8 @@ def load(*, host: str | None = None, port: int | None = None) -> AppConfig:
         port=port,
         forwarded_allow_ips=check_proxies("FORWARDED_ALLOW_IPS",
                                           settings.FORWARDED_ALLOW_IPS or ()),
+        delivery_lease=settings.DELIVERY_LEASE,
+        worker_heartbeat=settings.WORKER_HEARTBEAT,
+        worker_gone_after=settings.WORKER_GONE_AFTER,
+        reconcile_grace=settings.RECONCILE_GRACE,
     )

@@ -94,6 +94,8 @@ async def commit_and_enqueue(session: AsyncSession, queue: Queue, clock: Clock) 
 
 
 JobFunction = Callable[..., Awaitable[Any]]
+#: arq's on_startup / on_shutdown shape: called with the job context.
+Hook = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class InProcessQueue:
@@ -102,16 +104,23 @@ class InProcessQueue:
     Deferred jobs wait in memory (at most the queue horizon ahead) and start when the clock
     reaches them; everything durable is in the database, so losing this process loses nothing
     the reconcile job cannot rebuild. Tests move a FixedClock and call `run_due()`.
+
+    `start()` and `close()` run `on_startup` and `on_shutdown` as arq does: the latter only
+    after every job has finished, so a stopping job can still give back what it holds.
     """
 
     TICK_SECONDS = 0.5
 
     def __init__(self, functions: dict[str, JobFunction], ctx: dict[str, Any], clock: Clock,
-                 *, cron: list[tuple[str, float]] | None = None) -> None:
+                 *, cron: list[tuple[str, float]] | None = None, on_startup: Hook | None = None,
+                 on_shutdown: Hook | None = None) -> None:
         self.functions = functions
         self.ctx = ctx
         self.clock = clock
         self.cron = cron or []
+        self.on_startup = on_startup
+        self.on_shutdown = on_shutdown
+        self._started = False
         self.deferred: dict[str, Job] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._background: list[asyncio.Task[None]] = []
@@ -144,6 +153,13 @@ class InProcessQueue:
         finally:
             self._tasks.pop(job.job_id, None)
 
+    async def start(self) -> None:
+        """`webinars run`: the start-up hook, then the ticker and the periodic jobs."""
+        if self.on_startup is not None:
+            await self.on_startup(self.ctx)
+        self._started = True
+        self.start_cron()
+
     def start_cron(self) -> None:
         """Production mode: a ticker for deferred jobs and the periodic jobs."""
         self._background.append(asyncio.create_task(self._tick()))
@@ -171,6 +187,8 @@ class InProcessQueue:
             await self.run_due()
 
     async def close(self) -> None:
+        """Cancel the jobs (each finishes what it has on the wire and gives back the rest) and
+        wait for them all, then the shutdown hook."""
         tasks = [*self._tasks.values(), *self._background]
         for task in tasks:
             task.cancel()
@@ -178,6 +196,9 @@ class InProcessQueue:
         self._tasks.clear()
         self._background.clear()
         self.deferred.clear()
+        if self._started and self.on_shutdown is not None:
+            self._started = False
+            await self.on_shutdown(self.ctx)
 
 
 class ArqQueue:

@@ -1,24 +1,28 @@
 """Sending deliveries: claim, re-check, render with the current state, send, record.
 
 Every step is safe to repeat (STYLE.md, rule 8). A row is claimed by one conditional UPDATE
-(pending → sending with a lease), so two workers never both send it; the state is checked again
-after the claim (a cancelled webinar or registration, a reminder for a moved webinar: the row is
-superseded, never sent); the outcome is written right after each message. A worker that dies
-mid-way leaves rows in "sending"; `reconcile.reconcile_deliveries` hands them out again once the lease is
-over, and the deterministic Message-ID makes such a rare repeat recognisable.
+(pending → sending, with the claiming worker's id and a lease), so two workers never both send
+it; the state is checked again after the claim (a cancelled webinar or registration, a reminder
+for a moved webinar: the row is superseded, never sent); each outcome is committed before its
+connection takes the next message (`sending.Recorder`). A job that is stopped finishes the
+messages on the wire, records them and gives every other claimed row back at once. A worker
+killed outright leaves rows in "sending": `presence` hands them out again as soon as the worker
+is known to be gone, the lease being the last resort; the random Message-ID, kept across
+attempts, makes such a rare repeat recognisable.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import String, Table, bindparam, func, literal, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy import String, Table, Update, and_, bindparam, func, literal, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -27,22 +31,18 @@ from webinars.config import AppConfig
 from webinars.db import Sessionmaker
 from webinars.deliveries import CALENDAR_KINDS
 from webinars.mail import MessageBatch, Recipient
-from webinars.mailer import Mailer, OutgoingMail, PermanentMailError, TransientMailError
+from webinars.mailer import OutgoingMail, PermanentMailError, TransientMailError
 from webinars.models import Delivery, Registration, Webinar
 from webinars.queue import Job, Queue, delivery_jobs
 
+from .sending import Outbound, finish, outbound_for
+
 log = logging.getLogger(__name__)
 
-#: How long a claimed row belongs to its worker; longer than the arq job timeout (300 s).
-LEASE = timedelta(minutes=10)
 #: Jobs are deferred to their rows' exact due time (`queue.delivery_jobs`); this only absorbs
 #: clock differences between the process that enqueued and the worker.
 EARLY = timedelta(seconds=5)
 MAX_ATTEMPTS = 8
-#: Outcomes are written at the latest this long after their message was accepted…
-LINGER = 0.02
-#: …or as soon as this many are waiting.
-FLUSH_AT = 50
 
 
 def backoff(attempts: int) -> timedelta:
@@ -106,11 +106,15 @@ def _random_hex_sqlite(element: RandomHex, compiler: Any, **kw: Any) -> str:
 
 
 async def claim(session: AsyncSession, ids: Sequence[int], now: datetime, *,
+                lease: timedelta = timedelta(seconds=AppConfig.delivery_lease),
                 domain: str = "localhost", worker_id: str | None = None) -> list[int]:
     """pending → sending in one conditional UPDATE: of two workers, only one gets a row.
 
-    A row's Message-ID is made here the first time it is claimed (random, so no other
-    installation or restored database repeats it) and kept for every later attempt.
+    The row records who holds it (`claimed_by`): while that worker's heartbeat is fresh, the
+    row stays its own whatever its lease says (`reconcile.reclaim`). The job passes the
+    configured DELIVERY_LEASE; the default is the setting's default. A row's Message-ID is
+    made here the first time it is claimed (random, so no other installation or restored
+    database repeats it) and kept for every later attempt.
     """
     if not ids:
         return []
@@ -118,7 +122,7 @@ async def claim(session: AsyncSession, ids: Sequence[int], now: datetime, *,
         update(Delivery)
         .where(Delivery.id.in_(list(ids)), Delivery.status == "pending",
                Delivery.due_at <= now + EARLY)
-        .values(status="sending", lease_until=now + LEASE, attempts=Delivery.attempts + 1,
+        .values(status="sending", lease_until=now + lease, attempts=Delivery.attempts + 1,
                 claimed_by=worker_id,
                 message_id=func.coalesce(Delivery.message_id,
                                          "<" + RandomHex() + f"@{domain}>"))
@@ -230,49 +234,15 @@ def decide(row: Row, webinar: Webinar, history: History, now: datetime) -> tuple
 # --- recording outcomes ------------------------------------------------------------------
 
 
-class Recorder:
-    """Writes outcomes right after each send, grouping whatever piles up within `LINGER` into
-    one transaction: a fan-out pays one commit per few dozen messages, not one per message.
-    No connection is held between writes, so twenty concurrent jobs never drain the pool."""
-
-    def __init__(self, engine: AsyncEngine, now: datetime) -> None:
-        self.engine = engine
-        self.now = now
-        self._items: list[Outcome] = []
-        self._task: asyncio.Task[None] | None = None
-
-    def add(self, outcome: Outcome) -> None:
-        self._items.append(outcome)
-        if self._task is None:
-            self._task = asyncio.create_task(self._flush())
-
-    async def _flush(self) -> None:
-        try:
-            while self._items:
-                if len(self._items) < FLUSH_AT:
-                    await asyncio.sleep(LINGER)
-                batch, self._items = self._items, []
-                async with self.engine.begin() as conn:
-                    await write_outcomes(conn, batch, self.now)
-        finally:
-            self._task = None
-
-    async def close(self) -> None:
-        while self._task is not None:
-            await self._task
-        if self._items:
-            await self._flush()
-
-
-async def write_outcomes(conn: AsyncConnection, outcomes: Sequence[Outcome],
-                         now: datetime) -> None:
+async def write_outcomes(conn: AsyncConnection, outcomes: Sequence[Outcome], now: datetime, *,
+                         worker_id: str | None = None) -> None:
     """Record what happened to rows this worker holds. A row superseded meanwhile (the webinar
-    moved or was cancelled while it was out) stays superseded unless it was in fact sent."""
-    table = cast(Table, Delivery.__table__)
+    moved or was cancelled while it was out) stays superseded unless it was in fact sent; a row
+    handed to another worker meanwhile (this one was taken for dead) is that worker's to record."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for o in outcomes:
-        values: dict[str, Any] = {"_id": o.id, "status": o.status, "lease_until": None,
-                                  "claimed_by": None,
+        values: dict[str, Any] = {"_id": o.id, "_holder": worker_id, "status": o.status,
+                                  "lease_until": None, "claimed_by": None,
                                   "last_error": o.error[:1000] if o.error else None}
         if o.status == "sent":
             values.update(sent_at=now, sequence=o.sequence)
@@ -280,12 +250,22 @@ async def write_outcomes(conn: AsyncConnection, outcomes: Sequence[Outcome],
             values.update(due_at=o.due_at, enqueued_at=None)
         groups.setdefault(o.status, []).append(values)
     for status, group in groups.items():
-        columns = [k for k in group[0] if k != "_id"]
-        held = ("sending", "superseded") if status == "sent" else ("sending",)
-        still_ours = or_(*(table.c.status == literal(s) for s in held))  # no IN: executemany
-        stmt = (update(table).where(table.c.id == bindparam("_id"), still_ours)
-                .values({c: bindparam(c) for c in columns}))
-        await conn.execute(stmt, group)
+        await conn.execute(outcome_statement(status, worker_id is not None), group)
+
+
+@functools.cache
+def outcome_statement(status: str, held_by_worker: bool) -> Update:
+    """Built once per kind of outcome: this runs after every few messages of a fan-out."""
+    table = cast(Table, Delivery.__table__)
+    columns = ["status", "lease_until", "claimed_by", "last_error",
+               *{"sent": ["sent_at", "sequence"], "pending": ["due_at", "enqueued_at"]}
+               .get(status, [])]
+    held = ("sending", "superseded") if status == "sent" else ("sending",)
+    still_ours = or_(*(table.c.status == literal(s) for s in held))  # no IN: executemany
+    if held_by_worker:
+        still_ours = and_(still_ours, table.c.claimed_by == bindparam("_holder"))
+    return (update(table).where(table.c.id == bindparam("_id"), still_ours)
+            .values({c: bindparam(c) for c in columns}))
 
 
 # --- the job -----------------------------------------------------------------------------
@@ -348,48 +328,75 @@ def render_all(config: AppConfig, loaded: Loaded, now: datetime
     return planned, skipped
 
 
-async def send_all(planned: Sequence[Planned], mailer: Mailer, recorder: Recorder,
-                   now: datetime) -> list[Outcome]:
-    """Send over the mailer's connections; one failure never blocks the other recipients."""
+async def send_all(planned: Sequence[Planned], outbound: Outbound, now: datetime,
+                   settled: set[int]) -> list[Outcome]:
+    """Send over the process's connections; one failure never blocks the other recipients.
+
+    A message is taken only when a connection slot is free, and the slot is given back once
+    the message's outcome is committed. Cancelled, the job takes no more messages: those on the
+    wire run to the server's answer and are recorded. Every recorded row lands in `settled`;
+    the caller gives the others back. Returns the outcomes to retry later.
+    """
     todo = list(reversed(planned))
     retries: list[Outcome] = []
     down: str | None = None
 
-    def retry(item: Planned, reason: str) -> None:
+    def retry(item: Planned, reason: str) -> Outcome:
         attempts = item.row.attempts
         if attempts >= MAX_ATTEMPTS:
-            recorder.add(Outcome(item.row.id, "failed",
-                                 error=f"{reason} (gave up after {attempts} attempts)"))
-            return
+            return Outcome(item.row.id, "failed",
+                           error=f"{reason} (gave up after {attempts} attempts)")
         outcome = Outcome(item.row.id, "pending", error=reason, due_at=now + backoff(attempts),
                           attempts=attempts)
         retries.append(outcome)
-        recorder.add(outcome)
+        return outcome
+
+    async def record(outcomes: list[Outcome]) -> None:
+        await outbound.recorder.record(outcomes, now)
+        settled.update(o.id for o in outcomes)
+
+    async def deliver(item: Planned) -> None:
+        nonlocal down
+        try:
+            await outbound.mailer.send(item.mail)
+        except TransientMailError as exc:
+            if exc.server_down:
+                down = exc.reason
+            outcome = retry(item, exc.reason)
+        except PermanentMailError as exc:
+            outcome = Outcome(item.row.id, "failed", error=exc.reason)
+        except Exception as exc:  # an unexpected error: retried like a transient one
+            log.exception("sending delivery %s failed", item.row.id)
+            outcome = retry(item, f"unexpected error: {type(exc).__name__}")
+        else:
+            outcome = Outcome(item.row.id, "sent", sequence=item.sequence)
+        await record([outcome])
 
     async def run() -> None:
-        nonlocal down
         while todo:
-            item = todo.pop()
             if down is not None:  # the server is unreachable: don't knock once per message
-                retry(item, down)
-                continue
-            try:
-                await mailer.send(item.mail)
-            except TransientMailError as exc:
-                if exc.server_down:
-                    down = exc.reason
-                retry(item, exc.reason)
-            except PermanentMailError as exc:
-                recorder.add(Outcome(item.row.id, "failed", error=exc.reason))
-            except Exception as exc:  # an unexpected error: retried like a transient one
-                log.exception("sending delivery %s failed", item.row.id)
-                retry(item, f"unexpected error: {type(exc).__name__}")
-            else:
-                recorder.add(Outcome(item.row.id, "sent", sequence=item.sequence))
+                rest = [todo.pop() for _ in range(len(todo))]
+                await finish(record([retry(item, down) for item in rest]))
+                return
+            async with outbound.slot():
+                if todo and down is None:
+                    await finish(deliver(todo.pop()))
 
-    workers = max(1, min(mailer.concurrency, len(todo)))
-    await asyncio.gather(*(run() for _ in range(workers)))
+    await together([run() for _ in range(max(1, min(outbound.concurrency, len(todo))))])
     return retries
+
+
+async def together(work: Sequence[Awaitable[None]]) -> None:
+    """Run side by side; if one fails or the caller is cancelled, stop the others and wait for
+    them all (each finishes what it has on the wire) before raising."""
+    tasks = [asyncio.ensure_future(w) for w in work]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await finish(asyncio.gather(*tasks, return_exceptions=True))
+        raise
 
 
 def retry_jobs(retries: Sequence[Outcome], now: datetime) -> list[Job]:
@@ -425,45 +432,87 @@ async def enqueue_all(queue: Queue | None, jobs: Sequence[Job]) -> list[int]:
     return done
 
 
+async def claim_and_load(sessionmaker: Sessionmaker, config: AppConfig, ids: Sequence[int],
+                         now: datetime, worker_id: str | None, held: list[int]) -> Loaded | None:
+    """Claim what is still pending and due, load it, commit; the claimed ids go into `held`
+    once the claim stands. Nothing is held open while sending."""
+    async with sessionmaker() as session:
+        claimed = await claim(session, ids, now, lease=timedelta(seconds=config.delivery_lease),
+                              domain=config.uid_domain, worker_id=worker_id)
+        loaded = await load(session, claimed) if claimed else None
+        await session.commit()
+    held.extend(claimed)
+    return loaded
+
+
 async def send_deliveries(ctx: dict[str, Any], delivery_ids: list[int]) -> dict[str, int]:
-    """Job: send the given deliveries that are still pending and due."""
+    """Job: send the given deliveries that are still pending and due.
+
+    Stopped midway (cancelled), it finishes and records the messages on the wire, gives every
+    other claimed row back at once and re-raises: arq runs the job again, and the in-process
+    runner queues every due row when it starts.
+    """
     clock: Clock = ctx["clock"]
     sessionmaker: Sessionmaker = ctx["sessionmaker"]
     config: AppConfig = ctx["config"]
-    mailer: Mailer = ctx["mailer"]
+    outbound, own_outbound = outbound_for(ctx)
+    worker_id: str | None = ctx.get("worker_id")
     now = clock.now()
     ids = sorted({int(i) for i in delivery_ids})
-    async with sessionmaker() as session:
-        claimed = await claim(session, ids, now, domain=config.uid_domain,
-                              worker_id=ctx.get("worker_id"))
-        loaded = await load(session, claimed) if claimed else None
-        await session.commit()  # the claim stands from here on; nothing is held while sending
-    if loaded is None:
-        return {"claimed": 0, "sent": 0, "failed": 0, "retry": 0, "superseded": 0}
+    held: list[int] = []
+    settled: set[int] = set()
+    presence = ctx.get("presence")  # its heartbeat gives back rows no job works on
+    if presence is not None:
+        presence.hold(ids)
     try:
+        loaded = await finish(claim_and_load(sessionmaker, config, ids, now, worker_id, held))
+        if loaded is None:
+            return {"claimed": 0, "sent": 0, "failed": 0, "retry": 0, "superseded": 0}
         planned, skipped = render_all(config, loaded, now)
-    except BaseException:
-        await release(sessionmaker, claimed)
+        await outbound.recorder.record(skipped, now)
+        settled.update(o.id for o in skipped)
+        retries = await send_all(planned, outbound, now, settled)
+    except BaseException as exc:
+        unsent = [i for i in held if i not in settled]
+        if unsent:
+            stopped = isinstance(exc, asyncio.CancelledError)
+            await finish(give_back(ctx, unsent, now, stopped=stopped))
         raise
-    recorder = Recorder(sessionmaker.kw["bind"], now)
-    for outcome in skipped:
-        recorder.add(outcome)
-    try:
-        retries = await send_all(planned, mailer, recorder, now)
     finally:
-        await recorder.close()
+        if presence is not None:
+            presence.drop(ids)
+        if own_outbound:
+            await finish(outbound.close())
     enqueued = await enqueue_all(ctx.get("queue"), retry_jobs(retries, now))
     await mark_enqueued(sessionmaker, enqueued, now)
     failed = sum(1 for o in skipped if o.status == "failed")
-    return {"claimed": len(claimed), "sent": len(planned) - len(retries), "retry": len(retries),
+    return {"claimed": len(held), "sent": len(planned) - len(retries), "retry": len(retries),
             "superseded": len(skipped) - failed, "failed": failed}
 
 
-async def release(sessionmaker: Sessionmaker, ids: Sequence[int]) -> None:
-    """Give claimed rows back at once when the job fails before sending anything."""
+async def give_back(ctx: dict[str, Any], ids: Sequence[int], now: datetime, *,
+                    stopped: bool) -> None:
+    """Release rows this job claimed and did not send. A stopped job's rows count as queued
+    (arq runs the job again; the in-process runner queues them when it starts); a failed job's
+    wait for the reconcile sweep. If even that fails, the worker's heartbeat gives them back."""
+    try:
+        await release(ctx["sessionmaker"], ids, worker_id=ctx.get("worker_id"),
+                      enqueued_at=now if stopped else None)
+    except Exception:
+        log.exception("could not give back deliveries %s", list(ids))
+
+
+async def release(sessionmaker: Sessionmaker, ids: Sequence[int], *,
+                  worker_id: str | None = None, enqueued_at: datetime | None = None) -> None:
+    """Give claimed rows back at once, unsent: pending again, and the claim's attempt undone."""
     async with sessionmaker() as session:
-        await session.execute(
-            update(Delivery).where(Delivery.id.in_(list(ids)), Delivery.status == "sending")
-            .values(status="pending", lease_until=None, enqueued_at=None, claimed_by=None)
-            .execution_options(synchronize_session=False))
+        for start in range(0, len(ids), 500):
+            held = [Delivery.status == "sending", Delivery.id.in_(list(ids[start:start + 500]))]
+            if worker_id is not None:
+                held.append(Delivery.claimed_by == worker_id)
+            await session.execute(
+                update(Delivery).where(*held)
+                .values(status="pending", lease_until=None, enqueued_at=enqueued_at,
+                        claimed_by=None, attempts=Delivery.attempts - 1)
+                .execution_options(synchronize_session=False))
         await session.commit()

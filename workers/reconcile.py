@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,16 +11,15 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webinars.clock import Clock
+from webinars.config import AppConfig
 from webinars.db import Sessionmaker
-from webinars.models import Delivery, Meeting
+from webinars.models import Delivery, Meeting, WorkerProcess
 from webinars.queue import QUEUE_HORIZON, SEND_DELIVERIES, Job, Queue, delivery_jobs
 
 from .deliveries import MAX_ATTEMPTS, enqueue_all, mark_enqueued
 
 #: A pending meeting untouched this long has lost its job (Redis flushed, process killed).
 MEETING_GRACE = timedelta(minutes=1)
-#: A pending delivery that should have been picked up this long ago has lost its job.
-GRACE = timedelta(minutes=2)
 #: Rows one reconcile run puts back on the queue; the rest follow a minute later.
 RECONCILE_LIMIT = 20_000
 
@@ -43,40 +42,68 @@ async def reconcile_meetings(ctx: dict[str, Any]) -> int:
     return len(rows)
 
 
-async def reclaim(session: AsyncSession, now: datetime) -> int:
-    """Rows stuck in "sending" past their lease: their worker died. Hand them out again."""
+@dataclass
+class Reclaimed:
+    """Rows taken back from "sending": `again` (id, due) are pending once more."""
+
+    again: list[tuple[int, datetime]] = field(default_factory=list)
+    given_up: int = 0
+
+    @property
+    def count(self) -> int:
+        return len(self.again) + self.given_up
+
+
+async def reclaim(session: AsyncSession, now: datetime, config: AppConfig, *,
+                  gone: Sequence[str] = ()) -> Reclaimed:
+    """Rows stuck in "sending" whose worker is gone: hand them out again.
+
+    Gone means named in `gone` (a heartbeat pass found the worker dead), or, the last resort,
+    the row's lease has run out and no worker with a fresh heartbeat holds it. A live worker's
+    rows are never taken, however slow its batch.
+    """
+    fresh = select(WorkerProcess.id).where(
+        WorkerProcess.heartbeat_at >= now - timedelta(seconds=config.worker_gone_after))
+    expired = and_(Delivery.lease_until < now,
+                   or_(Delivery.claimed_by.is_(None), Delivery.claimed_by.not_in(fresh)))
+    dead = or_(expired, Delivery.claimed_by.in_(list(gone))) if gone else expired
     stuck = (await session.execute(
-        select(Delivery.id, Delivery.attempts)
-        .where(Delivery.status == "sending", Delivery.lease_until < now)
+        select(Delivery.id, Delivery.attempts, Delivery.due_at, Delivery.claimed_by)
+        .where(Delivery.status == "sending", dead)
     )).all()
-    given_up = [i for i, attempts in stuck if attempts >= MAX_ATTEMPTS]
-    again = [i for i, attempts in stuck if attempts < MAX_ATTEMPTS]
-    if again:
-        await session.execute(
-            update(Delivery).where(Delivery.id.in_(again), Delivery.status == "sending")
-            .values(status="pending", lease_until=None, enqueued_at=None, claimed_by=None,
-                    last_error="interrupted while sending; sent again after the lease")
-            .execution_options(synchronize_session=False))
+    given_up = [r.id for r in stuck if r.attempts >= MAX_ATTEMPTS]
+    again = [r for r in stuck if r.attempts < MAX_ATTEMPTS]
+    for by_gone in (True, False):
+        ids = [r.id for r in again if (r.claimed_by in gone) == by_gone]
+        if ids:
+            why = ("its worker stopped" if by_gone else "its lease ran out")
+            await session.execute(
+                update(Delivery).where(Delivery.id.in_(ids), Delivery.status == "sending")
+                .values(status="pending", lease_until=None, enqueued_at=None, claimed_by=None,
+                        last_error=f"interrupted while sending ({why}); sent again")
+                .execution_options(synchronize_session=False))
     if given_up:
         await session.execute(
             update(Delivery).where(Delivery.id.in_(given_up), Delivery.status == "sending")
             .values(status="failed", lease_until=None, claimed_by=None,
                     last_error=f"interrupted while sending {MAX_ATTEMPTS} times; gave up")
             .execution_options(synchronize_session=False))
-    return len(stuck)
+    return Reclaimed([(r.id, r.due_at) for r in again], len(given_up))
 
 
-async def due_unqueued(session: AsyncSession, now: datetime) -> list[tuple[int, datetime]]:
+async def due_unqueued(session: AsyncSession, now: datetime, grace: timedelta
+                       ) -> list[tuple[int, datetime]]:
     """Pending rows due within the horizon that no queued job is known to cover.
 
     Never queued (Redis flushed before, process killed between commit and enqueue, or a
     reminder planned weeks ago that now falls within the horizon), or queued but overdue.
+    `grace` (RECONCILE_GRACE) is how long a job may take to pick its rows up.
     """
     rows = (await session.execute(
         select(Delivery.id, Delivery.due_at)
         .where(Delivery.status == "pending", Delivery.due_at <= now + QUEUE_HORIZON,
-               or_(and_(Delivery.enqueued_at.is_(None), Delivery.created_at <= now - GRACE),
-                   and_(Delivery.enqueued_at <= now - GRACE, Delivery.due_at <= now - GRACE)))
+               or_(and_(Delivery.enqueued_at.is_(None), Delivery.created_at <= now - grace),
+                   and_(Delivery.enqueued_at <= now - grace, Delivery.due_at <= now - grace)))
         .order_by(Delivery.due_at, Delivery.id)
         .limit(RECONCILE_LIMIT)
     )).all()
@@ -92,17 +119,40 @@ def reconcile_jobs(due: Sequence[tuple[int, datetime]], now: datetime) -> list[J
 
 
 async def reconcile_deliveries(ctx: dict[str, Any]) -> dict[str, int]:
-    """Periodic: reclaim expired leases, then queue every due row that has no job."""
+    """Periodic: reclaim rows of dead workers, then queue every due row that has no job."""
+    clock: Clock = ctx["clock"]
+    sessionmaker: Sessionmaker = ctx["sessionmaker"]
+    config: AppConfig = ctx["config"]
+    now = clock.now()
+    async with sessionmaker() as session:
+        reclaimed = await reclaim(session, now, config)
+        due = await due_unqueued(session, now, timedelta(seconds=config.reconcile_grace))
+        await session.commit()
+    known = {i for i, _ in due}
+    due += [(i, at) for i, at in reclaimed.again if i not in known]
+    enqueued = await enqueue_all(ctx.get("queue"), reconcile_jobs(due, now))
+    await mark_enqueued(sessionmaker, enqueued, now)
+    return {"deliveries": len(enqueued), "reclaimed": reclaimed.count}
+
+
+async def queue_every_due(ctx: dict[str, Any]) -> int:
+    """Queue every pending row due within the horizon, whatever its `enqueued_at` says: for the
+    in-process runner at start, whose queue lived in the memory of the process that stopped."""
     clock: Clock = ctx["clock"]
     sessionmaker: Sessionmaker = ctx["sessionmaker"]
     now = clock.now()
     async with sessionmaker() as session:
-        reclaimed = await reclaim(session, now)
-        due = await due_unqueued(session, now)
-        await session.commit()
-    enqueued = await enqueue_all(ctx.get("queue"), reconcile_jobs(due, now))
+        due = [(r[0], r[1]) for r in (await session.execute(
+            select(Delivery.id, Delivery.due_at)
+            .where(Delivery.status == "pending", Delivery.due_at <= now + QUEUE_HORIZON)
+            .order_by(Delivery.due_at, Delivery.id)
+            .limit(RECONCILE_LIMIT)
+        )).all()]
+    stamp = now.strftime("%Y%m%d%H%M%S")
+    jobs = [replace(job, job_id=f"{job.job_id}:s{stamp}") for job in delivery_jobs(due, now)]
+    enqueued = await enqueue_all(ctx.get("queue"), jobs)
     await mark_enqueued(sessionmaker, enqueued, now)
-    return {"deliveries": len(enqueued), "reclaimed": reclaimed}
+    return len(enqueued)
 
 
 async def reconcile(ctx: dict[str, Any]) -> dict[str, int]:

@@ -12,6 +12,7 @@ from webinars.queue import ArqQueue
 from webinars.runtime import build_runtime
 
 from . import FUNCTIONS
+from .presence import start_worker, stop_worker
 from .reconcile import reconcile
 
 
@@ -20,9 +21,14 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     runtime.queue = ArqQueue(ctx["redis"])
     ctx["runtime"] = runtime
     ctx.update(runtime.job_context())
+    await start_worker(ctx)
 
 
 async def on_shutdown(ctx: dict[str, Any]) -> None:
+    """arq calls this once every job has ended: on SIGTERM it cancels them, and each finishes
+    the messages on the wire, gives back its other rows and is queued again ("cancelled, will
+    be run again")."""
+    await stop_worker(ctx)
     runtime = ctx.get("runtime")
     if runtime is not None:
         runtime.queue = None  # the pool belongs to arq
