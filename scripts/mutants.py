@@ -49,6 +49,7 @@ I = C = "itip/calendars"
 REG, DEL, FEE, VAL = ("webinars/registrations.py", "webinars/deliveries.py", "webinars/feeds.py",
                       "webinars/validation.py")
 ITIP, CAL = "webinars/itip.py", "webinars/calendars.py"
+WRK = "workers/deliveries.py"
 
 MUTANTS: list[Mutant] = [
     # --- registrations: seats, revival, cancelling, limits, proof ---------------------------
@@ -111,6 +112,45 @@ MUTANTS: list[Mutant] = [
     m(D, DEL, "    due = max(end, now)", "    due = now", "the follow-up goes before the end"),
     m(D, DEL, '                                      Registration.status == "confirmed")',
       "                                      )", "cancelled registrations get the webinar's mail"),
+
+    # --- the worker's re-check and claim (workers/deliveries.py) -----------------------------
+    m(D, WRK, "        return max(current, held + 1 if held is not None else 0), \"\"",
+      "        return max(current, held if held is not None else 0), \"\"",
+      "a CANCEL may repeat the SEQUENCE the attendee holds"),
+    m(D, WRK, "            return max(current, held + 1), \"\"",
+      "            return max(current, held), \"\"",
+      "the invitation after a CANCEL repeats its SEQUENCE"),
+    m(D, WRK, "    current = webinar.sequence + row.sequence_offset",
+      "    current = webinar.sequence", "the attendee's offset is ignored"),
+    m(D, WRK, "        if confirmed and not cancelled:\n            return None, \"registered again\"",
+      "        if False:\n            return None, \"registered again\"",
+      "a CANCEL goes out after they registered again"),
+    m(D, WRK, "    if row.kind in (\"reminder\", \"followup\") and row.reminders_off:",
+      "    if False:", "reminders go out after one-click unsubscribe"),
+    m(D, WRK, "        if webinar.status != \"scheduled\":\n            return None, \"the webinar is not",
+      "        if False:\n            return None, \"the webinar is not",
+      "reminders for a draft"),
+    m(D, WRK, "        if webinar.start_at + timedelta(minutes=webinar.duration_minutes) <= now:",
+      "        if webinar.start_at + timedelta(minutes=webinar.duration_minutes) < now - "
+      "timedelta(hours=1):", "mail for a webinar that ended up to an hour ago"),
+    m(D, WRK, "        if (first_try and planned != row.due_at) or (not first_try and planned > row.due_at):",
+      "        if first_try and planned != row.due_at:",
+      "a retried reminder ignores that the webinar moved"),
+    m(D, WRK, "        if not (webinar.recording_url or webinar.followup_note):",
+      "        if not webinar.recording_url:", "a follow-up with only a note is dropped"),
+    m(D, WRK, "        if (row.kind == \"update\" and held >= current",
+      "        if (row.kind == \"update\" and held >= current - 1",
+      "an update is dropped although the attendee holds an older version"),
+    m(D, WRK, "        .where(Delivery.id.in_(list(ids)), Delivery.status == \"pending\",\n"
+              "               Delivery.due_at <= now + EARLY)",
+      "        .where(Delivery.id.in_(list(ids)), Delivery.status == \"pending\")",
+      "rows are claimed (and sent) before they are due"),
+    m(D, WRK, "        .where(Delivery.id.in_(list(ids)), Delivery.status == \"pending\",\n",
+      "        .where(Delivery.id.in_(list(ids)),\n", "two workers both claim a row"),
+    m(D, WRK, "        if attempts >= MAX_ATTEMPTS:", "        if attempts >= MAX_ATTEMPTS * 100:",
+      "a delivery is never given up"),
+    m(D, WRK, "        trusted = r.address_confirmed_at is not None or r.registered_by_id is not None",
+      "        trusted = True", "a stranger's typed name greets the mailbox"),
 
     # --- feeds ------------------------------------------------------------------------------
     m(F, FEE, "    if origin.address_confirmed_at is None:\n        return Registration.id == origin.id",
@@ -213,7 +253,7 @@ TESTS: dict[str, list[str]] = {
                       "tests/test_capacity_race.py", "tests/test_join.py", "tests/test_api.py"],
     "deliveries": ["tests/test_scheduling.py", "tests/test_deliveries.py",
                    "tests/test_member_mail.py", "tests/test_registration.py",
-                   "tests/test_faults.py"],
+                   "tests/test_faults.py", "tests/test_worker_stop.py"],
     "feeds": ["tests/test_feeds.py", "tests/test_calendars.py", "tests/test_registration.py"],
     "validation": ["tests/test_api_validation.py", "tests/test_input_hygiene.py",
                    "tests/test_registration.py", "tests/test_organizer_pages.py",
