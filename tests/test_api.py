@@ -430,3 +430,13 @@ async def test_unknown_routes_and_methods_answer_in_json(
     wrong = await api.request("DELETE", f"/webinars/{world.north_webinar.id}")
     assert wrong.status_code == 405 and wrong.json()["error"]
     assert (await api.request("PUT", "/webinars")).status_code == 405
+
+
+async def test_nobody_registers_for_a_draft_not_even_an_organizer(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    api = Api(client, world.admin_token)
+    path = f"/webinars/{world.south_webinar.id}"
+    assert (await api.patch(path, json={"status": "draft"})).status_code == 200
+    refused = await api.post(f"{path}/registrations", json=registration_body())
+    assert refused.status_code == 409 and refused.json()["code"] == "closed"

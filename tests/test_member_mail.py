@@ -402,3 +402,27 @@ async def test_an_invitation_alarm_honours_a_one_day_reminder(
     assert invitation.calendar is not None
     [alarm] = invitation.calendar.walk("VALARM")
     assert alarm.decoded("TRIGGER") == -timedelta(days=1)
+
+
+async def test_registering_again_after_a_cancel_starts_unproven(
+    client: httpx.AsyncClient, runtime: Runtime, session: AsyncSession, clock: FixedClock,
+    queue: InProcessQueue,
+) -> None:
+    """The owner proved the address, then cancelled; whoever registers it again proves nothing."""
+    webinar = await open_webinar(session, queue, clock)
+    first = await post_registration(client, webinar, name="Мария Иванова",
+                                    email="maria@school.example")
+    token = first.headers["location"].removeprefix("/r/")
+    await queue.drain()
+    [invitation] = await mailbox(runtime, "maria@school.example")
+    assert (await client.get(personal_link(invitation, token))).status_code == 303
+    page = await client.get(f"/r/{token}")
+    assert (await client.post(f"/r/{token}/cancel", data={"csrf_token": csrf_from(page.text)})
+            ).status_code == 303
+    again = await post_registration(client, webinar, name=TYPED_NAME,
+                                    email="maria@school.example")
+    assert again.status_code == 303
+    await queue.drain()
+    latest = (await mailbox(runtime, "maria@school.example"))[-1]
+    assert latest.method == "REQUEST" and latest.text.startswith("Здравствуйте!")
+    assert TYPED_NAME not in latest.text
