@@ -375,3 +375,28 @@ async def test_a_thousand_event_feed_is_built_once_and_then_served_from_cache(
                                    headers={"If-None-Match": first.headers["etag"]})
     assert conditional.status_code == 304
     assert (cache.hits, cache.misses) == (1, 1)
+
+
+async def test_registering_again_takes_nothing_of_the_feeds_made_before(
+    client: httpx.AsyncClient, session: AsyncSession, clock: FixedClock, queue: InProcessQueue,
+    runtime: Runtime,
+) -> None:
+    """The owner made a feed, then cancelled; whoever registers the address again gets a fresh
+    registration: they cannot see or end the owner's feed."""
+    tree = await make_tree(session, clock)
+    webinar = await make_vladivostok_webinar(session, clock, tree)
+    owner = await make_registration(session, clock, webinar, MEMBER)
+    await commit_and_enqueue(session, queue, clock)
+    owners_feed = await subscribe(client, owner.token)
+    [feed] = await all_feeds(runtime)
+    await cancel(session, clock, owner)
+    await commit_and_enqueue(session, queue, clock)
+    stranger = await make_registration(session, clock, webinar, MEMBER)
+    await commit_and_enqueue(session, queue, clock)
+    assert stranger.id == owner.id and stranger.token != owner.token
+    page = (await client.get(f"/r/{stranger.token}")).text
+    assert "/end" not in page
+    ended = await client.post(f"/r/{stranger.token}/feeds/{feed.id}/end",
+                              data={"csrf_token": await csrf(client)})
+    assert ended.status_code == 404
+    assert (await client.get(f"/feeds/{owners_feed}.ics")).status_code == 200
