@@ -387,13 +387,13 @@ async def test_registering_again_takes_nothing_of_the_feeds_made_before(
     webinar = await make_vladivostok_webinar(session, clock, tree)
     owner = await make_registration(session, clock, webinar, MEMBER)
     await commit_and_enqueue(session, queue, clock)
-    owners_feed = await subscribe(client, owner.token)
+    owners_feed, owners_token = await subscribe(client, owner.token), owner.token
     [feed] = await all_feeds(runtime)
     await cancel(session, clock, owner)
     await commit_and_enqueue(session, queue, clock)
     stranger = await make_registration(session, clock, webinar, MEMBER)
     await commit_and_enqueue(session, queue, clock)
-    assert stranger.id == owner.id and stranger.token != owner.token
+    assert stranger.id == feed.registration_id and stranger.token != owners_token
     page = (await client.get(f"/r/{stranger.token}")).text
     assert "/end" not in page
     ended = await client.post(f"/r/{stranger.token}/feeds/{feed.id}/end",
