@@ -1,30 +1,125 @@
-"""What both benchmarks share: a PostgreSQL database of their own, Redis db 15, an SMTP sink in
-its own process, and a real `webinars worker` process started with the product's settings."""
+"""What every benchmark shares: where its state lives (a PostgreSQL database and a Redis database
+of its own, named by the environment), an SMTP sink in its own process, a real `webinars worker`
+process started with the product's settings, and seeding through the product's own services.
+
+Environment (read by `Target.from_env()`, never at import):
+
+- `BENCH_PG_URL`: the PostgreSQL server, default `postgresql://postgres@127.0.0.1:5432`;
+- `BENCH_DB`: the database on it, dropped and created at the start, default `webinars_bench`;
+- `BENCH_REDIS_URL`: the Redis database, flushed at the start, default
+  `redis://127.0.0.1:6379/15`. It must name its database number: it is flushed.
+
+Two people running benchmarks at once give each run its own `BENCH_DB` and `BENCH_REDIS_URL`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import multiprocessing as mp
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from ctypes import c_double, c_int
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parents[1]
-PG_ADMIN = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
-BENCH_DB = "webinars_bench"
-DATABASE_URL = PG_ADMIN.replace("postgresql://", "postgresql+asyncpg://") + f"/{BENCH_DB}"
-REDIS_URL = "redis://127.0.0.1:6379/15"
+if TYPE_CHECKING:  # the sink's process imports this module too: it stays light
+    from webinars.config import AppConfig
+    from webinars.db import Sessionmaker
+    from webinars.queue import Job
+
+DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432"
+DEFAULT_DB = "webinars_bench"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
 SECRET = "bench-secret-key-that-is-long-enough-0123456789"
 BASE_URL = "https://events.example"
 MAIL_FROM = "events@union.example"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one benchmark run keeps its state; both are wiped at the start of the run."""
+
+    pg_url: str = DEFAULT_PG_URL
+    database: str = DEFAULT_DB
+    redis_url: str = DEFAULT_REDIS_URL
+
+    def __post_init__(self) -> None:
+        # The name goes into DROP DATABASE: only a plain identifier.
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", self.database):
+            raise ValueError(f"BENCH_DB {self.database!r}: use lower-case letters, digits and _")
+        parts = urlsplit(self.redis_url)
+        if parts.scheme not in ("redis", "rediss") or not re.fullmatch(r"/\d+", parts.path):
+            raise ValueError(f"BENCH_REDIS_URL {self.redis_url!r}: must be redis://host:port/<db>"
+                             " with the database number (that database is flushed)")
+        if not self.pg_url.startswith("postgresql://"):
+            raise ValueError(f"BENCH_PG_URL {self.pg_url!r}: must start with postgresql://")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Target:
+        return cls(pg_url=environ.get("BENCH_PG_URL", DEFAULT_PG_URL).rstrip("/"),
+                   database=environ.get("BENCH_DB", DEFAULT_DB),
+                   redis_url=environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
+
+    @property
+    def database_url(self) -> str:
+        return f"{self.pg_url.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{self.database}"
+
+    def config(self) -> AppConfig:
+        """What the worker gets from its environment (`worker_env`), for this process."""
+        from webinars.config import AppConfig
+
+        return AppConfig(database_url=self.database_url, secret_key=SECRET, base_url=BASE_URL,
+                         mail_from=MAIL_FROM, redis_url=self.redis_url)
+
+    def describe(self) -> str:
+        return f"PostgreSQL database {self.database}, Redis {self.redis_url}"
+
+
+async def _pg_admin(target: Target, *statements: str) -> None:
+    import asyncpg  # type: ignore[import-untyped]
+
+    conn = await asyncpg.connect(target.pg_url + "/postgres")
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def flush_redis(target: Target) -> None:
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(target.redis_url)
+    try:
+        await redis.flushdb()
+    finally:
+        await redis.aclose()
+
+
+def prepare(target: Target) -> None:
+    """A freshly migrated database and an empty Redis database (not inside an event loop:
+    Alembic runs its own)."""
+    from webinars.migrate import upgrade
+
+    asyncio.run(_pg_admin(target, f"DROP DATABASE IF EXISTS {target.database} WITH (FORCE)",
+                          f"CREATE DATABASE {target.database}"))
+    upgrade(target.database_url)
+    asyncio.run(flush_redis(target))
+
+
+def drop(target: Target) -> None:
+    """Remove what a run left behind (the commands keep it for inspection; tests drop it)."""
+    asyncio.run(_pg_admin(target, f"DROP DATABASE IF EXISTS {target.database} WITH (FORCE)"))
+    asyncio.run(flush_redis(target))
 
 
 def free_port() -> int:
@@ -34,32 +129,47 @@ def free_port() -> int:
         return port
 
 
-async def recreate_database() -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_ADMIN + "/postgres")
-    try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        await conn.execute(f"CREATE DATABASE {BENCH_DB}")
-    finally:
-        await conn.close()
+# --- the worker: the real `webinars worker` command ---------------------------------------
 
 
-def prepare_database() -> None:
-    from webinars.migrate import upgrade
+def worker_env(target: Target, smtp_port: int, pool: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(DATABASE_URL=target.database_url, REDIS_URL=target.redis_url, SECRET_KEY=SECRET,
+               BASE_URL=BASE_URL, MAIL_FROM=MAIL_FROM,
+               SMTP_URL=f"smtp://127.0.0.1:{smtp_port}?pool={pool}")
+    return env
 
-    asyncio.run(recreate_database())
-    upgrade(DATABASE_URL)
 
+class Worker:
+    """`webinars worker` exactly as production runs it, in its own process."""
 
-async def flush_redis() -> None:
-    from redis.asyncio import Redis
+    def __init__(self, target: Target, smtp_port: int, pool: int, log: Path) -> None:
+        exe = Path(sys.executable).with_name("webinars")
+        self.log = log
+        with log.open("wb") as handle:
+            self.process = subprocess.Popen([str(exe), "worker"],
+                                            env=worker_env(target, smtp_port, pool),
+                                            cwd=str(log.parent), stdout=handle,
+                                            stderr=subprocess.STDOUT)
 
-    redis = Redis.from_url(REDIS_URL)
-    try:
-        await redis.flushdb()
-    finally:
-        await redis.aclose()
+    def tail(self, lines: int = 25) -> str:
+        text = self.log.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+    def check(self) -> None:
+        """Raise at once if the worker is gone: nothing more will arrive."""
+        code = self.process.poll()
+        if code is not None:
+            raise RuntimeError(f"`webinars worker` exited with {code}; its log ({self.log}) "
+                               f"ends:\n{self.tail()}")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 # --- the SMTP sink: aiosmtpd in a process of its own ---------------------------------------
@@ -116,12 +226,16 @@ class Sink:
     def times(self, n: int) -> list[float]:
         return list(self.stamps[:n])
 
-    def wait_for(self, n: int, timeout: float) -> float:
+    def wait_for(self, n: int, timeout: float, worker: Worker | None = None) -> float:
         """Block until `n` messages arrived; return the wall time of the n-th."""
         deadline = time.monotonic() + timeout
         while self.received < n:
+            if worker is not None:
+                worker.check()
             if time.monotonic() > deadline:
-                raise TimeoutError(f"only {self.received} of {n} messages arrived")
+                log = f"; the worker's log ends:\n{worker.tail()}" if worker else ""
+                raise TimeoutError(f"only {self.received} of {n} messages arrived in "
+                                   f"{timeout:.0f} s{log}")
             time.sleep(0.005)
         stamp: float = self.stamps[n - 1]
         return stamp
@@ -131,101 +245,134 @@ class Sink:
         self.process.join(5)
 
 
-# --- the worker: the real `webinars worker` command ---------------------------------------
+# --- seeding: through the product's own services -------------------------------------------
 
 
-def worker_env(smtp_port: int, pool: int) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(DATABASE_URL=DATABASE_URL, REDIS_URL=REDIS_URL, SECRET_KEY=SECRET,
-               BASE_URL=BASE_URL, MAIL_FROM=MAIL_FROM,
-               SMTP_URL=f"smtp://127.0.0.1:{smtp_port}?pool={pool}")
-    return env
+class HeldQueue:
+    """Seeding enqueues nothing: the jobs it would start are done in place or left to the
+    benchmark's worker, which finds every row it needs in the database."""
+
+    def __init__(self) -> None:
+        self.jobs: list[Job] = []
+
+    async def enqueue(self, job: Job) -> None:
+        self.jobs.append(job)
+
+    async def close(self) -> None:
+        return None
 
 
-def start_worker(smtp_port: int, pool: int, log: Path) -> subprocess.Popen[bytes]:
-    """`webinars worker` exactly as production runs it, in its own process."""
-    exe = Path(sys.executable).with_name("webinars")
-    handle = log.open("wb")
-    return subprocess.Popen([str(exe), "worker"], env=worker_env(smtp_port, pool),
-                            cwd=str(log.parent), stdout=handle, stderr=subprocess.STDOUT)
+ZONES = ("Europe/Moscow", "Asia/Yekaterinburg", "Asia/Novosibirsk", "Asia/Vladivostok",
+         "Europe/Kaliningrad")
 
 
-def stop_worker(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-# --- seeding -------------------------------------------------------------------------------
-
-
-def token(i: int, salt: str) -> str:
-    import base64
-    import hashlib
-
-    digest = hashlib.sha256(f"{salt}:{i}".encode()).digest()[:24]
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
-
-async def seed(sessionmaker: Any, clock: Any, *, registrants: Sequence[int], start: datetime,
-               title: str, salt: str, reminders_due: bool = False,
+async def seed(sessionmaker: Sessionmaker, config: AppConfig, *, registrants: Sequence[int],
+               start: datetime, title: str, salt: str,
                registered_at: datetime | None = None) -> list[int]:
-    """Webinars with many confirmed registrants, written in bulk (Core INSERTs).
+    """Webinars with confirmed registrants whose invitations went out, as the product made them.
 
-    `registrants` gives the count per webinar. With `reminders_due`, each registrant also has a
-    pending 15-minute reminder (as if they had registered an hour before).
+    `registrants` gives the count per webinar. Everything is written by the product's services
+    at `registered_at` (default an hour ago): the organizer, the webinar (15-minute reminders)
+    and its meeting, each registration (`registrations.register`, which also writes the
+    invitation and any reminder still ahead); the invitations are then claimed and recorded as
+    sent by the worker's own steps, without SMTP. A column the product starts to require is
+    filled here exactly when the product fills it.
     """
-    from sqlalchemy import insert
+    from sqlalchemy import select
 
     from webinars.accounts import create_account
-    from webinars.models import Delivery, Registration, Webinar
+    from webinars.clock import FixedClock
+    from webinars.models import Delivery, Webinar
     from webinars.organizations import create_organization
-    from webinars.scheduling import new_uid
+    from webinars.registrations import register
+    from webinars.scheduling import create_webinar, get_webinar
+    from webinars.validation import registration_input, webinar_input
+    from workers.deliveries import Outcome, claim, write_outcomes
+    from workers.meetings import create_meeting
 
-    now = clock.now()
-    registered_at = registered_at or now - timedelta(hours=1)
+    clock = FixedClock(registered_at or datetime.now(UTC) - timedelta(hours=1))
     async with sessionmaker() as session:
         org = await create_organization(session, clock, slug=f"bench-{salt}", name="Профсоюз",
                                         timezone="Europe/Moscow", level="federal")
         account = await create_account(session, clock, email=f"bench-{salt}@union.example",
                                        name="Организатор", password="bench-password-123",
                                        organization=org, role="admin")
-        webinar_ids: list[int] = []
-        for w_index, count in enumerate(registrants):
-            webinar = Webinar(organization_id=org.id, public_id=f"{salt}{w_index:04d}",
-                              title=f"{title} №{w_index + 1}",
-                              description="Как вести страницу первичной организации в соцсетях.",
-                              kind="webinar", start_at=start, timezone="Europe/Moscow",
-                              duration_minutes=90, capacity=None, registered_count=count,
-                              registration_open=True, visibility="public", platform="jitsi",
-                              status="scheduled", uid=new_uid("union.example"), sequence=0,
-                              reminder_offsets=[15], created_by_id=account.id,
-                              created_at=registered_at, updated_at=registered_at)
-            session.add(webinar)
-            await session.flush()
-            webinar_ids.append(webinar.id)
-            zones = ["Europe/Moscow", "Asia/Yekaterinburg", "Asia/Novosibirsk",
-                     "Asia/Vladivostok", "Europe/Kaliningrad"]
-            rows = [{"webinar_id": webinar.id, "name": f"Участник {i} Иванов",
-                     "email": f"m{w_index}-{i}@school.example",
-                     "email_normalized": f"m{w_index}-{i}@school.example",
-                     "locale": "ru" if i % 4 else "en", "timezone": zones[i % len(zones)],
-                     "organization_id": org.id, "status": "confirmed",
-                     "token": token(w_index * 1_000_000 + i, salt), "created_at": registered_at}
-                    for i in range(count)]
-            ids = (await session.execute(insert(Registration).returning(Registration.id),
-                                         rows)).scalars().all()
-            if reminders_due:
-                await session.execute(insert(Delivery), [
-                    {"webinar_id": webinar.id, "registration_id": rid, "kind": "reminder",
-                     "due_at": start - timedelta(minutes=15), "status": "pending",
-                     "sequence": 0, "offset_minutes": 15, "attempts": 0,
-                     "created_at": registered_at} for rid in ids])
+        webinars: list[Webinar] = []
+        for w_index in range(len(registrants)):
+            data = webinar_input({
+                "title": f"{title} №{w_index + 1}",
+                "description": "Как вести страницу первичной организации в соцсетях.",
+                "kind": "webinar", "start": start.isoformat(), "timezone": "Europe/Moscow",
+                "duration_minutes": 90, "visibility": "public", "platform": "jitsi",
+                "reminder_offsets": [15], "organization_id": org.id,
+            }, clock, default_timezone="Europe/Moscow", partial=False)
+            webinars.append(await create_webinar(session, clock, account, data,
+                                                 uid_domain=config.uid_domain))
         await session.commit()
-    return webinar_ids
+
+    from integrations import build_adapters
+
+    ctx: dict[str, Any] = {
+        "sessionmaker": sessionmaker, "clock": clock, "queue": HeldQueue(),
+        "adapters": build_adapters(jitsi_base_url=config.jitsi_base_url,
+                                   secret=config.secret_key)}
+    for webinar in webinars:
+        status = await create_meeting(ctx, webinar.id)
+        if status != "ready":
+            raise RuntimeError(f"seeding: the meeting of webinar {webinar.id} is {status}")
+
+    ids = [webinar.id for webinar in webinars]
+    for w_index, (webinar_id, count) in enumerate(zip(ids, registrants, strict=True)):
+        for first in range(0, count, 500):  # short transactions, as the product makes them
+            async with sessionmaker() as session:
+                webinar = await get_webinar(session, webinar_id)
+                for i in range(first, min(first + 500, count)):
+                    person = registration_input(
+                        {"name": f"Участник {i} Иванов", "email": f"m{w_index}-{i}@school.example",
+                         "locale": "ru" if i % 4 else "en", "timezone": ZONES[i % len(ZONES)]},
+                        default_locale="ru", default_timezone="Europe/Moscow")
+                    await register(session, clock, webinar, person)
+                await session.commit()
+
+    # What the worker did with the invitations then, minus the SMTP conversation.
+    async with sessionmaker() as session:
+        rows = (await session.execute(
+            select(Delivery.id, Delivery.sequence).where(
+                Delivery.webinar_id.in_(ids), Delivery.kind == "invitation",
+                Delivery.status == "pending"))).all()
+        claimed = set(await claim(session, [r.id for r in rows], clock.now(),
+                                  domain=config.uid_domain))
+        await session.commit()
+    if len(claimed) != sum(registrants):
+        raise RuntimeError(f"seeding: {len(claimed)} invitations for {sum(registrants)} "
+                           "registrants")
+    async with sessionmaker.kw["bind"].begin() as conn:
+        await write_outcomes(conn, [Outcome(r.id, "sent", sequence=r.sequence)
+                                    for r in rows if r.id in claimed], clock.now())
+    return ids
+
+
+async def settle(sessionmaker: Sessionmaker, webinar_ids: Sequence[int], kind: str,
+                 timeout: float) -> dict[str, int]:
+    """Wait until no `kind` row of these webinars is pending or out with the worker (its
+    outcomes are written just after each message is accepted); return the count per status."""
+    from sqlalchemy import func, select
+
+    from webinars.models import Delivery
+
+    deadline = time.monotonic() + timeout
+    while True:
+        async with sessionmaker() as session:
+            counts = {status: n for status, n in (await session.execute(
+                select(Delivery.status, func.count()).where(
+                    Delivery.webinar_id.in_(list(webinar_ids)), Delivery.kind == kind)
+                .group_by(Delivery.status))).all()}
+        if not counts.get("pending") and not counts.get("sending"):
+            return counts
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{kind} deliveries still unsettled after {timeout:.0f} s: "
+                               f"{counts}")
+        await asyncio.sleep(0.05)
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -1,12 +1,17 @@
 """Reminder timeliness: 1,000 reminders due in the same minute.
 
 Ten webinars of 100 registrants each start at the same minute; every registrant has a pending
-15-minute reminder written an hour earlier (rows in PostgreSQL database `webinars_bench`, nothing
-in Redis). One real `webinars worker` process runs as in production: its reconcile sweep puts the
-reminders on Redis (db 15) with `_defer_until` their due minute, and the worker sends them to a
-local SMTP server (aiosmtpd, its own process), which stamps each arrival.
+15-minute reminder written an hour earlier (rows in PostgreSQL, nothing in Redis; both named by
+BENCH_DB and BENCH_REDIS_URL, see bench/common.py). One real `webinars worker` process runs as
+in production: its reconcile sweep puts the reminders on Redis with `_defer_until` their due
+minute, and the worker sends them to a local SMTP server (aiosmtpd, its own process), which
+stamps each arrival.
 
-    .venv/bin/python bench/reminders.py [--reminders 1000]
+    .venv/bin/python bench/reminders.py [--reminders 1000] [--webinars 10] [--pool 5]
+
+The reminders fall due at the first whole minute at least 90 s ahead (a webinar starts on the
+minute, when the worker's own sweep also runs); `--lead SECONDS` makes them due that soon
+instead, not on the minute, for quick runs.
 
 Prints lateness (arrival minus due time) p50 / p99 / max. Target: p99 under 2 seconds.
 """
@@ -17,76 +22,131 @@ import argparse
 import asyncio
 import sys
 import tempfile
-from datetime import timedelta
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import (
-    DATABASE_URL,
-    REDIS_URL,
-    Sink,
-    flush_redis,
-    percentile,
-    prepare_database,
-    seed,
-    start_worker,
-    stop_worker,
-    utc_now,
-)
+from bench.common import Sink, Target, Worker, percentile, prepare, seed, settle, utc_now
 from bench.fanout import warm_up
-from webinars.clock import SystemClock
 from webinars.db import make_engine, make_sessionmaker
 from webinars.queue import ArqQueue
 
 
-async def main(args: argparse.Namespace) -> None:
-    engine = make_engine(DATABASE_URL)
-    sessionmaker = make_sessionmaker(engine)
-    clock = SystemClock()
-    now = utc_now()
+@dataclass(frozen=True)
+class ReminderFigures:
+    reminders: int
+    webinars: int
+    pool: int
+    due: datetime
+    lateness: list[float]  # seconds, arrival at the SMTP server minus due time, in order
+    received: int  # what the SMTP server accepted once the reminder rows were all settled
+    outcomes: dict[str, int]  # the reminder rows by status once settled
+    worker_log: Path
+
+    @property
+    def p50(self) -> float:
+        return percentile(self.lateness, 50)
+
+    @property
+    def p99(self) -> float:
+        return percentile(self.lateness, 99)
+
+
+def due_time(now: datetime, lead: float | None) -> datetime:
+    if lead is not None:  # whole seconds: arq keeps the deferral in milliseconds
+        return (now + timedelta(seconds=lead)).replace(microsecond=0)
     due = now.replace(second=0, microsecond=0) + timedelta(minutes=2)
     if (due - now).total_seconds() < 90:
         due += timedelta(minutes=1)
-    per_webinar = 100
-    counts = [per_webinar] * (args.reminders // per_webinar)
-    await seed(sessionmaker, clock, registrants=counts, start=due + timedelta(minutes=15),
-               title="Обучение ответственных за информационную работу", salt="rem",
-               reminders_due=True)
-    [warm_webinar] = await seed(sessionmaker, clock, registrants=[1],
-                                start=due + timedelta(days=3), title="Разогрев", salt="warm")
-    sink = Sink(capacity=args.reminders + 10)
-    log = Path(tempfile.mkdtemp(prefix="bench-")) / "worker.log"
-    worker = start_worker(sink.port, args.pool, log)
-    queue = await ArqQueue.connect(REDIS_URL)
-    try:
-        await warm_up(sessionmaker, queue, warm_webinar, sink)
+    return due
+
+
+def spread(total: int, webinars: int) -> list[int]:
+    """`total` registrants over at most `webinars` webinars, as evenly as it goes."""
+    count = min(webinars, total)
+    return [total // count + (1 if i < total % count else 0) for i in range(count)]
+
+
+async def run(target: Target, reminders: int, webinars: int, pool: int, lead: float | None,
+              log_dir: Path) -> ReminderFigures:
+    """The benchmark on a prepared target (`common.prepare`)."""
+    config = target.config()
+    due = due_time(utc_now(), lead)
+    async with AsyncExitStack() as stack:
+        engine = make_engine(target.database_url)
+        stack.push_async_callback(engine.dispose)
+        sessionmaker = make_sessionmaker(engine)
+        counts = spread(reminders, webinars)
+        webinar_ids = await seed(sessionmaker, config, registrants=counts,
+                                 start=due + timedelta(minutes=15),
+                                 title="Обучение ответственных за информационную работу",
+                                 salt="rem")
+        [warm_webinar] = await seed(sessionmaker, config, registrants=[1],
+                                    start=due + timedelta(days=3), title="Разогрев", salt="warm")
+        sink = Sink(capacity=reminders + 10)
+        stack.callback(sink.stop)
+        worker = Worker(target, sink.port, pool, log_dir / "worker.log")
+        stack.callback(worker.stop)
+        queue = await ArqQueue.connect(target.redis_url)
+        stack.push_async_callback(queue.close)
+
+        await warm_up(sessionmaker, queue, warm_webinar, sink, worker)
         sink.reset()
         wait = (due - utc_now()).total_seconds()
-        print(f"{args.reminders} reminders due at {due:%H:%M:%S} UTC; waiting {wait:.0f} s …",
+        if wait <= 0:
+            raise RuntimeError(f"the reminders fell due {-wait:.1f} s before the worker was "
+                               "ready: give them a longer --lead")
+        print(f"{reminders} reminders due at {due:%H:%M:%S} UTC; waiting {wait:.0f} s …",
               flush=True)
-        sink.wait_for(args.reminders, wait + 120)
-        stamps = sink.times(args.reminders)
-    finally:
-        await queue.close()
-        stop_worker(worker)
-        sink.stop()
-        await engine.dispose()
-    lateness = [stamp - due.timestamp() for stamp in stamps]
-    p50, p99 = percentile(lateness, 50), percentile(lateness, 99)
-    print(f"lateness of {len(lateness)} reminders (arrival at the SMTP server minus due time), "
-          f"one `webinars worker` process, SMTP pool {args.pool}:")
-    print(f"  p50 {p50:.3f} s   p99 {p99:.3f} s   max {max(lateness):.3f} s   "
-          f"min {min(lateness):.3f} s")
-    print(f"  target p99 < 2 s: {'met' if p99 < 2 else 'MISSED'}")
-    print(f"  worker log: {log}")
+        sink.wait_for(reminders, wait + 60 + reminders * 0.1, worker)
+        outcomes = await settle(sessionmaker, webinar_ids, "reminder", 60)
+        received = sink.received  # every outcome is written: nothing more is coming
+        stamps = sink.times(reminders)
+    return ReminderFigures(reminders=reminders, webinars=len(counts), pool=pool, due=due,
+                           lateness=[stamp - due.timestamp() for stamp in stamps],
+                           received=received, outcomes=outcomes, worker_log=worker.log)
+
+
+def report(f: ReminderFigures, target: Target) -> None:
+    print(f"lateness of {len(f.lateness)} reminders over {f.webinars} webinars (arrival at the "
+          f"SMTP server minus due time), one `webinars worker` process, SMTP pool {f.pool}, "
+          f"{target.describe()}:")
+    print(f"  p50 {f.p50:.3f} s   p99 {f.p99:.3f} s   max {max(f.lateness):.3f} s   "
+          f"min {min(f.lateness):.3f} s")
+    print(f"  the SMTP server accepted {f.received}; reminder rows: "
+          + ", ".join(f"{n} {status}" for status, n in sorted(f.outcomes.items())))
+    print(f"  target p99 < 2 s: {'met' if f.p99 < 2 else 'MISSED'}")
+    print(f"  worker log: {f.worker_log}")
+
+
+def main(argv: Sequence[str] | None = None, *, log_dir: Path | None = None) -> ReminderFigures:
+    """The command: wipe and migrate the target named by the environment, run, print, return
+    the figures."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--reminders", type=int, default=1000)
+    parser.add_argument("--webinars", type=int, default=10,
+                        help="webinars the reminders are spread over")
+    parser.add_argument("--pool", type=int, default=5, help="SMTP connections of the worker")
+    parser.add_argument("--lead", type=float, default=None,
+                        help="seconds until the reminders are due (default: the first whole "
+                             "minute at least 90 s ahead)")
+    args = parser.parse_args(argv)
+    if args.reminders < 1 or args.webinars < 1 or args.pool < 1:
+        parser.error("--reminders, --webinars and --pool must be at least 1")
+    if args.lead is not None and args.lead <= 0:
+        parser.error("--lead must be positive")
+    target = Target.from_env()
+    prepare(target)
+    log_dir = log_dir or Path(tempfile.mkdtemp(prefix="bench-"))
+    figures = asyncio.run(run(target, args.reminders, args.webinars, args.pool, args.lead,
+                              log_dir))
+    report(figures, target)
+    return figures
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reminders", type=int, default=1000)
-    parser.add_argument("--pool", type=int, default=5, help="SMTP connections of the worker")
-    arguments = parser.parse_args()
-    prepare_database()
-    asyncio.run(flush_redis())
-    asyncio.run(main(arguments))
+    main()

@@ -1,0 +1,99 @@
+"""Every benchmark at a tiny size, so a change to the schema or the services that breaks one
+fails here instead of the next time somebody measures.
+
+Each runs as its command does (`main(argv)` with BENCH_PG_URL, BENCH_DB and BENCH_REDIS_URL in
+the environment, a real `webinars worker` process, the SMTP sink in a process of its own),
+against a database of this test run's own (dropped afterwards) and a Redis database of its own:
+`TEST_BENCH_REDIS_DB` (default 8), flushed at the start and at the end. At this size the
+figures say nothing about speed; what is checked is that every message arrived exactly once,
+every row was recorded as sent, and the figures were printed and are numbers in a sane range.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench import fanout, reminders
+from bench.common import Target, drop, worker_env
+
+REDIS_DB = int(os.environ.get("TEST_BENCH_REDIS_DB", "8"))
+PG_URL = os.environ.get("TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432").replace(
+    "postgresql+asyncpg://", "postgresql://", 1)
+
+
+@pytest.fixture
+def target(monkeypatch: pytest.MonkeyPatch) -> Iterator[Target]:
+    """The benchmark's database and Redis database, named through the environment as a person
+    running the command names them."""
+    made = Target(pg_url=PG_URL, database=f"webinars_bench_{os.getpid()}",
+                  redis_url=f"redis://127.0.0.1:6379/{REDIS_DB}")
+    monkeypatch.setenv("BENCH_PG_URL", made.pg_url)
+    monkeypatch.setenv("BENCH_DB", made.database)
+    monkeypatch.setenv("BENCH_REDIS_URL", made.redis_url)
+    try:
+        yield made
+    finally:
+        drop(made)
+
+
+def sane(value: float, low: float, high: float) -> bool:
+    return math.isfinite(value) and low < value < high
+
+
+def test_fanout_sends_every_update_once(target: Target, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    figures = fanout.main(["--registrants", "30"], log_dir=tmp_path)
+    printed = capsys.readouterr().out
+
+    assert figures.messages == 31  # 30 registrants and the warm-up one
+    assert figures.received == 31, "every update reached the SMTP server, none twice"
+    assert figures.outcomes == {"sent": 31}
+    assert sane(figures.message_bytes, 2_000, 100_000)  # a real update with its calendar
+    assert sane(figures.commit, 0, 30)
+    assert 0 < figures.first <= figures.seconds < 60
+    assert sane(figures.raw_before, 10, 100_000) and sane(figures.raw_after, 10, 100_000)
+    assert sane(figures.ratio, 0, 2)
+    assert f"all 31 received after      {figures.seconds:.2f} s" in printed
+    assert "the SMTP server accepted 31; update rows: 31 sent" in printed
+    assert f"product / raw = {figures.ratio:.2f}" in printed
+    assert f"PostgreSQL database {target.database}, Redis {target.redis_url}" in printed
+
+
+def test_reminders_arrive_once_and_never_early(target: Target, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    figures = reminders.main(["--reminders", "20", "--lead", "10"], log_dir=tmp_path)
+    printed = capsys.readouterr().out
+
+    assert figures.webinars == 10 and figures.reminders == 20
+    assert figures.received == 20, "every reminder reached the SMTP server, none twice"
+    assert figures.outcomes == {"sent": 20}
+    assert len(figures.lateness) == 20
+    assert min(figures.lateness) >= 0, "nothing leaves before it is due"
+    assert figures.p50 <= figures.p99 <= max(figures.lateness) < 10
+    assert f"p50 {figures.p50:.3f} s   p99 {figures.p99:.3f} s" in printed
+    assert "the SMTP server accepted 20; reminder rows: 20 sent" in printed
+
+
+def test_the_environment_names_where_a_benchmark_writes() -> None:
+    assert Target.from_env({}) == Target("postgresql://postgres@127.0.0.1:5432",
+                                         "webinars_bench", "redis://127.0.0.1:6379/15")
+    mine = Target.from_env({"BENCH_PG_URL": "postgresql://bench@db.internal:5433/",
+                            "BENCH_DB": "webinars_bench_anna",
+                            "BENCH_REDIS_URL": "redis://127.0.0.1:6379/7"})
+    assert mine.database_url == "postgresql+asyncpg://bench@db.internal:5433/webinars_bench_anna"
+    env = worker_env(mine, smtp_port=2525, pool=5)
+    assert env["DATABASE_URL"] == mine.database_url
+    assert env["REDIS_URL"] == "redis://127.0.0.1:6379/7"
+    assert env["SMTP_URL"] == "smtp://127.0.0.1:2525?pool=5"
+    # Both are wiped at the start: a name that is not one, or a Redis address that leaves the
+    # database to a default, is refused rather than guessed.
+    for bad in ({"BENCH_DB": "bench; DROP DATABASE postgres"},
+                {"BENCH_REDIS_URL": "redis://127.0.0.1:6379"},
+                {"BENCH_PG_URL": "postgresql+asyncpg://postgres@127.0.0.1:5432"}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            Target.from_env(bad)
