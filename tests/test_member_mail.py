@@ -426,3 +426,18 @@ async def test_registering_again_after_a_cancel_starts_unproven(
     latest = (await mailbox(runtime, "maria@school.example"))[-1]
     assert latest.method == "REQUEST" and latest.text.startswith("Здравствуйте!")
     assert TYPED_NAME not in latest.text
+
+
+def test_an_attendee_holding_more_than_the_offsets_say_still_gets_a_higher_sequence() -> None:
+    """Registrations made before offsets existed may hold a SEQUENCE above the webinar's: the
+    history of what was sent keeps every later REQUEST and CANCEL above it."""
+    webinar = a_webinar(sequence=3)
+    now = webinar.start_at - timedelta(days=1)
+    held = History(max_sequence=5, last_kind="invitation",
+                   last_request_sent_at=now - timedelta(days=1))
+    assert decide(row("update", webinar, created_at=now), webinar, held, now) == (5, "")
+    after_cancel = History(max_sequence=5, last_kind="cancellation")
+    assert decide(row("invitation", webinar), webinar, after_cancel, now) == (6, "")
+    cancelled = a_webinar(sequence=4, status="cancelled")
+    assert decide(row("cancellation", cancelled, registration_status="confirmed"),
+                  cancelled, held, now) == (6, "")
