@@ -441,3 +441,33 @@ def test_an_attendee_holding_more_than_the_offsets_say_still_gets_a_higher_seque
     cancelled = a_webinar(sequence=4, status="cancelled")
     assert decide(row("cancellation", cancelled, registration_status="confirmed"),
                   cancelled, held, now) == (6, "")
+
+
+def test_an_update_is_dropped_only_when_the_attendee_already_holds_that_version() -> None:
+    webinar = a_webinar(sequence=1)
+    now = webinar.start_at - timedelta(days=1)
+    written = now - timedelta(minutes=5)
+    update_row = row("update", webinar, created_at=written)
+    older = History(max_sequence=0, last_kind="invitation", last_request_sent_at=now)
+    assert decide(update_row, webinar, older, now) == (1, "")
+    same = History(max_sequence=1, last_kind="invitation", last_request_sent_at=now)
+    assert decide(update_row, webinar, same, now) == (None, "the current version was already sent")
+
+
+async def test_cancelling_and_registering_again_before_the_cancel_goes_out_sends_no_cancel(
+    runtime: Runtime, session: AsyncSession, clock: FixedClock, queue: InProcessQueue,
+) -> None:
+    _, webinar = await planned_webinar(session, clock)
+    registration = await make_registration(session, clock, webinar, "maria@school.example")
+    await commit_and_enqueue(session, queue, clock)
+    await queue.drain()
+    await cancel(session, clock, registration)
+    await session.commit()  # the CANCEL is written, not yet sent…
+    await make_registration(session, clock, webinar, "maria@school.example")
+    await commit_and_enqueue(session, queue, clock)  # …when they register again: both queued
+    await queue.drain()
+    got = await mailbox(runtime, "maria@school.example")
+    assert [c.method for c in got] == ["REQUEST", "REQUEST"]
+    assert got[1].sequence > got[0].sequence
+    [dropped] = await deliveries(runtime, kind="cancellation")
+    assert (dropped.status, dropped.last_error) == ("superseded", "registered again")
