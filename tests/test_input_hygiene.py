@@ -114,21 +114,28 @@ async def test_a_time_that_does_not_exist_or_occurs_twice_is_refused_unless_its_
     assert chosen.json()["start"] == "2027-10-31T01:30:00Z"
 
 
-async def test_the_form_says_why_a_skipped_time_is_refused(
-    client: httpx.AsyncClient, runtime: Runtime, clock: FixedClock
-) -> None:
-    clock.set(datetime(2027, 1, 10, tzinfo=UTC))
+async def post_new_webinar(client: httpx.AsyncClient, runtime: Runtime, clock: FixedClock,
+                           zone: str = "Europe/Moscow", **fields: str) -> httpx.Response:
+    """An organizer of an organization in `zone` submits the new-webinar form."""
     async with runtime.sessionmaker() as session:
-        org = await make_org(session, clock, timezone="Europe/Berlin")
+        org = await make_org(session, clock, timezone=zone)
         await make_account(session, clock, org)
         await session.commit()
     await login(client)
     token = csrf_from((await client.get("/webinars/new")).text)
-    answer = await client.post("/webinars/new", data={
+    return await client.post("/webinars/new", data={
         "csrf_token": token, "title": "Вебинар", "kind": "webinar",
-        "organization_id": str(org.id), "date": "2027-03-28", "time": "02:30", "timezone": "",
+        "organization_id": str(org.id), "date": "2026-12-20", "time": "15:00", "timezone": "",
         "duration_minutes": "60", "visibility": "public", "platform": "jitsi",
-        "status": "scheduled", "reminder_offsets": "15", "registration_open": "on"})
+        "status": "scheduled", "reminder_offsets": "15", "registration_open": "on", **fields})
+
+
+async def test_the_form_says_why_a_skipped_time_is_refused(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FixedClock
+) -> None:
+    clock.set(datetime(2027, 1, 10, tzinfo=UTC))
+    answer = await post_new_webinar(client, runtime, clock, "Europe/Berlin", date="2027-03-28",
+                                    time="02:30")
     assert answer.status_code == 422
     assert "такого времени нет в этом часовом поясе" in answer.text
 
@@ -153,18 +160,8 @@ async def test_a_webinar_with_registrants_cannot_go_back_to_draft(
 async def test_the_form_refuses_numbers_beyond_their_limits(
     client: httpx.AsyncClient, runtime: Runtime, clock: FixedClock
 ) -> None:
-    async with runtime.sessionmaker() as session:
-        org = await make_org(session, clock)
-        await make_account(session, clock, org)
-        await session.commit()
-    await login(client)
-    token = csrf_from((await client.get("/webinars/new")).text)
-    answer = await client.post("/webinars/new", data={
-        "csrf_token": token, "title": "Вебинар", "kind": "webinar",
-        "organization_id": str(org.id), "date": "2026-12-20", "time": "15:00", "timezone": "",
-        "duration_minutes": "1441", "capacity": "100001", "visibility": "public",
-        "platform": "jitsi", "status": "scheduled", "reminder_offsets": "43201",
-        "registration_open": "on"})
+    answer = await post_new_webinar(client, runtime, clock, duration_minutes="1441",
+                                    capacity="100001", reminder_offsets="43201")
     assert answer.status_code == 422
     for field in ("duration_minutes", "capacity", "reminder_offsets"):
         assert f'id="{field}-error"' in answer.text, field
