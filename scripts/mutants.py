@@ -49,7 +49,7 @@ I = C = "itip/calendars"
 REG, DEL, FEE, VAL = ("webinars/registrations.py", "webinars/deliveries.py", "webinars/feeds.py",
                       "webinars/validation.py")
 ITIP, CAL = "webinars/itip.py", "webinars/calendars.py"
-WRK = "workers/deliveries.py"
+WRK, CHK = "workers/deliveries.py", "workers/recheck.py"
 
 MUTANTS: list[Mutant] = [
     # --- registrations: seats, revival, cancelling, limits, proof ---------------------------
@@ -113,43 +113,43 @@ MUTANTS: list[Mutant] = [
     m(D, DEL, '                                      Registration.status == "confirmed")',
       "                                      )", "cancelled registrations get the webinar's mail"),
 
-    # --- the worker's re-check and claim (workers/deliveries.py) -----------------------------
-    m(D, WRK, "        return max(current, held + 1 if held is not None else 0), \"\"",
+    # --- the worker's claim and re-check (workers/recheck.py), giving up (deliveries.py) ------
+    m(D, CHK, "        return max(current, held + 1 if held is not None else 0), \"\"",
       "        return max(current, held if held is not None else 0), \"\"",
       "a CANCEL may repeat the SEQUENCE the attendee holds"),
-    m(D, WRK, "            return max(current, held + 1), \"\"",
+    m(D, CHK, "            return max(current, held + 1), \"\"",
       "            return max(current, held), \"\"",
       "the invitation after a CANCEL repeats its SEQUENCE"),
-    m(D, WRK, "    current = webinar.sequence + row.sequence_offset",
+    m(D, CHK, "    current = webinar.sequence + row.sequence_offset",
       "    current = webinar.sequence", "the attendee's offset is ignored"),
-    m(D, WRK, "        if confirmed and not cancelled:\n            return None, \"registered again\"",
+    m(D, CHK, "        if confirmed and not cancelled:\n            return None, \"registered again\"",
       "        if False:\n            return None, \"registered again\"",
       "a CANCEL goes out after they registered again"),
-    m(D, WRK, "    if row.kind in (\"reminder\", \"followup\") and row.reminders_off:",
+    m(D, CHK, "    if row.kind in (\"reminder\", \"followup\") and row.reminders_off:",
       "    if False:", "reminders go out after one-click unsubscribe"),
-    m(D, WRK, "        if webinar.status != \"scheduled\":\n            return None, \"the webinar is not",
+    m(D, CHK, "        if webinar.status != \"scheduled\":\n            return None, \"the webinar is not",
       "        if False:\n            return None, \"the webinar is not",
       "reminders for a draft"),
-    m(D, WRK, "        if webinar.start_at + timedelta(minutes=webinar.duration_minutes) <= now:",
+    m(D, CHK, "        if webinar.start_at + timedelta(minutes=webinar.duration_minutes) <= now:",
       "        if webinar.start_at + timedelta(minutes=webinar.duration_minutes) < now - "
       "timedelta(hours=1):", "mail for a webinar that ended up to an hour ago"),
-    m(D, WRK, "        if (first_try and planned != row.due_at) or (not first_try and planned > row.due_at):",
+    m(D, CHK, "        if (first_try and planned != row.due_at) or (not first_try and planned > row.due_at):",
       "        if first_try and planned != row.due_at:",
       "a retried reminder ignores that the webinar moved"),
-    m(D, WRK, "        if not (webinar.recording_url or webinar.followup_note):",
+    m(D, CHK, "        if not (webinar.recording_url or webinar.followup_note):",
       "        if not webinar.recording_url:", "a follow-up with only a note is dropped"),
-    m(D, WRK, "        if (row.kind == \"update\" and held >= current",
+    m(D, CHK, "        if (row.kind == \"update\" and held >= current",
       "        if (row.kind == \"update\" and held >= current - 1",
       "an update is dropped although the attendee holds an older version"),
-    m(D, WRK, "        .where(Delivery.id.in_(list(ids)), Delivery.status == \"pending\",\n"
+    m(D, CHK, "        .where(Delivery.id.in_(list(ids)), Delivery.status == \"pending\",\n"
               "               Delivery.due_at <= now + EARLY)",
       "        .where(Delivery.id.in_(list(ids)), Delivery.status == \"pending\")",
       "rows are claimed (and sent) before they are due"),
-    m(D, WRK, "        .where(Delivery.id.in_(list(ids)), Delivery.status == \"pending\",\n",
+    m(D, CHK, "        .where(Delivery.id.in_(list(ids)), Delivery.status == \"pending\",\n",
       "        .where(Delivery.id.in_(list(ids)),\n", "two workers both claim a row"),
     m(D, WRK, "        if attempts >= MAX_ATTEMPTS:", "        if attempts >= MAX_ATTEMPTS * 100:",
       "a delivery is never given up"),
-    m(D, WRK, "        trusted = r.address_confirmed_at is not None or r.registered_by_id is not None",
+    m(D, CHK, "        trusted = r.address_confirmed_at is not None or r.registered_by_id is not None",
       "        trusted = True", "a stranger's typed name greets the mailbox"),
 
     # --- feeds ------------------------------------------------------------------------------

@@ -27,7 +27,8 @@ from webinars.registrations import cancel
 from webinars.runtime import Runtime
 from webinars.scheduling import cancel_webinar, update_webinar
 from webinars.validation import webinar_input
-from workers.deliveries import claim, plan, send_deliveries
+from workers.deliveries import plan, send_deliveries
+from workers.recheck import claim
 from workers.reconcile import due_unqueued, reconcile_deliveries
 
 from .factories import csrf_from, make_account, make_org, make_registration, make_webinar

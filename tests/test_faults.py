@@ -35,7 +35,7 @@ from webinars.runtime import Runtime
 from webinars.scheduling import update_webinar
 from webinars.validation import webinar_input
 from workers import FUNCTIONS
-from workers.deliveries import claim
+from workers.recheck import claim
 from workers.reconcile import reconcile_deliveries
 
 from .factories import make_account, make_org, make_registration, make_webinar

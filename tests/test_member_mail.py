@@ -32,7 +32,8 @@ from webinars.queue import InProcessQueue, commit_and_enqueue
 from webinars.registrations import cancel
 from webinars.runtime import Runtime
 from webinars.scheduling import cancel_webinar
-from workers.deliveries import History, Row, claim, decide, send_deliveries
+from workers.deliveries import send_deliveries
+from workers.recheck import History, Row, claim, decide
 from workers.reconcile import reconcile_deliveries
 
 from .api_support import Api, make_world

@@ -36,8 +36,9 @@ from webinars.models import Delivery, WorkerProcess
 from webinars.queue import InProcessQueue
 from webinars.runtime import Runtime
 from workers import FUNCTIONS
-from workers.deliveries import claim, send_deliveries
+from workers.deliveries import send_deliveries
 from workers.presence import Presence, ProcessIdentity, start_embedded_worker, stop_worker
+from workers.recheck import claim
 from workers.reconcile import reconcile_deliveries
 
 from .conftest import PG_ADMIN_URL
