@@ -5,7 +5,8 @@ process started with the product's settings, and seeding through the product's o
 Environment (read by `Target.from_env()`, never at import):
 
 - `BENCH_PG_URL`: the PostgreSQL server, default `postgresql://postgres@127.0.0.1:5432`;
-- `BENCH_DB`: the database on it, dropped and created at the start, default `webinars_bench`;
+- `BENCH_DB`: the database on it, dropped and created at the start, default `webinars_bench`
+  (`webinars_faults` for bench/faults.py);
 - `BENCH_REDIS_URL`: the Redis database, flushed at the start, default
   `redis://127.0.0.1:6379/15`. It must name its database number: it is flushed.
 
@@ -34,7 +35,7 @@ from urllib.parse import urlsplit
 if TYPE_CHECKING:  # the sink's process imports this module too: it stays light
     from webinars.config import AppConfig
     from webinars.db import Sessionmaker
-    from webinars.queue import Job
+    from webinars.queue import Job, Queue
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432"
 DEFAULT_DB = "webinars_bench"
@@ -42,6 +43,12 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
 SECRET = "bench-secret-key-that-is-long-enough-0123456789"
 BASE_URL = "https://events.example"
 MAIL_FROM = "events@union.example"
+#: Every name settings.py reads: the developer's own environment must not leak into a run.
+SETTINGS = ("DATA_DIR", "DATABASE_URL", "REDIS_URL", "SMTP_URL", "MAIL_FROM", "MAIL_FROM_NAME",
+            "HOST", "PORT", "BASE_URL", "SECRET_KEY", "DEFAULT_TIMEZONE", "DEFAULT_LOCALE",
+            "JITSI_BASE_URL", "FORWARDED_ALLOW_IPS", "REGISTRATION_LIMIT_PERIOD",
+            "REGISTRATION_LIMIT_PER_CLIENT", "REGISTRATION_LIMIT_PER_ADDRESS", "DELIVERY_LEASE",
+            "WORKER_HEARTBEAT", "WORKER_GONE_AFTER", "RECONCILE_GRACE")
 
 
 @dataclass(frozen=True)
@@ -64,9 +71,10 @@ class Target:
             raise ValueError(f"BENCH_PG_URL {self.pg_url!r}: must start with postgresql://")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Target:
+    def from_env(cls, environ: Mapping[str, str] = os.environ, *,
+                 default_db: str = DEFAULT_DB) -> Target:
         return cls(pg_url=environ.get("BENCH_PG_URL", DEFAULT_PG_URL).rstrip("/"),
-                   database=environ.get("BENCH_DB", DEFAULT_DB),
+                   database=environ.get("BENCH_DB", default_db),
                    redis_url=environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
 
     @property
@@ -105,21 +113,20 @@ async def flush_redis(target: Target) -> None:
         await redis.aclose()
 
 
-def prepare(target: Target) -> None:
-    """A freshly migrated database and an empty Redis database (not inside an event loop:
-    Alembic runs its own)."""
-    from webinars.migrate import upgrade
+async def prepare(target: Target) -> None:
+    """A freshly migrated database and an empty Redis database."""
+    from webinars.migrate import upgrade_async
 
-    asyncio.run(_pg_admin(target, f"DROP DATABASE IF EXISTS {target.database} WITH (FORCE)",
-                          f"CREATE DATABASE {target.database}"))
-    upgrade(target.database_url)
-    asyncio.run(flush_redis(target))
+    await _pg_admin(target, f"DROP DATABASE IF EXISTS {target.database} WITH (FORCE)",
+                    f"CREATE DATABASE {target.database}")
+    await upgrade_async(target.database_url)
+    await flush_redis(target)
 
 
-def drop(target: Target) -> None:
-    """Remove what a run left behind (the commands keep it for inspection; tests drop it)."""
-    asyncio.run(_pg_admin(target, f"DROP DATABASE IF EXISTS {target.database} WITH (FORCE)"))
-    asyncio.run(flush_redis(target))
+async def drop(target: Target) -> None:
+    """Remove what a run left behind (fanout and reminders keep it for inspection)."""
+    await _pg_admin(target, f"DROP DATABASE IF EXISTS {target.database} WITH (FORCE)")
+    await flush_redis(target)
 
 
 def free_port() -> int:
@@ -132,12 +139,21 @@ def free_port() -> int:
 # --- the worker: the real `webinars worker` command ---------------------------------------
 
 
-def worker_env(target: Target, smtp_port: int, pool: int) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(DATABASE_URL=target.database_url, REDIS_URL=target.redis_url, SECRET_KEY=SECRET,
-               BASE_URL=BASE_URL, MAIL_FROM=MAIL_FROM,
-               SMTP_URL=f"smtp://127.0.0.1:{smtp_port}?pool={pool}")
+def product_env(**settings: str) -> dict[str, str]:
+    """This process's environment with none of the product's settings but `settings`."""
+    env = {name: value for name, value in os.environ.items() if name not in SETTINGS}
+    env.update(settings)
     return env
+
+
+def smtp_url(port: int, pool: int) -> str:
+    return f"smtp://127.0.0.1:{port}?pool={pool}"
+
+
+def worker_env(target: Target, smtp_port: int, pool: int) -> dict[str, str]:
+    return product_env(DATABASE_URL=target.database_url, REDIS_URL=target.redis_url,
+                       SECRET_KEY=SECRET, BASE_URL=BASE_URL, MAIL_FROM=MAIL_FROM,
+                       SMTP_URL=smtp_url(smtp_port, pool))
 
 
 class Worker:
@@ -266,6 +282,11 @@ ZONES = ("Europe/Moscow", "Asia/Yekaterinburg", "Asia/Novosibirsk", "Asia/Vladiv
          "Europe/Kaliningrad")
 
 
+def address(webinar: int, i: int) -> str:
+    """The seeded address of registrant `i` of the `webinar`-th webinar (both from 0)."""
+    return f"m{webinar}-{i}@school.example"
+
+
 async def seed(sessionmaker: Sessionmaker, config: AppConfig, *, registrants: Sequence[int],
                start: datetime, title: str, salt: str,
                registered_at: datetime | None = None) -> list[int]:
@@ -328,7 +349,7 @@ async def seed(sessionmaker: Sessionmaker, config: AppConfig, *, registrants: Se
                 webinar = await get_webinar(session, webinar_id)
                 for i in range(first, min(first + 500, count)):
                     person = registration_input(
-                        {"name": f"Участник {i} Иванов", "email": f"m{w_index}-{i}@school.example",
+                        {"name": f"Участник {i} Иванов", "email": address(w_index, i),
                          "locale": "ru" if i % 4 else "en", "timezone": ZONES[i % len(ZONES)]},
                         default_locale="ru", default_timezone="Europe/Moscow")
                     await register(session, clock, webinar, person)
@@ -352,21 +373,46 @@ async def seed(sessionmaker: Sessionmaker, config: AppConfig, *, registrants: Se
     return ids
 
 
-async def settle(sessionmaker: Sessionmaker, webinar_ids: Sequence[int], kind: str,
-                 timeout: float) -> dict[str, int]:
-    """Wait until no `kind` row of these webinars is pending or out with the worker (its
-    outcomes are written just after each message is accepted); return the count per status."""
+async def reschedule(sessionmaker: Sessionmaker, queue: Queue, webinar_id: int) -> None:
+    """The organizer moves the webinar a day later, as the web handler does: the service, then
+    `commit_and_enqueue`. Every registrant gets an update."""
+    from webinars.clock import SystemClock
+    from webinars.models import Account
+    from webinars.queue import commit_and_enqueue
+    from webinars.scheduling import get_webinar, update_webinar
+    from webinars.validation import webinar_input
+
+    clock = SystemClock()
+    async with sessionmaker() as session:
+        webinar = await get_webinar(session, webinar_id)
+        account = await session.get_one(Account, webinar.created_by_id)
+        data = webinar_input({"start": (webinar.start_at + timedelta(days=1)).isoformat()},
+                             clock, default_timezone=webinar.timezone, partial=True)
+        await update_webinar(session, clock, account, webinar_id, data)
+        await commit_and_enqueue(session, queue, clock)
+
+
+async def count_by_status(sessionmaker: Sessionmaker, webinar_ids: Sequence[int],
+                          kind: str) -> dict[str, int]:
+    """The `kind` rows of these webinars by status."""
     from sqlalchemy import func, select
 
     from webinars.models import Delivery
 
+    async with sessionmaker() as session:
+        return {status: n for status, n in (await session.execute(
+            select(Delivery.status, func.count()).where(
+                Delivery.webinar_id.in_(list(webinar_ids)), Delivery.kind == kind)
+            .group_by(Delivery.status))).all()}
+
+
+async def settle(sessionmaker: Sessionmaker, webinar_ids: Sequence[int], kind: str,
+                 timeout: float) -> dict[str, int]:
+    """Wait until no `kind` row of these webinars is pending or out with the worker (its
+    outcomes are written just after each message is accepted); return the count per status."""
     deadline = time.monotonic() + timeout
     while True:
-        async with sessionmaker() as session:
-            counts = {status: n for status, n in (await session.execute(
-                select(Delivery.status, func.count()).where(
-                    Delivery.webinar_id.in_(list(webinar_ids)), Delivery.kind == kind)
-                .group_by(Delivery.status))).all()}
+        counts = await count_by_status(sessionmaker, webinar_ids, kind)
         if not counts.get("pending") and not counts.get("sending"):
             return counts
         if time.monotonic() > deadline:

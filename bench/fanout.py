@@ -32,17 +32,16 @@ import aiosmtplib
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import Sink, Target, Worker, prepare, seed, settle
+from bench.common import Sink, Target, Worker, prepare, reschedule, seed, settle
 from webinars.clock import SystemClock
 from webinars.config import AppConfig
 from webinars.db import Sessionmaker, make_engine, make_sessionmaker
 from webinars.mail import MessageBatch, Recipient
 from webinars.mailer import OutgoingMail
-from webinars.models import Account, Registration, Webinar
+from webinars.models import Registration, Webinar
 from webinars.queue import ArqQueue, commit_and_enqueue
 from webinars.registrations import register
-from webinars.scheduling import update_webinar
-from webinars.validation import registration_input, webinar_input
+from webinars.validation import registration_input
 
 
 @dataclass(frozen=True)
@@ -139,21 +138,9 @@ async def warm_up(sessionmaker: Sessionmaker, queue: ArqQueue, webinar_id: int, 
 
 async def fanout(sessionmaker: Sessionmaker, queue: ArqQueue, webinar_id: int, sink: Sink,
                  worker: Worker, expected: int) -> dict[str, float]:
-    from sqlalchemy import select
-
-    clock = SystemClock()
     sink.reset()
     started = time.time()
-    async with sessionmaker() as session:
-        webinar = await session.scalar(select(Webinar).where(Webinar.id == webinar_id))
-        assert webinar is not None
-        account = await session.scalar(select(Account).where(
-            Account.id == webinar.created_by_id))
-        assert account is not None
-        data = webinar_input({"start": (webinar.start_at + timedelta(days=1)).isoformat()},
-                             clock, default_timezone=webinar.timezone, partial=True)
-        await update_webinar(session, clock, account, webinar_id, data)
-        await commit_and_enqueue(session, queue, clock)
+    await reschedule(sessionmaker, queue, webinar_id)
     committed = time.time()
     last = sink.wait_for(expected, 60 + expected * 0.1, worker)
     first = sink.times(1)[0]
@@ -219,7 +206,7 @@ def main(argv: Sequence[str] | None = None, *, log_dir: Path | None = None) -> F
     if args.registrants < 1 or args.pool < 1:
         parser.error("--registrants and --pool must be at least 1")
     target = Target.from_env()
-    prepare(target)
+    asyncio.run(prepare(target))
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="bench-"))
     figures = asyncio.run(run(target, args.registrants, args.pool, log_dir))
     report(figures, target)

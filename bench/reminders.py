@@ -140,7 +140,7 @@ def main(argv: Sequence[str] | None = None, *, log_dir: Path | None = None) -> R
     if args.lead is not None and args.lead <= 0:
         parser.error("--lead must be positive")
     target = Target.from_env()
-    prepare(target)
+    asyncio.run(prepare(target))
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="bench-"))
     figures = asyncio.run(run(target, args.reminders, args.webinars, args.pool, args.lead,
                               log_dir))

@@ -11,6 +11,7 @@ every row was recorded as sent, and the figures were printed and are numbers in 
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 from collections.abc import Iterator
@@ -38,7 +39,7 @@ def target(monkeypatch: pytest.MonkeyPatch) -> Iterator[Target]:
     try:
         yield made
     finally:
-        drop(made)
+        asyncio.run(drop(made))
 
 
 def sane(value: float, low: float, high: float) -> bool:

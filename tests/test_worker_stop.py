@@ -28,7 +28,8 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bench.faults import SLOW, Place, Scenario, measure
+from bench.common import Target
+from bench.faults import SLOW, Scenario, measure
 from webinars.clock import FixedClock
 from webinars.config import AppConfig, check_worker_times
 from webinars.mailer import SmtpMailer
@@ -335,22 +336,21 @@ def test_the_default_lease_outlasts_the_slowest_batch_and_fits_the_heartbeat() -
 
 
 @pytest.fixture
-def place(tmp_path: Path) -> Place:
+def target() -> Target:
     admin = PG_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://")
     redis_db = os.environ.get("TEST_REDIS_DB", "9")
-    return Place(admin, f"webinars_stop_{os.getpid()}", f"redis://127.0.0.1:6379/{redis_db}",
-                 tmp_path)
+    return Target(admin, f"webinars_stop_{os.getpid()}", f"redis://127.0.0.1:6379/{redis_db}")
 
 
 @pytest.mark.parametrize("mode", ["worker", "run"])
 @pytest.mark.parametrize("stop", ["term", "kill"])
 async def test_a_worker_stopped_mid_fan_out_and_started_again_delays_nothing(
-    place: Place, mode: str, stop: str,
+    target: Target, tmp_path: Path, mode: str, stop: str,
 ) -> None:
     """Default lease and heartbeat: what comes back within seconds does so because the
     stopped worker gave its rows back, or because its pid is known to be gone."""
-    result = await measure(place, Scenario(mode, stop, updates=60, pool=3, delay=0.03,
-                                           late=10, wait=30))
+    result = await measure(target, Scenario(mode, stop, updates=60, pool=3, delay=0.03,
+                                            late=10, wait=30), tmp_path)
     assert 0 < result.before_stop < 60, result.logs
     assert result.delayed == 0 and result.never == 0, result.logs
     if stop == "term":
@@ -362,9 +362,10 @@ async def test_a_worker_stopped_mid_fan_out_and_started_again_delays_nothing(
     assert "Traceback" not in result.logs, result.logs
 
 
-async def test_an_smtp_server_slower_than_the_lease_sends_nothing_twice(place: Place) -> None:
-    result = await measure(place, Scenario("worker", "none", updates=20, pool=1, delay=0.3,
-                                           late=30, wait=30, settings=SLOW))
+async def test_an_smtp_server_slower_than_the_lease_sends_nothing_twice(target: Target,
+                                                                    tmp_path: Path) -> None:
+    result = await measure(target, Scenario("worker", "none", updates=20, pool=1, delay=0.3,
+                                            late=30, wait=30, settings=SLOW), tmp_path)
     lease = float(SLOW["DELIVERY_LEASE"])
     assert result.restart_to_last > 2 * lease  # the batch outlived its lease…
     assert result.never == 0 and result.twice == 0, result.logs  # …and went out once
