@@ -88,7 +88,7 @@ async def prebuilt(sessionmaker: Sessionmaker, webinar_id: int, config: AppConfi
     batch = MessageBatch(config, webinar, "update", SystemClock().now())
     messages = []
     for i, r in enumerate(people):
-        # As the worker addresses them (`workers.deliveries.load_rows`): a name typed on the
+        # As the worker addresses them (`workers.recheck.load_rows`): a name typed on the
         # public form is left out until the address is proven; the Message-ID is random.
         trusted = r.address_confirmed_at is not None or r.registered_by_id is not None
         recipient = Recipient(-(i + 1), r.name if trusted else "", r.email, r.locale,
