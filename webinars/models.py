@@ -8,12 +8,14 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Text,
     TypeDecorator,
@@ -21,6 +23,22 @@ from sqlalchemy import (
     false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from .states import (
+    DeliveryKind,
+    DeliveryStatus,
+    EventKind,
+    MeetingStatus,
+    OrgLevel,
+    RegistrationStatus,
+    RoleName,
+    Visibility,
+    WebhookStatus,
+    WebinarKind,
+    WebinarStatus,
+    check,
+    values,
+)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -30,15 +48,16 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-WEBINAR_KINDS = ("webinar", "conference", "training", "action", "contest", "other")
-WEBINAR_STATUSES = ("draft", "scheduled", "cancelled", "finished")
-VISIBILITIES = ("public", "unlisted")
-ROLES = ("admin", "organizer")
-ORG_LEVELS = ("federal", "regional", "municipal", "primary", "other")
-MEETING_STATUSES = ("pending", "ready", "failed")
-REGISTRATION_STATUSES = ("confirmed", "cancelled")
-DELIVERY_KINDS = ("invitation", "update", "cancellation", "reminder", "followup")
-DELIVERY_STATUSES = ("pending", "sending", "sent", "failed", "superseded")
+WEBINAR_KINDS = values(WebinarKind)
+WEBINAR_STATUSES = values(WebinarStatus)
+VISIBILITIES = values(Visibility)
+ROLES = values(RoleName)
+ORG_LEVELS = values(OrgLevel)
+MEETING_STATUSES = values(MeetingStatus)
+REGISTRATION_STATUSES = values(RegistrationStatus)
+DELIVERY_KINDS = values(DeliveryKind)
+DELIVERY_STATUSES = values(DeliveryStatus)
+EVENT_KINDS = values(EventKind)
 DEFAULT_REMINDER_OFFSETS = [24 * 60, 15]  # minutes before the start
 
 
@@ -65,6 +84,7 @@ class Base(DeclarativeBase):
 
 class Organization(Base):
     __tablename__ = "organizations"
+    __table_args__ = (CheckConstraint(check("level", OrgLevel), name="level"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
@@ -93,7 +113,8 @@ class Account(Base):
 
 class Role(Base):
     __tablename__ = "roles"
-    __table_args__ = (UniqueConstraint("account_id", "organization_id"),)
+    __table_args__ = (UniqueConstraint("account_id", "organization_id"),
+                      CheckConstraint(check("role", RoleName), name="role"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
@@ -146,7 +167,10 @@ class LoginSession(Base):
 
 class Webinar(Base):
     __tablename__ = "webinars"
-    __table_args__ = (Index("ix_webinars_org_start", "organization_id", "start_at"),)
+    __table_args__ = (Index("ix_webinars_org_start", "organization_id", "start_at"),
+                      CheckConstraint(check("kind", WebinarKind), name="kind"),
+                      CheckConstraint(check("status", WebinarStatus), name="status"),
+                      CheckConstraint(check("visibility", Visibility), name="visibility"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
@@ -182,6 +206,7 @@ class Webinar(Base):
 
 class Meeting(Base):
     __tablename__ = "meetings"
+    __table_args__ = (CheckConstraint(check("status", MeetingStatus), name="status"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     webinar_id: Mapped[int] = mapped_column(
@@ -222,7 +247,8 @@ class MemberFeed(Base):
 
 class Registration(Base):
     __tablename__ = "registrations"
-    __table_args__ = (UniqueConstraint("webinar_id", "email_normalized"),)
+    __table_args__ = (UniqueConstraint("webinar_id", "email_normalized"),
+                      CheckConstraint(check("status", RegistrationStatus), name="status"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     webinar_id: Mapped[int] = mapped_column(ForeignKey("webinars.id", ondelete="CASCADE"))
@@ -272,7 +298,9 @@ class Delivery(Base):
     """One outgoing message: written with the change that causes it, sent by a worker."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (Index("ix_deliveries_status_due", "status", "due_at"),)
+    __table_args__ = (Index("ix_deliveries_status_due", "status", "due_at"),
+                      CheckConstraint(check("kind", DeliveryKind), name="kind"),
+                      CheckConstraint(check("status", DeliveryStatus), name="status"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     webinar_id: Mapped[int] = mapped_column(ForeignKey("webinars.id", ondelete="CASCADE"))
@@ -294,6 +322,9 @@ class Delivery(Base):
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: The event whose handler wrote the row: the activity log counts who was told.
+    event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("events.id", ondelete="SET NULL"), index=True)
 
 
 class WorkerProcess(Base):
@@ -321,3 +352,120 @@ class OutboxMessage(Base):
     message_id: Mapped[str] = mapped_column(String(300))
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Event(Base):
+    """What happened, written in the same transaction as the change (`webinars.events`).
+
+    The dispatcher (`workers.dispatch`) hands it to every handler registered for its kind;
+    `dispatched_at` is set once all of them are done, and reconcile re-queues the rest.
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_webinar_id_id", "webinar_id", "id"),
+                      Index("ix_events_organization_id_id", "organization_id", "id"),
+                      Index("ix_events_dispatched_at_occurred_at", "dispatched_at",
+                            "occurred_at"),
+                      CheckConstraint(check("kind", EventKind), name="kind"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: The organization that manages the webinar when it happened.
+    organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
+    webinar_id: Mapped[int | None] = mapped_column(ForeignKey("webinars.id", ondelete="CASCADE"))
+    registration_id: Mapped[int | None] = mapped_column(
+        ForeignKey("registrations.id", ondelete="SET NULL"))
+    #: The organizer who made the change; None for members and for the system.
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    #: Ids and changed fields ({"changed": {field: {"old": .., "new": ..}}}), never tokens.
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    dispatch_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(String(1000))
+
+
+class EventHandled(Base):
+    """One handler's progress on one event: it exists once the handler started and is done
+    at `done_at`. Handlers that work in batches move `cursor` forward, one batch per
+    transaction, so a handler run twice continues instead of repeating."""
+
+    __tablename__ = "event_handlers"
+    __table_args__ = (PrimaryKeyConstraint("event_id", "handler"),)
+
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    handler: Mapped[str] = mapped_column(String(40))
+    cursor: Mapped[int] = mapped_column(Integer, default=0)
+    #: What it set off: messages written, webhook messages queued, meeting jobs started.
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebhookEndpoint(Base):
+    """An integrator's URL: gets the events of its organization's whole subtree."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    description: Mapped[str] = mapped_column(String(200), default="")
+    #: Event kinds it wants; empty means every kind.
+    kinds: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: The `whsec_` signing secret, encrypted with a key derived from SECRET_KEY.
+    secret_sealed: Mapped[str] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Set when it kept failing and was turned off; its owner is told once.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    disabled_reason: Mapped[str | None] = mapped_column(String(500))
+    owner_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: First failure since its last success.
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebhookMessage(Base):
+    """One event for one endpoint (or a test ping): sent, retried with back-off, and picked
+    up by reconcile like a delivery. `msg_id` is the stable `webhook-id`."""
+
+    __tablename__ = "webhook_messages"
+    __table_args__ = (UniqueConstraint("event_id", "endpoint_id"),
+                      Index("ix_webhook_messages_status_due", "status", "due_at"),
+                      Index("ix_webhook_messages_endpoint_id_id", "endpoint_id", "id"),
+                      CheckConstraint(check("status", WebhookStatus), name="status"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(40))
+    msg_id: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The exact body, so every attempt sends (and signs) the same bytes.
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebhookAttempt(Base):
+    """One try at sending a webhook message: what the organizer sees on the endpoint's page."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_messages.id", ondelete="CASCADE"), index=True)
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(500))
+    duration_ms: Mapped[int] = mapped_column(Integer)

@@ -1,0 +1,101 @@
+"""Every state and kind the tables hold, typed. The migrations turn each into a CHECK
+constraint, so a misspelt value fails at the database, not weeks later in a report."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class WebinarKind(StrEnum):
+    WEBINAR = "webinar"
+    CONFERENCE = "conference"
+    TRAINING = "training"
+    ACTION = "action"
+    CONTEST = "contest"
+    OTHER = "other"
+
+
+class WebinarStatus(StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    CANCELLED = "cancelled"
+    FINISHED = "finished"
+
+
+class Visibility(StrEnum):
+    PUBLIC = "public"
+    UNLISTED = "unlisted"
+
+
+class RoleName(StrEnum):
+    ADMIN = "admin"
+    ORGANIZER = "organizer"
+
+
+class OrgLevel(StrEnum):
+    FEDERAL = "federal"
+    REGIONAL = "regional"
+    MUNICIPAL = "municipal"
+    PRIMARY = "primary"
+    OTHER = "other"
+
+
+class MeetingStatus(StrEnum):
+    PENDING = "pending"
+    READY = "ready"
+    FAILED = "failed"
+    #: The webinar was cancelled and the meeting removed from the platform.
+    DELETED = "deleted"
+
+
+class RegistrationStatus(StrEnum):
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+
+
+class DeliveryKind(StrEnum):
+    INVITATION = "invitation"
+    UPDATE = "update"
+    CANCELLATION = "cancellation"
+    REMINDER = "reminder"
+    FOLLOWUP = "followup"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    SUPERSEDED = "superseded"
+
+
+class EventKind(StrEnum):
+    """What happened. Names are an API (webhook consumers filter on them): add, never rename."""
+
+    WEBINAR_DRAFTED = "webinar.drafted"
+    WEBINAR_SCHEDULED = "webinar.scheduled"
+    WEBINAR_CHANGED = "webinar.changed"
+    WEBINAR_CANCELLED = "webinar.cancelled"
+    REGISTRATION_CONFIRMED = "registration.confirmed"
+    REGISTRATION_CANCELLED = "registration.cancelled"
+    MEETING_READY = "meeting.ready"
+    MEETING_FAILED = "meeting.failed"
+    DELIVERY_FAILED = "delivery.failed"
+
+
+class WebhookStatus(StrEnum):
+    """A webhook message: one per (event, endpoint), or a test ping."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+def values(enum: type[StrEnum]) -> tuple[str, ...]:
+    return tuple(member.value for member in enum)
+
+
+def check(column: str, enum: type[StrEnum]) -> str:
+    """The SQL of a CHECK constraint that holds `column` to the enum's values."""
+    return f"{column} IN ({', '.join(repr(v) for v in values(enum))})"
