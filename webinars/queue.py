@@ -1,8 +1,9 @@
 """The one place the web side names jobs, and the two ways they run.
 
-Services record the work a change implies in `session.info`; `commit_and_enqueue` commits
-and only then puts the jobs on the queue (commit, then enqueue). A crash between the two
-loses nothing: the reconcile job finds the rows again.
+Services record what happened as events (`webinars.events`) and handlers record the rows they
+wrote, both in `session.info`; `commit_and_enqueue` commits and only then puts the jobs on the
+queue (commit, then enqueue). A crash between the two loses nothing: the reconcile job finds
+the undispatched events and the unsent rows again.
 """
 
 from __future__ import annotations
@@ -21,8 +22,12 @@ from .clock import Clock
 log = logging.getLogger(__name__)
 
 # Job names are an API: renaming one strands jobs already queued.
-CREATE_MEETING = "create_meeting"
+DISPATCH = "dispatch"
+#: Makes the platform's meeting match the webinar (create, update or delete); the name is
+#: older than the job's scope.
+SYNC_MEETING = "create_meeting"
 SEND_DELIVERIES = "send_deliveries"
+SEND_WEBHOOK = "send_webhook"
 RECONCILE = "reconcile"
 
 #: Deliveries due within this window are queued at once (deferred); later ones wait for the sweep.
@@ -44,8 +49,12 @@ class Queue(Protocol):
     async def close(self) -> None: ...
 
 
-def meeting_job(webinar_id: int, revision: int) -> Job:
-    return Job(CREATE_MEETING, (webinar_id,), f"meeting:{webinar_id}:{revision}")
+def dispatch_job(event_id: int, tag: str = "", defer_until: datetime | None = None) -> Job:
+    return Job(DISPATCH, (event_id,), f"dispatch:{event_id}{tag}", defer_until)
+
+
+def meeting_job(webinar_id: int, tag: str, defer_until: datetime | None = None) -> Job:
+    return Job(SYNC_MEETING, (webinar_id,), f"meeting:{webinar_id}:{tag}", defer_until)
 
 
 def delivery_jobs(due: Iterable[tuple[int, datetime]], now: datetime) -> list[Job]:
@@ -81,11 +90,15 @@ def pending_deliveries(session: AsyncSession) -> list[tuple[int, datetime]]:
     return due
 
 
-async def commit_and_enqueue(session: AsyncSession, queue: Queue, clock: Clock) -> None:
+async def commit_and_enqueue(session: AsyncSession, queue: Queue | None, clock: Clock) -> None:
     await session.commit()
-    jobs = pending_jobs(session) + delivery_jobs(pending_deliveries(session), clock.now())
+    jobs = [dispatch_job(event.id) for event in session.info.get("events", [])]
+    jobs += pending_jobs(session) + delivery_jobs(pending_deliveries(session), clock.now())
+    session.info["events"] = []
     session.info["jobs"] = []
     session.info["deliveries"] = []
+    if queue is None:  # the CLI outside a worker: reconcile queues it all within a minute
+        return
     for job in jobs:
         try:
             await queue.enqueue(job)

@@ -1,0 +1,229 @@
+"""The one dispatcher. What happens after a change is read in `HANDLERS`: each event kind,
+the handlers that react to it, in the order they run.
+
+Each (event, handler) runs once. A handler's progress is a row in `event_handlers`, written
+in the handler's own transaction, first thing: of two runners (a job queued twice, reconcile
+after a crash) one holds it and the other stops. A handler that works in batches (the members
+told of a change) commits each batch with its cursor, so a handler interrupted after batch
+three continues with batch four. Events of one webinar reach each handler in the order they
+happened. What no job dispatched (Redis flushed, worker killed) `reconcile` queues again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from webinars.models import Event, EventHandled
+from webinars.queue import commit_and_enqueue, dispatch_job
+from webinars.states import EventKind
+
+from . import meetings, notifications, webhooks
+from .context import WorkerContext
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EventView:
+    """An event as handlers see it: plain values, detached from any session."""
+
+    id: int
+    kind: EventKind
+    occurred_at: datetime
+    organization_id: int | None
+    webinar_id: int | None
+    registration_id: int | None
+    actor_id: int | None
+    data: dict[str, Any]
+
+    @classmethod
+    def of(cls, event: Event) -> EventView:
+        return cls(event.id, EventKind(event.kind), event.occurred_at, event.organization_id,
+                   event.webinar_id, event.registration_id, event.actor_id, dict(event.data))
+
+    @property
+    def changed(self) -> dict[str, Any]:
+        changed: dict[str, Any] = self.data.get("changed", {})
+        return changed
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one transaction of a handler did: `count` rows or messages it set off, and where
+    to continue (`cursor`), or None when it is done."""
+
+    count: int = 0
+    cursor: int | None = None
+
+
+#: A handler runs inside the transaction the dispatcher opened (and commits), once per batch.
+Handler = Callable[[AsyncSession, WorkerContext, EventView, int], Awaitable[Step]]
+
+NOTIFICATIONS = "notifications"
+MEETINGS = "meetings"
+WEBHOOKS = "webhooks"
+
+HANDLERS: dict[EventKind, tuple[tuple[str, Handler], ...]] = {
+    EventKind.WEBINAR_DRAFTED: (
+        (MEETINGS, meetings.sync),
+        (WEBHOOKS, webhooks.queue_messages),
+    ),
+    EventKind.WEBINAR_SCHEDULED: (
+        (MEETINGS, meetings.sync),
+        (WEBHOOKS, webhooks.queue_messages),
+    ),
+    EventKind.WEBINAR_CHANGED: (  # updates and new reminders to members, follow-ups
+        (NOTIFICATIONS, notifications.webinar_changed),
+        (MEETINGS, meetings.sync),
+        (WEBHOOKS, webhooks.queue_messages),
+    ),
+    EventKind.WEBINAR_CANCELLED: (
+        (NOTIFICATIONS, notifications.webinar_cancelled),
+        (MEETINGS, meetings.sync),
+        (WEBHOOKS, webhooks.queue_messages),
+    ),
+    EventKind.REGISTRATION_CONFIRMED: (  # the invitation and the reminders
+        (NOTIFICATIONS, notifications.registration_confirmed),
+        (WEBHOOKS, webhooks.queue_messages),
+    ),
+    EventKind.REGISTRATION_CANCELLED: (
+        (NOTIFICATIONS, notifications.registration_cancelled),
+        (WEBHOOKS, webhooks.queue_messages),
+    ),
+    EventKind.MEETING_READY: (  # a new link after invitations went out: an update
+        (NOTIFICATIONS, notifications.meeting_ready),
+        (WEBHOOKS, webhooks.queue_messages),
+    ),
+    EventKind.MEETING_FAILED: (
+        (WEBHOOKS, webhooks.queue_messages),
+    ),
+    EventKind.DELIVERY_FAILED: (
+        (WEBHOOKS, webhooks.queue_messages),
+    ),
+}
+
+#: A handler that failed is tried again by reconcile; after this many tries it is left to
+#: the organizer, whose activity log shows the error.
+MAX_ATTEMPTS = 10
+#: How long to wait for another runner that holds an earlier event of the same webinar.
+WAIT = timedelta(seconds=2)
+
+
+def handler_for(kind: EventKind, name: str) -> Handler | None:
+    return next((h for n, h in HANDLERS.get(kind, ()) if n == name), None)
+
+
+def kinds_handled_by(name: str) -> list[str]:
+    return [kind.value for kind, handlers in HANDLERS.items() if any(n == name for n, _ in handlers)]
+
+
+async def dispatch(ctx: WorkerContext, event_id: int) -> str:
+    """Hand the event to each of its handlers; safe to run any number of times."""
+    sessionmaker = ctx["sessionmaker"]
+    async with sessionmaker() as session:
+        row = await session.get(Event, event_id)
+        if row is None or row.dispatched_at is not None:
+            return "nothing to do"
+        event = EventView.of(row)
+    try:
+        for name, handler in HANDLERS.get(event.kind, ()):
+            for earlier in await unfinished_before(ctx, event, name):
+                earlier_handler = handler_for(earlier.kind, name)
+                if earlier_handler and not await run(ctx, earlier, name, earlier_handler):
+                    return await wait_for_other(ctx, event)
+            if not await run(ctx, event, name, handler):
+                return await wait_for_other(ctx, event)
+    except Exception as exc:
+        log.exception("dispatching event %s (%s) failed", event.id, event.kind)
+        async with sessionmaker() as session:
+            await session.execute(
+                update(Event).where(Event.id == event.id)
+                .values(dispatch_attempts=Event.dispatch_attempts + 1,
+                        last_error=f"{type(exc).__name__}: {exc}"[:1000]))
+            await session.commit()
+        return "failed"
+    async with sessionmaker() as session:
+        await session.execute(update(Event).where(Event.id == event.id)
+                              .values(dispatched_at=ctx["clock"].now(), last_error=None))
+        await session.commit()
+    return "dispatched"
+
+
+async def unfinished_before(ctx: WorkerContext, event: EventView, name: str) -> list[EventView]:
+    """Earlier events of the same webinar that this handler has not finished."""
+    if event.webinar_id is None:
+        return []
+    async with ctx["sessionmaker"]() as session:
+        done = exists().where(EventHandled.event_id == Event.id, EventHandled.handler == name,
+                              EventHandled.done_at.is_not(None))
+        rows = (await session.scalars(
+            select(Event).where(Event.webinar_id == event.webinar_id,
+                                Event.dispatched_at.is_(None), Event.id < event.id,
+                                Event.kind.in_(kinds_handled_by(name)), ~done)
+            .order_by(Event.id))).all()
+        return [EventView.of(r) for r in rows]
+
+
+async def wait_for_other(ctx: WorkerContext, event: EventView) -> str:
+    """Another runner holds this event or an earlier one: look again shortly."""
+    now = ctx["clock"].now()
+    queue = ctx.get("queue")
+    if queue is not None:
+        await queue.enqueue(dispatch_job(event.id, f":w{now:%H%M%S%f}", now + WAIT))
+    return "waiting"
+
+
+async def run(ctx: WorkerContext, event: EventView, name: str, handler: Handler) -> bool:
+    """Run one handler to the end. False when another runner holds it right now."""
+    sessionmaker = ctx["sessionmaker"]
+    clock = ctx["clock"]
+    async with sessionmaker() as session:
+        marker = await session.get(EventHandled, (event.id, name))
+        if marker is not None and marker.done_at is not None:
+            return True
+        cursor = None if marker is None else marker.cursor
+    while True:
+        async with sessionmaker() as session:
+            if not await hold(session, event.id, name, cursor, clock.now()):
+                return False
+            step = await handler(session, ctx, event, cursor or 0)
+            await session.execute(
+                update(EventHandled)
+                .where(EventHandled.event_id == event.id, EventHandled.handler == name)
+                .values(cursor=step.cursor if step.cursor is not None else cursor or 0,
+                        count=EventHandled.count + step.count,
+                        done_at=clock.now() if step.cursor is None else None))
+            await commit_and_enqueue(session, ctx.get("queue"), clock)
+        if step.cursor is None:
+            return True
+        cursor = step.cursor
+
+
+async def hold(session: AsyncSession, event_id: int, name: str, cursor: int | None,
+               now: datetime) -> bool:
+    """Take the handler's marker for this transaction: insert it the first time, else touch
+    it where we left it. Either waits for a runner that holds it (a row lock, or SQLite's one
+    writer) and fails once that one has moved on."""
+    if cursor is None:
+        session.add(EventHandled(event_id=event_id, handler=name, cursor=0, count=0,
+                                 started_at=now))
+        try:
+            await session.flush()
+        except IntegrityError:
+            await session.rollback()
+            return False
+        return True
+    result = await session.execute(
+        update(EventHandled)
+        .where(EventHandled.event_id == event_id, EventHandled.handler == name,
+               and_(EventHandled.cursor == cursor, EventHandled.done_at.is_(None)))
+        .values(cursor=cursor))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
