@@ -309,7 +309,7 @@ async def seed(sessionmaker: Sessionmaker, config: AppConfig, *, registrants: Se
     from webinars.scheduling import create_webinar, get_webinar
     from webinars.validation import registration_input, webinar_input
     from workers.deliveries import Outcome, claim, write_outcomes
-    from workers.meetings import create_meeting
+    from workers.meetings import sync_meeting
 
     clock = FixedClock(registered_at or datetime.now(UTC) - timedelta(hours=1))
     async with sessionmaker() as session:
@@ -337,8 +337,9 @@ async def seed(sessionmaker: Sessionmaker, config: AppConfig, *, registrants: Se
         "sessionmaker": sessionmaker, "clock": clock, "queue": HeldQueue(),
         "adapters": build_adapters(jitsi_base_url=config.jitsi_base_url,
                                    secret=config.secret_key)}
+    await dispatch_all(ctx)  # webinar.scheduled: the meetings handler asks for the meeting
     for webinar in webinars:
-        status = await create_meeting(ctx, webinar.id)
+        status = await sync_meeting(ctx, webinar.id)  # type: ignore[arg-type]
         if status != "ready":
             raise RuntimeError(f"seeding: the meeting of webinar {webinar.id} is {status}")
 
@@ -354,6 +355,8 @@ async def seed(sessionmaker: Sessionmaker, config: AppConfig, *, registrants: Se
                         default_locale="ru", default_timezone="Europe/Moscow")
                     await register(session, clock, webinar, person)
                 await session.commit()
+
+    await dispatch_all(ctx)
 
     # What the worker did with the invitations then, minus the SMTP conversation.
     async with sessionmaker() as session:
@@ -371,6 +374,20 @@ async def seed(sessionmaker: Sessionmaker, config: AppConfig, *, registrants: Se
         await write_outcomes(conn, [Outcome(r.id, "sent", sequence=r.sequence)
                                     for r in rows if r.id in claimed], clock.now())
     return ids
+
+
+async def dispatch_all(ctx: dict[str, Any]) -> None:
+    """What the worker's dispatcher did with the registrations: their invitations written."""
+    from sqlalchemy import select
+
+    from webinars.models import Event
+    from workers.dispatch import dispatch
+
+    async with ctx["sessionmaker"]() as session:
+        ids = (await session.scalars(select(Event.id).where(Event.dispatched_at.is_(None))
+                                     .order_by(Event.id))).all()
+    for event_id in ids:
+        await dispatch(ctx, event_id)  # type: ignore[arg-type]
 
 
 async def reschedule(sessionmaker: Sessionmaker, queue: Queue, webinar_id: int) -> None:
@@ -406,14 +423,28 @@ async def count_by_status(sessionmaker: Sessionmaker, webinar_ids: Sequence[int]
             .group_by(Delivery.status))).all()}
 
 
+async def undispatched(sessionmaker: Sessionmaker, webinar_ids: Sequence[int]) -> int:
+    """Events of these webinars whose handlers have not all run (rows may still be coming)."""
+    from sqlalchemy import func, select
+
+    from webinars.models import Event
+
+    async with sessionmaker() as session:
+        return int(await session.scalar(
+            select(func.count()).select_from(Event).where(
+                Event.webinar_id.in_(list(webinar_ids)), Event.dispatched_at.is_(None))) or 0)
+
+
 async def settle(sessionmaker: Sessionmaker, webinar_ids: Sequence[int], kind: str,
                  timeout: float) -> dict[str, int]:
-    """Wait until no `kind` row of these webinars is pending or out with the worker (its
-    outcomes are written just after each message is accepted); return the count per status."""
+    """Wait until every event of these webinars is dispatched and no `kind` row is pending or
+    out with the worker (its outcomes are written just after each message is accepted); return
+    the count per status."""
     deadline = time.monotonic() + timeout
     while True:
         counts = await count_by_status(sessionmaker, webinar_ids, kind)
-        if not counts.get("pending") and not counts.get("sending"):
+        if not counts.get("pending") and not counts.get("sending") \
+                and not await undispatched(sessionmaker, webinar_ids):
             return counts
         if time.monotonic() > deadline:
             raise TimeoutError(f"{kind} deliveries still unsettled after {timeout:.0f} s: "

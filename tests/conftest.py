@@ -11,7 +11,7 @@ import asyncio
 import os
 import socket
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
@@ -19,7 +19,7 @@ from typing import Any, Self
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webinars.app import create_app
@@ -27,10 +27,11 @@ from webinars.clock import FixedClock
 from webinars.config import AppConfig
 from webinars.db import make_engine
 from webinars.migrate import upgrade
-from webinars.models import Base
-from webinars.queue import InProcessQueue
+from webinars.models import Base, Event
+from webinars.queue import InProcessQueue, Job
 from webinars.runtime import Runtime, build_runtime
 from workers import FUNCTIONS
+from workers.dispatch import dispatch
 
 from .api_support import World, make_world
 
@@ -125,6 +126,43 @@ async def world(runtime: Runtime, clock: FixedClock, queue: InProcessQueue) -> W
     made = await make_world(runtime, clock)
     await queue.drain()
     return made
+
+
+class HeldJobs:
+    """A queue that keeps what it is given: the jobs handlers queued, not run."""
+
+    def __init__(self) -> None:
+        self.jobs: list[Job] = []
+
+    async def enqueue(self, job: Job) -> None:
+        self.jobs.append(job)
+
+    async def close(self) -> None:
+        return None
+
+
+Dispatched = Callable[[AsyncSession], Awaitable[list[Job]]]
+
+
+async def dispatch_held(session: AsyncSession, job_context: dict[str, Any]) -> list[Job]:
+    """Commit the session, then hand every recorded event to its handlers as the worker's
+    dispatcher does, without running the jobs they queue (returned): the outbox rows stay
+    pending for the test to read, and a meeting stays "link pending"."""
+    await session.commit()
+    held = HeldJobs()
+    ctx = {**job_context, "queue": held}
+    async with job_context["sessionmaker"]() as reading:
+        ids = (await reading.scalars(select(Event.id).where(Event.dispatched_at.is_(None))
+                                     .order_by(Event.id))).all()
+    for event_id in ids:
+        assert await dispatch(ctx, event_id) == "dispatched"  # type: ignore[arg-type]
+    return held.jobs
+
+
+@pytest.fixture
+def dispatched(runtime: Runtime) -> Dispatched:
+    """`dispatch_held` with this test's runtime."""
+    return lambda session: dispatch_held(session, runtime.job_context())
 
 
 @pytest.fixture

@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from webinars.clock import FixedClock
 from webinars.models import Account, Organization, Registration, Webinar
-from webinars.queue import InProcessQueue, commit_and_enqueue, pending_jobs
+from webinars.queue import InProcessQueue, commit_and_enqueue
 from webinars.runtime import Runtime
 
+from .conftest import dispatch_held
 from .factories import csrf_from, make_account, make_org, make_webinar
 
 #: Tuesday 8 December 2026, 12:00 UTC: 15:00 in Moscow, 17:00 in Yekaterinburg, 22:00 in
@@ -38,7 +39,8 @@ async def publish(session: AsyncSession, queue: InProcessQueue, clock: FixedCloc
     """Commit test data; with `meeting=False` the meeting job is dropped, so the link stays
     pending until a test enqueues it."""
     if not meeting:
-        pending_jobs(session).clear()
+        await dispatch_held(session, queue.ctx)
+        return
     await commit_and_enqueue(session, queue, clock)
     await queue.drain()
 

@@ -30,6 +30,9 @@ from .test_public_pages import (
 
 
 async def deliveries_of(runtime: Runtime, registration_id: int) -> list[Delivery]:
+    """The person's messages, once what their registration set off has run."""
+    assert isinstance(runtime.queue, InProcessQueue)
+    await runtime.queue.drain()
     async with runtime.sessionmaker() as s:
         return list((await s.scalars(select(Delivery).where(
             Delivery.registration_id == registration_id).order_by(Delivery.id))).all())

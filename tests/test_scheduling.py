@@ -16,10 +16,14 @@ from webinars.registrations import cancel, register
 from webinars.scheduling import cancel_webinar, update_webinar
 from webinars.validation import registration_input, webinar_input
 
+from .conftest import Dispatched
 from .factories import make_account, make_org, make_registration, make_webinar
 
 
-async def live_deliveries(session: AsyncSession, webinar_id: int) -> list[Delivery]:
+async def live_deliveries(session: AsyncSession, webinar_id: int,
+                          dispatched: Dispatched) -> list[Delivery]:
+    """The rows the handlers wrote for what happened so far, superseded ones left out."""
+    await dispatched(session)
     rows = await session.scalars(select(Delivery).where(
         Delivery.webinar_id == webinar_id, Delivery.status != "superseded").order_by(Delivery.id))
     return list(rows.all())
@@ -42,11 +46,11 @@ async def planned(session: AsyncSession, clock: FixedClock
 
 
 async def test_registration_writes_invitation_and_default_reminders(
-    session: AsyncSession, clock: FixedClock, planned: tuple[Organization, Account, Webinar]
+    session: AsyncSession, clock: FixedClock, planned: tuple[Organization, Account, Webinar], dispatched: Dispatched
 ) -> None:
     _, _, webinar = planned
     await make_registration(session, clock, webinar)
-    rows = await live_deliveries(session, webinar.id)
+    rows = await live_deliveries(session, webinar.id, dispatched)
     assert [(d.kind, d.due_at) for d in rows] == [
         ("invitation", clock.now()),
         ("reminder", webinar.start_at - timedelta(hours=24)),
@@ -55,12 +59,12 @@ async def test_registration_writes_invitation_and_default_reminders(
 
 
 async def test_a_reminder_whose_moment_has_passed_is_not_planned(
-    session: AsyncSession, clock: FixedClock, planned: tuple[Organization, Account, Webinar]
+    session: AsyncSession, clock: FixedClock, planned: tuple[Organization, Account, Webinar], dispatched: Dispatched
 ) -> None:
     _, _, webinar = planned
     clock.set(webinar.start_at - timedelta(hours=2))  # the 24-hour reminder is already late
     await make_registration(session, clock, webinar)
-    kinds = [(d.kind, d.offset_minutes) for d in await live_deliveries(session, webinar.id)]
+    kinds = [(d.kind, d.offset_minutes) for d in await live_deliveries(session, webinar.id, dispatched)]
     assert kinds == [("invitation", None), ("reminder", 15)]
 
 
@@ -75,13 +79,13 @@ async def test_a_reminder_whose_moment_has_passed_is_not_planned(
     ({"title": "Вебинар о новых медиа"}, False),  # the same value is no change
 ])
 async def test_only_what_attendees_see_raises_sequence_and_sends_updates(
-    session: AsyncSession, clock: FixedClock, planned: tuple[Organization, Account, Webinar],
+    session: AsyncSession, clock: FixedClock, planned: tuple[Organization, Account, Webinar], dispatched: Dispatched,
     fields: dict[str, Any], significant: bool,
 ) -> None:
     _, account, webinar = planned
     await make_registration(session, clock, webinar)
     await change(session, clock, account, webinar, **fields)
-    updates = [d for d in await live_deliveries(session, webinar.id) if d.kind == "update"]
+    updates = [d for d in await live_deliveries(session, webinar.id, dispatched) if d.kind == "update"]
     assert webinar.sequence == (1 if significant else 0)
     assert len(updates) == (1 if significant else 0)
     if significant:
@@ -89,13 +93,13 @@ async def test_only_what_attendees_see_raises_sequence_and_sends_updates(
 
 
 async def test_rescheduling_twice_leaves_one_update_and_reminders_for_the_final_time(
-    session: AsyncSession, clock: FixedClock, planned: tuple[Organization, Account, Webinar]
+    session: AsyncSession, clock: FixedClock, planned: tuple[Organization, Account, Webinar], dispatched: Dispatched
 ) -> None:
     _, account, webinar = planned
     await make_registration(session, clock, webinar)
     await change(session, clock, account, webinar, start="2026-12-06T12:00")
     await change(session, clock, account, webinar, start="2026-12-07T18:00")
-    rows = await live_deliveries(session, webinar.id)
+    rows = await live_deliveries(session, webinar.id, dispatched)
     assert webinar.sequence == 2
     assert [d.sequence for d in rows if d.kind == "update"] == [2]
     reminders = sorted(d.due_at for d in rows if d.kind == "reminder")
@@ -105,23 +109,23 @@ async def test_rescheduling_twice_leaves_one_update_and_reminders_for_the_final_
 
 
 async def test_cancelling_a_webinar_supersedes_everything_and_cancels_for_all(
-    session: AsyncSession, clock: FixedClock, planned: tuple[Organization, Account, Webinar]
+    session: AsyncSession, clock: FixedClock, planned: tuple[Organization, Account, Webinar], dispatched: Dispatched
 ) -> None:
     _, account, webinar = planned
     await make_registration(session, clock, webinar, "a@school.example")
     await make_registration(session, clock, webinar, "b@school.example")
     await cancel_webinar(session, clock, account, webinar.id)
-    rows = await live_deliveries(session, webinar.id)
+    rows = await live_deliveries(session, webinar.id, dispatched)
     assert sorted(d.kind for d in rows) == ["cancellation", "cancellation"]
     assert webinar.sequence == 1 and webinar.status == "cancelled"
     await cancel_webinar(session, clock, account, webinar.id)  # again: nothing more is sent
-    assert len(await live_deliveries(session, webinar.id)) == 2
+    assert len(await live_deliveries(session, webinar.id, dispatched)) == 2
     with pytest.raises(Conflict):
         await change(session, clock, account, webinar, title="Поздно")
 
 
 async def test_cancelling_a_registration_frees_the_seat_and_cancels_for_that_person(
-    session: AsyncSession, clock: FixedClock, planned: tuple[Organization, Account, Webinar]
+    session: AsyncSession, clock: FixedClock, planned: tuple[Organization, Account, Webinar], dispatched: Dispatched
 ) -> None:
     _org, account, webinar = planned
     await change(session, clock, account, webinar, capacity=1)
@@ -130,7 +134,7 @@ async def test_cancelling_a_registration_frees_the_seat_and_cancels_for_that_per
         await make_registration(session, clock, webinar, "b@school.example")
     assert full.value.code == "full"
     await cancel(session, clock, first)
-    rows = [(d.kind, d.registration_id) for d in await live_deliveries(session, webinar.id)]
+    rows = [(d.kind, d.registration_id) for d in await live_deliveries(session, webinar.id, dispatched)]
     assert rows == [("cancellation", first.id)]
     second = await make_registration(session, clock, webinar, "b@school.example")
     assert second.status == "confirmed"
@@ -156,13 +160,13 @@ async def test_one_registration_per_email_case_insensitively_and_revival_after_c
 
 
 async def test_follow_up_goes_after_the_end(
-    session: AsyncSession, clock: FixedClock, planned: tuple[Organization, Account, Webinar]
+    session: AsyncSession, clock: FixedClock, planned: tuple[Organization, Account, Webinar], dispatched: Dispatched
 ) -> None:
     _, account, webinar = planned
     await make_registration(session, clock, webinar)
     await change(session, clock, account, webinar,
                  recording_url="https://video.union.example/rec/1")
-    followups = [d for d in await live_deliveries(session, webinar.id) if d.kind == "followup"]
+    followups = [d for d in await live_deliveries(session, webinar.id, dispatched) if d.kind == "followup"]
     assert [d.due_at for d in followups] == [
         webinar.start_at + timedelta(minutes=webinar.duration_minutes)]
     assert webinar.sequence == 0  # a recording is not a change to the calendar event

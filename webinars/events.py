@@ -28,6 +28,7 @@ def plain(value: Any) -> Any:
 
 
 def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """{field: {"old": .., "new": ..}} for every field whose value differs."""
     return {k: {"old": plain(before.get(k)), "new": plain(after[k])}
             for k in sorted(after) if k in WEBINAR_FIELDS and before.get(k) != after[k]}
 

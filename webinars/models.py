@@ -363,6 +363,9 @@ class Event(Base):
 
     __tablename__ = "events"
     __table_args__ = (Index("ix_events_webinar_id_id", "webinar_id", "id"),
+                      # The dispatcher's "earlier events of this webinar not yet handled".
+                      Index("ix_events_webinar_id_dispatched_at_id", "webinar_id",
+                            "dispatched_at", "id"),
                       Index("ix_events_organization_id_id", "organization_id", "id"),
                       Index("ix_events_dispatched_at_occurred_at", "dispatched_at",
                             "occurred_at"),

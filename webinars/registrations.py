@@ -8,12 +8,13 @@ from datetime import timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from . import deliveries, limits
+from . import events, limits
 from .clock import Clock
 from .config import AppConfig
 from .errors import Conflict, NotFound
 from .models import MemberFeed, Registration, Webinar
 from .security import new_token, proof_matches
+from .states import EventKind
 from .validation import RegistrationInput
 
 
@@ -139,7 +140,8 @@ async def register(session: AsyncSession, clock: Clock, webinar: Webinar,
         )
         session.add(registration)
     await session.flush()
-    await deliveries.on_registered(session, webinar, registration, now)
+    events.record(session, EventKind.REGISTRATION_CONFIRMED, now, webinar=webinar,
+                  registration_id=registration.id, actor_id=registered_by)
     return registration
 
 
@@ -174,7 +176,8 @@ async def cancel(session: AsyncSession, clock: Clock, registration: Registration
     registration.sequence_offset += 1  # their CANCEL is newer than anything they hold
     await release_seat(session, registration.webinar_id)
     await session.flush()
-    await deliveries.on_registration_cancelled(session, registration.webinar, registration, now)
+    events.record(session, EventKind.REGISTRATION_CANCELLED, now, webinar=registration.webinar,
+                  registration_id=registration.id)
     return registration
 
 

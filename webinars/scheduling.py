@@ -1,4 +1,5 @@
-"""Planning webinars: create, change, cancel, and what each change sends to attendees."""
+"""Planning webinars: create, change, cancel. Each change checks its rules, changes the rows
+and records what happened (`events.record`); who reacts is `workers.dispatch.HANDLERS`."""
 
 from __future__ import annotations
 
@@ -11,17 +12,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from integrations import PLATFORMS
 
-from . import deliveries
+from . import events
 from .clock import Clock
 from .errors import Conflict, NotFound, ValidationFailed
 from .models import DEFAULT_REMINDER_OFFSETS, Account, Meeting, Organization, Webinar
 from .organizations import require_manage
-from .queue import meeting_job, pending_jobs
+from .states import EventKind, MeetingStatus, WebinarStatus
 from .validation import WebinarInput
 
 #: Changes an attendee must see in their calendar: each raises SEQUENCE and sends an update.
 SIGNIFICANT = ("start_at", "duration_minutes", "title", "description")
-#: Changes that need the platform told (a new time or title for the meeting).
+#: Changes that need the platform told (a new time or title for the meeting): the meetings
+#: handler reads them.
 MEETING_FIELDS = ("start_at", "duration_minutes", "title", "platform", "static_url")
 
 
@@ -53,19 +55,6 @@ async def touch_plans(session: AsyncSession, org_ids: Iterable[int], now: dateti
         .values(plan_changed_at=now).execution_options(synchronize_session=False))
 
 
-def request_meeting(session: AsyncSession, webinar: Webinar, now: datetime) -> None:
-    """Record that a meeting is wanted; the job creates it after the commit."""
-    if webinar.meeting is None:
-        webinar.meeting = Meeting(platform=webinar.platform, status="pending", updated_at=now)
-    else:
-        webinar.meeting.platform = webinar.platform
-        webinar.meeting.status = "pending"
-        webinar.meeting.error = None
-        webinar.meeting.attempts = 0
-        webinar.meeting.updated_at = now
-    pending_jobs(session).append(meeting_job(webinar.id, webinar.sequence))
-
-
 async def create_webinar(session: AsyncSession, clock: Clock, account: Account,
                          data: WebinarInput, *, uid_domain: str) -> Webinar:
     values = dict(data.values)
@@ -77,12 +66,14 @@ async def create_webinar(session: AsyncSession, clock: Clock, account: Account,
     webinar = Webinar(**values, uid=new_uid(uid_domain), public_id=uuid.uuid4().hex,
                       sequence=0, registered_count=0, created_by_id=account.id, created_at=now,
                       updated_at=now,
-                      meeting=Meeting(platform=values["platform"], status="pending",
-                                      updated_at=now))
+                      meeting=Meeting(platform=values["platform"],
+                                      status=MeetingStatus.PENDING, updated_at=now))
     session.add(webinar)
     await session.flush()
     await touch_plans(session, [webinar.organization_id], now)
-    pending_jobs(session).append(meeting_job(webinar.id, webinar.sequence))
+    events.record(session, EventKind.WEBINAR_SCHEDULED
+                  if webinar.status == WebinarStatus.SCHEDULED else EventKind.WEBINAR_DRAFTED,
+                  now, webinar=webinar, actor_id=account.id)
     return webinar
 
 
@@ -100,37 +91,29 @@ async def update_webinar(session: AsyncSession, clock: Clock, account: Account,
         # Members hold invitations: going quiet would leave the event in their calendars.
         raise ValidationFailed({"status": "a webinar with registrants cannot go back to draft;"
                                           " cancel it instead"})
-    if changed:
-        await touch_plans(session, {webinar.organization_id,
-                                    values.get("organization_id", webinar.organization_id)}, now)
+    if not changed:
+        return webinar
+    await touch_plans(session, {webinar.organization_id,
+                                values.get("organization_id", webinar.organization_id)}, now)
+    before = {key: getattr(webinar, key) for key in changed}
     for key in changed:
         setattr(webinar, key, values[key])
-    significant = changed & set(SIGNIFICANT)
-    if significant:
+    if changed & set(SIGNIFICANT):
         webinar.sequence += 1
-    if changed & set(MEETING_FIELDS):
-        request_meeting(session, webinar, now)
-    if changed:
-        webinar.updated_at = now
+    webinar.updated_at = now
     await session.flush()
-    if significant and webinar.status == "scheduled":
-        await deliveries.on_webinar_changed(session, webinar, now, moved="start_at" in changed)
-    elif "reminder_offsets" in changed and webinar.status == "scheduled":
-        await deliveries.on_reminders_changed(session, webinar, now)
-    if changed & {"recording_url", "followup_note"} and (
-        webinar.recording_url or webinar.followup_note
-    ):
-        await deliveries.on_followup(session, webinar, now)
+    scheduled = before.get("status") == WebinarStatus.DRAFT and \
+        webinar.status == WebinarStatus.SCHEDULED
+    events.record(session, EventKind.WEBINAR_SCHEDULED if scheduled
+                  else EventKind.WEBINAR_CHANGED, now, webinar=webinar, actor_id=account.id,
+                  data={"changed": events.changes(before, {k: values[k] for k in changed})})
     return webinar
 
 
-async def link_changed(session: AsyncSession, webinar: Webinar, now: datetime) -> None:
-    """The meeting link changed after invitations went out: it is significant too."""
+def link_changed(webinar: Webinar, now: datetime) -> None:
+    """The meeting link changed after invitations went out: members must see it too."""
     webinar.sequence += 1
     webinar.updated_at = now
-    await session.flush()
-    if webinar.status == "scheduled":
-        await deliveries.on_webinar_changed(session, webinar, now, moved=False)
 
 
 async def cancel_webinar(session: AsyncSession, clock: Clock, account: Account,
@@ -139,13 +122,14 @@ async def cancel_webinar(session: AsyncSession, clock: Clock, account: Account,
     if webinar.status == "cancelled":
         return webinar  # cancelling twice changes nothing and sends nothing
     now = clock.now()
-    webinar.status = "cancelled"
+    webinar.status = WebinarStatus.CANCELLED
     webinar.registration_open = False
     webinar.sequence += 1
     webinar.updated_at = now
     await touch_plans(session, [webinar.organization_id], now)
     await session.flush()
-    await deliveries.on_webinar_cancelled(session, webinar, now)
+    events.record(session, EventKind.WEBINAR_CANCELLED, now, webinar=webinar,
+                  actor_id=account.id)
     return webinar
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, Update, and_, bindparam, literal, or_, update
+from sqlalchemy import Table, Update, and_, bindparam, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from webinars.clock import Clock
@@ -28,8 +28,9 @@ from webinars.config import AppConfig
 from webinars.db import Sessionmaker
 from webinars.mail import MessageBatch
 from webinars.mailer import OutgoingMail, PermanentMailError, TransientMailError
-from webinars.models import Delivery
-from webinars.queue import Job, Queue, delivery_jobs
+from webinars.models import Delivery, Event, Webinar
+from webinars.queue import Job, Queue, delivery_jobs, dispatch_job
+from webinars.states import DeliveryStatus, EventKind
 
 from .recheck import History, Loaded, Row, claim, decide, load
 from .sending import Outbound, finish, outbound_for
@@ -58,10 +59,11 @@ class Outcome:
 
 
 async def write_outcomes(conn: AsyncConnection, outcomes: Sequence[Outcome], now: datetime, *,
-                         worker_id: str | None = None) -> None:
+                         worker_id: str | None = None) -> list[int]:
     """Record what happened to rows this worker holds. A row superseded meanwhile (the webinar
     moved or was cancelled while it was out) stays superseded unless it was in fact sent; a row
-    handed to another worker meanwhile (this one was taken for dead) is that worker's to record."""
+    handed to another worker meanwhile (this one was taken for dead) is that worker's to record.
+    Returns the ids of the `delivery.failed` events recorded for rows that gave up."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for o in outcomes:
         values: dict[str, Any] = {"_id": o.id, "_holder": worker_id, "status": o.status,
@@ -74,6 +76,30 @@ async def write_outcomes(conn: AsyncConnection, outcomes: Sequence[Outcome], now
         groups.setdefault(o.status, []).append(values)
     for status, group in groups.items():
         await conn.execute(outcome_statement(status, worker_id is not None), group)
+    failed = [o.id for o in outcomes if o.status == DeliveryStatus.FAILED]
+    return await record_failures(conn, failed, now) if failed else []
+
+
+async def record_failures(conn: AsyncConnection, ids: Sequence[int], now: datetime
+                          ) -> list[int]:
+    """A `delivery.failed` event per row that gave up: organizers and integrators hear of it.
+    The reason stays on the row (an SMTP answer may quote the address)."""
+    table = cast(Table, Delivery.__table__)
+    rows = (await conn.execute(
+        select(table.c.id, table.c.webinar_id, table.c.registration_id, table.c.kind,
+               Webinar.organization_id)
+        .join(Webinar, Webinar.id == table.c.webinar_id)
+        .where(table.c.id.in_(list(ids)), table.c.status == DeliveryStatus.FAILED))).all()
+    if not rows:
+        return []
+    events = cast(Table, Event.__table__)
+    result = await conn.execute(insert(events).returning(events.c.id), [
+        {"kind": EventKind.DELIVERY_FAILED.value, "occurred_at": now,
+         "organization_id": r.organization_id, "webinar_id": r.webinar_id,
+         "registration_id": r.registration_id, "actor_id": None,
+         "data": {"delivery_id": r.id, "delivery_kind": r.kind}, "dispatch_attempts": 0}
+        for r in rows])
+    return [r.id for r in result]
 
 
 @functools.cache
@@ -291,9 +317,19 @@ async def send_deliveries(ctx: dict[str, Any], delivery_ids: list[int]) -> dict[
             await finish(outbound.close())
     enqueued = await enqueue_all(ctx.get("queue"), retry_jobs(retries, now))
     await mark_enqueued(sessionmaker, enqueued, now)
+    await dispatch_failures(ctx.get("queue"), outbound.recorder.take_events())
     failed = sum(1 for o in skipped if o.status == "failed")
     return {"claimed": len(held), "sent": len(planned) - len(retries), "retry": len(retries),
             "superseded": len(skipped) - failed, "failed": failed}
+
+
+async def dispatch_failures(queue: Queue | None, event_ids: Sequence[int]) -> None:
+    for event_id in event_ids:
+        try:
+            if queue is not None:
+                await queue.enqueue(dispatch_job(event_id))
+        except Exception:  # reconcile dispatches it
+            log.exception("could not enqueue dispatch of event %s", event_id)
 
 
 async def give_back(ctx: dict[str, Any], ids: Sequence[int], now: datetime, *,

@@ -12,10 +12,7 @@ happened. What no job dispatched (Redis flushed, worker killed) `reconcile` queu
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import and_, exists, select, update
 from sqlalchemy.exc import IntegrityError
@@ -27,45 +24,10 @@ from webinars.states import EventKind
 
 from . import meetings, notifications, webhooks
 from .context import WorkerContext
+from .handling import EventView, Handler
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class EventView:
-    """An event as handlers see it: plain values, detached from any session."""
-
-    id: int
-    kind: EventKind
-    occurred_at: datetime
-    organization_id: int | None
-    webinar_id: int | None
-    registration_id: int | None
-    actor_id: int | None
-    data: dict[str, Any]
-
-    @classmethod
-    def of(cls, event: Event) -> EventView:
-        return cls(event.id, EventKind(event.kind), event.occurred_at, event.organization_id,
-                   event.webinar_id, event.registration_id, event.actor_id, dict(event.data))
-
-    @property
-    def changed(self) -> dict[str, Any]:
-        changed: dict[str, Any] = self.data.get("changed", {})
-        return changed
-
-
-@dataclass(frozen=True)
-class Step:
-    """What one transaction of a handler did: `count` rows or messages it set off, and where
-    to continue (`cursor`), or None when it is done."""
-
-    count: int = 0
-    cursor: int | None = None
-
-
-#: A handler runs inside the transaction the dispatcher opened (and commits), once per batch.
-Handler = Callable[[AsyncSession, WorkerContext, EventView, int], Awaitable[Step]]
 
 NOTIFICATIONS = "notifications"
 MEETINGS = "meetings"
@@ -182,7 +144,7 @@ async def wait_for_other(ctx: WorkerContext, event: EventView) -> str:
 
 
 async def run(ctx: WorkerContext, event: EventView, name: str, handler: Handler) -> bool:
-    """Run one handler to the end. False when another runner holds it right now."""
+    """Run one handler to the end. False when another runner is still at it."""
     sessionmaker = ctx["sessionmaker"]
     clock = ctx["clock"]
     async with sessionmaker() as session:
@@ -193,7 +155,7 @@ async def run(ctx: WorkerContext, event: EventView, name: str, handler: Handler)
     while True:
         async with sessionmaker() as session:
             if not await hold(session, event.id, name, cursor, clock.now()):
-                return False
+                return await finished(ctx, event.id, name)
             step = await handler(session, ctx, event, cursor or 0)
             await session.execute(
                 update(EventHandled)
@@ -205,6 +167,13 @@ async def run(ctx: WorkerContext, event: EventView, name: str, handler: Handler)
         if step.cursor is None:
             return True
         cursor = step.cursor
+
+
+async def finished(ctx: WorkerContext, event_id: int, name: str) -> bool:
+    """Whether the runner that held the marker finished (most handlers are one transaction)."""
+    async with ctx["sessionmaker"]() as session:
+        marker = await session.get(EventHandled, (event_id, name))
+        return marker is not None and marker.done_at is not None
 
 
 async def hold(session: AsyncSession, event_id: int, name: str, cursor: int | None,

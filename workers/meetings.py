@@ -1,18 +1,35 @@
-"""Creating and updating the meeting on the conferencing platform, outside any request."""
+"""The platform's meeting follows the webinar: created, moved or deleted outside any request.
+
+The meetings handler (`sync`, run by the dispatcher) records that the meeting must change and
+queues the job; the job (`sync_meeting`) compares the webinar with the meeting and does what
+is missing. Both re-read the rows, so either may run twice.
+"""
 
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from integrations.base import MeetingLink, MeetingSpec, PlatformRejected, PlatformUnavailable
-from webinars.db import Sessionmaker
+from integrations.base import (
+    Adapter,
+    MeetingLink,
+    MeetingNotFound,
+    MeetingSpec,
+    PlatformRejected,
+    PlatformUnavailable,
+    translate_errors,
+)
+from webinars import events
 from webinars.models import Meeting, Webinar
-from webinars.queue import Job, Queue, commit_and_enqueue, pending_jobs
-from webinars.scheduling import link_changed
+from webinars.queue import commit_and_enqueue, meeting_job, pending_jobs
+from webinars.scheduling import MEETING_FIELDS, link_changed
+from webinars.states import EventKind, MeetingStatus, WebinarStatus
+
+from .context import WorkerContext
+from .handling import EventView, Step
 
 log = logging.getLogger(__name__)
 
@@ -35,22 +52,46 @@ def spec_of(webinar: Webinar) -> MeetingSpec:
     )
 
 
-async def create_meeting(ctx: dict[str, Any], webinar_id: int) -> str:
-    """Make the webinar's meeting match the webinar. Safe to run twice: it re-reads the row."""
-    sessionmaker: Sessionmaker = ctx["sessionmaker"]
+async def sync(session: AsyncSession, ctx: WorkerContext, event: EventView, cursor: int) -> Step:
+    """The handler: a new webinar wants a meeting, a moved one a moved meeting, a cancelled
+    one none at all."""
+    if event.kind == EventKind.WEBINAR_CHANGED and not set(event.changed) & set(MEETING_FIELDS):
+        return Step()
+    webinar = await session.scalar(select(Webinar).where(Webinar.id == event.webinar_id))
+    if webinar is None:
+        return Step()
+    meeting = webinar.meeting
+    if event.kind == EventKind.WEBINAR_CANCELLED and (meeting is None or not meeting.external_id):
+        return Step()
+    now = ctx["clock"].now()
+    if meeting is None:
+        meeting = webinar.meeting = Meeting(platform=webinar.platform, attempts=0)
+    meeting.status = MeetingStatus.PENDING
+    meeting.error = None
+    meeting.attempts = 0
+    meeting.updated_at = now
+    pending_jobs(session).append(meeting_job(webinar.id, f"e{event.id}"))
+    return Step(1)
+
+
+async def sync_meeting(ctx: WorkerContext, webinar_id: int) -> str:
+    """The job: make the platform's meeting match the webinar. Safe to run twice."""
+    sessionmaker = ctx["sessionmaker"]
     clock = ctx["clock"]
     async with sessionmaker() as session:
         webinar = await session.scalar(select(Webinar).where(Webinar.id == webinar_id))
-        if webinar is None or webinar.meeting is None or webinar.meeting.status != "pending":
+        if webinar is None or webinar.meeting is None \
+                or webinar.meeting.status != MeetingStatus.PENDING:
             return "nothing to do"
-        if webinar.status == "cancelled":
-            return "cancelled"
         meeting = webinar.meeting
-        adapter = ctx["adapters"].get(webinar.platform)
+        adapter = ctx["adapters"].get(meeting.platform if webinar.status ==
+                                      WebinarStatus.CANCELLED else webinar.platform)
         spec = spec_of(webinar)
+        cancelled = webinar.status == WebinarStatus.CANCELLED
         seen_at = meeting.updated_at
         previous = (MeetingLink(meeting.external_id, meeting.join_url or "", meeting.host_url)
-                    if meeting.external_id and meeting.platform == webinar.platform else None)
+                    if meeting.external_id and (cancelled or meeting.platform == webinar.platform)
+                    else None)
 
     error: str | None = None
     retry: timedelta | None = None
@@ -59,7 +100,7 @@ async def create_meeting(ctx: dict[str, Any], webinar_id: int) -> str:
         error = f"platform {webinar.platform!r} is not configured"
     else:
         try:
-            link = await (adapter.update(previous, spec) if previous else adapter.create(spec))
+            link = await call(adapter, previous, spec, delete=cancelled)
         except PlatformUnavailable as exc:
             error = str(exc)
             retry = backoff(meeting.attempts + 1, exc.retry_after)
@@ -70,31 +111,59 @@ async def create_meeting(ctx: dict[str, Any], webinar_id: int) -> str:
         meeting_row = await session.get(Meeting, meeting.id)
         if meeting_row is None or meeting_row.updated_at != seen_at:
             return "superseded"  # the webinar changed meanwhile; a newer job handles it
+        target = await session.get(Webinar, webinar_id)
+        assert target is not None
         now = clock.now()
         meeting_row.attempts += 1
         meeting_row.updated_at = now
-        if link is not None:
+        if error is None and cancelled:
+            meeting_row.status = MeetingStatus.DELETED
+            meeting_row.error = None
+            meeting_row.next_attempt_at = None
+        elif link is not None:
             old_url = meeting_row.join_url
+            meeting_row.platform = target.platform
             meeting_row.external_id = link.external_id
             meeting_row.join_url = link.join_url
             meeting_row.host_url = link.host_url
-            meeting_row.status = "ready"
+            meeting_row.status = MeetingStatus.READY
             meeting_row.error = None
             meeting_row.next_attempt_at = None
-            if old_url and old_url != link.join_url:
-                target = await session.get(Webinar, webinar_id)
-                assert target is not None
-                await link_changed(session, target, now)
+            moved = bool(old_url and old_url != link.join_url)
+            if moved:
+                link_changed(target, now)
+            events.record(session, EventKind.MEETING_READY, now, webinar=target,
+                          data={"platform": target.platform, "link_changed": moved})
         elif retry is not None and meeting_row.attempts < MAX_ATTEMPTS:
             meeting_row.error = error
             meeting_row.next_attempt_at = now + retry
-            pending_jobs(session).append(Job("create_meeting", (webinar_id,),
-                                             f"meeting:{webinar_id}:retry:{meeting_row.attempts}",
-                                             now + retry))
+            pending_jobs(session).append(meeting_job(webinar_id,
+                                                     f"retry:{meeting_row.attempts}", now + retry))
         else:
-            meeting_row.status = "failed"
+            meeting_row.status = MeetingStatus.FAILED
             meeting_row.error = error
             meeting_row.next_attempt_at = None
-        queue: Queue = ctx["queue"]
-        await commit_and_enqueue(session, queue, clock)
+            events.record(session, EventKind.MEETING_FAILED, now, webinar=target,
+                          data={"platform": target.platform, "error": error})
+        await commit_and_enqueue(session, ctx.get("queue"), clock)
         return meeting_row.status
+
+
+async def call(adapter: Adapter, previous: MeetingLink | None, spec: MeetingSpec, *,
+               delete: bool) -> MeetingLink | None:
+    """One platform call in the adapter error tree; a meeting the platform no longer knows is
+    deleted already, or is made anew."""
+    with translate_errors(adapter.name):
+        if delete:
+            if previous is not None:
+                try:
+                    await adapter.delete(previous)
+                except MeetingNotFound:
+                    pass
+            return None
+        if previous is None:
+            return await adapter.create(spec)
+        try:
+            return await adapter.update(previous, spec)
+        except MeetingNotFound:
+            return await adapter.create(spec)

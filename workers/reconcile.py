@@ -13,15 +13,47 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from webinars.clock import Clock
 from webinars.config import AppConfig
 from webinars.db import Sessionmaker
-from webinars.models import Delivery, Meeting, WorkerProcess
-from webinars.queue import QUEUE_HORIZON, SEND_DELIVERIES, Job, Queue, delivery_jobs
+from webinars.models import Delivery, Event, Meeting, WorkerProcess
+from webinars.queue import (
+    QUEUE_HORIZON,
+    SEND_DELIVERIES,
+    Job,
+    Queue,
+    delivery_jobs,
+    dispatch_job,
+    meeting_job,
+)
+from webinars.states import MeetingStatus
 
 from .deliveries import MAX_ATTEMPTS, enqueue_all, mark_enqueued
+from .dispatch import MAX_ATTEMPTS as MAX_DISPATCH_ATTEMPTS
 
 #: A pending meeting untouched this long has lost its job (Redis flushed, process killed).
 MEETING_GRACE = timedelta(minutes=1)
 #: Rows one reconcile run puts back on the queue; the rest follow a minute later.
 RECONCILE_LIMIT = 20_000
+
+
+async def reconcile_events(ctx: dict[str, Any], *, grace: timedelta | None = None) -> int:
+    """Dispatch every event no job finished: never queued (Redis flushed, the process killed
+    between commit and enqueue), or a handler failed. A failing event waits longer after each
+    try (grace × tries), and after MAX_DISPATCH_ATTEMPTS it is left to the activity log."""
+    config: AppConfig = ctx["config"]
+    now = ctx["clock"].now()
+    grace = timedelta(seconds=config.reconcile_grace) if grace is None else grace
+    async with ctx["sessionmaker"]() as session:
+        rows = (await session.execute(
+            select(Event.id, Event.occurred_at, Event.dispatch_attempts)
+            .where(Event.dispatched_at.is_(None), Event.occurred_at <= now - grace,
+                   Event.dispatch_attempts < MAX_DISPATCH_ATTEMPTS)
+            .order_by(Event.id).limit(RECONCILE_LIMIT))).all()
+    due = [r.id for r in rows if r.occurred_at <= now - grace * (1 + r.dispatch_attempts)]
+    queue: Queue | None = ctx.get("queue")
+    stamp = now.strftime("%Y%m%d%H%M%S")
+    for event_id in due:
+        if queue is not None:
+            await queue.enqueue(dispatch_job(event_id, f":r{stamp}"))
+    return len(due)
 
 
 async def reconcile_meetings(ctx: dict[str, Any]) -> int:
@@ -31,14 +63,13 @@ async def reconcile_meetings(ctx: dict[str, Any]) -> int:
     async with sessionmaker() as session:
         rows = (await session.execute(
             select(Meeting.webinar_id, Meeting.attempts).where(
-                Meeting.status == "pending",
+                Meeting.status == MeetingStatus.PENDING,
                 Meeting.updated_at < now - MEETING_GRACE,
                 or_(Meeting.next_attempt_at.is_(None), Meeting.next_attempt_at <= now),
             )
         )).all()
     for webinar_id, attempts in rows:
-        await queue.enqueue(Job("create_meeting", (webinar_id,),
-                                f"meeting:{webinar_id}:reconcile:{attempts}"))
+        await queue.enqueue(meeting_job(webinar_id, f"reconcile:{attempts}"))
     return len(rows)
 
 
@@ -152,12 +183,15 @@ async def queue_every_due(ctx: dict[str, Any]) -> int:
     jobs = [replace(job, job_id=f"{job.job_id}:s{stamp}") for job in delivery_jobs(due, now)]
     enqueued = await enqueue_all(ctx.get("queue"), jobs)
     await mark_enqueued(sessionmaker, enqueued, now)
+    await reconcile_events(ctx, grace=timedelta(0))
     return len(enqueued)
 
 
 async def reconcile(ctx: dict[str, Any]) -> dict[str, int]:
-    """Re-queue lost meeting jobs and deliveries; reclaim deliveries stuck past their lease."""
+    """Re-queue undispatched events, lost meeting jobs and deliveries; reclaim deliveries stuck
+    past their lease."""
     return {
+        "events": await reconcile_events(ctx),
         "meetings": await reconcile_meetings(ctx),
         **await reconcile_deliveries(ctx),
     }

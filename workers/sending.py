@@ -67,6 +67,12 @@ class Recorder:
         self._writer: asyncio.Task[None] | None = None
         self._arrived = asyncio.Event()
         self._closing = False
+        #: `delivery.failed` events recorded and not yet handed to the dispatcher.
+        self._events: list[int] = []
+
+    def take_events(self) -> list[int]:
+        events, self._events = self._events, []
+        return events
 
     async def record(self, outcomes: Sequence[Outcome], now: datetime) -> None:
         if not outcomes:
@@ -119,11 +125,13 @@ class Recorder:
 
         if conn.dialect.name == "postgresql":  # autocommit: each statement is its own commit
             for now, outcomes in _by_time(batch):
-                await write_outcomes(conn, outcomes, now, worker_id=self.worker_id)
+                self._events += await write_outcomes(conn, outcomes, now,
+                                                     worker_id=self.worker_id)
             return
         async with conn.begin():
             for now, outcomes in _by_time(batch):
-                await write_outcomes(conn, outcomes, now, worker_id=self.worker_id)
+                self._events += await write_outcomes(conn, outcomes, now,
+                                                     worker_id=self.worker_id)
 
     async def _more(self) -> bool:
         """Whether outcomes wait, waiting up to IDLE for some."""

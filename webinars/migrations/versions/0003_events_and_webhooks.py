@@ -14,7 +14,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = '0003'
 down_revision = '0002'
 branch_labels = None
@@ -66,6 +65,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_events_dispatched_at_occurred_at', ['dispatched_at', 'occurred_at'], unique=False)
         batch_op.create_index('ix_events_organization_id_id', ['organization_id', 'id'], unique=False)
         batch_op.create_index('ix_events_webinar_id_id', ['webinar_id', 'id'], unique=False)
+        batch_op.create_index('ix_events_webinar_id_dispatched_at_id', ['webinar_id', 'dispatched_at', 'id'], unique=False)
 
     op.create_table('event_handlers',
     sa.Column('event_id', sa.Integer(), nullable=False),
