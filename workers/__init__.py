@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from webinars.queue import CREATE_MEETING, RECONCILE, SEND_DELIVERIES, JobFunction
+from webinars.queue import DISPATCH, RECONCILE, SEND_DELIVERIES, SYNC_MEETING, JobFunction
 
 from .deliveries import send_deliveries
+from .dispatch import dispatch
 from .meetings import create_meeting
 from .reconcile import reconcile
 
 FUNCTIONS: dict[str, JobFunction] = {
-    CREATE_MEETING: create_meeting,
+    DISPATCH: dispatch,
+    SYNC_MEETING: create_meeting,
     SEND_DELIVERIES: send_deliveries,
     RECONCILE: reconcile,
 }

@@ -12,10 +12,7 @@ happened. What no job dispatched (Redis flushed, worker killed) `reconcile` queu
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import and_, exists, select, update
 from sqlalchemy.exc import IntegrityError
@@ -27,45 +24,10 @@ from webinars.states import EventKind
 
 from . import meetings, notifications, webhooks
 from .context import WorkerContext
+from .handling import EventView, Handler
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class EventView:
-    """An event as handlers see it: plain values, detached from any session."""
-
-    id: int
-    kind: EventKind
-    occurred_at: datetime
-    organization_id: int | None
-    webinar_id: int | None
-    registration_id: int | None
-    actor_id: int | None
-    data: dict[str, Any]
-
-    @classmethod
-    def of(cls, event: Event) -> EventView:
-        return cls(event.id, EventKind(event.kind), event.occurred_at, event.organization_id,
-                   event.webinar_id, event.registration_id, event.actor_id, dict(event.data))
-
-    @property
-    def changed(self) -> dict[str, Any]:
-        changed: dict[str, Any] = self.data.get("changed", {})
-        return changed
-
-
-@dataclass(frozen=True)
-class Step:
-    """What one transaction of a handler did: `count` rows or messages it set off, and where
-    to continue (`cursor`), or None when it is done."""
-
-    count: int = 0
-    cursor: int | None = None
-
-
-#: A handler runs inside the transaction the dispatcher opened (and commits), once per batch.
-Handler = Callable[[AsyncSession, WorkerContext, EventView, int], Awaitable[Step]]
 
 NOTIFICATIONS = "notifications"
 MEETINGS = "meetings"

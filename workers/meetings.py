@@ -98,3 +98,10 @@ async def create_meeting(ctx: dict[str, Any], webinar_id: int) -> str:
         queue: Queue = ctx["queue"]
         await commit_and_enqueue(session, queue, clock)
         return meeting_row.status
+
+
+async def sync(session: Any, ctx: Any, event: Any, cursor: int) -> Any:
+    """Scaffold only (the webhooks branch): main's meetings handler replaces this on merge."""
+    from .handling import Step
+
+    return Step()
