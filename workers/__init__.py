@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from webinars.queue import DISPATCH, RECONCILE, SEND_DELIVERIES, SYNC_MEETING, JobFunction
+from webinars.queue import (
+    DISPATCH,
+    RECONCILE,
+    SEND_DELIVERIES,
+    SEND_WEBHOOK,
+    SYNC_MEETING,
+    JobFunction,
+)
 
 from .deliveries import send_deliveries
 from .dispatch import dispatch
 from .meetings import create_meeting
 from .reconcile import reconcile
+from .webhooks import send_webhook
 
 FUNCTIONS: dict[str, JobFunction] = {
     DISPATCH: dispatch,
     SYNC_MEETING: create_meeting,
     SEND_DELIVERIES: send_deliveries,
     RECONCILE: reconcile,
+    SEND_WEBHOOK: send_webhook,
 }
 
 #: Periodic jobs as (name, every seconds); arq's cron runs reconcile every minute too.

@@ -17,6 +17,7 @@ from webinars.models import Delivery, Meeting, WorkerProcess
 from webinars.queue import QUEUE_HORIZON, SEND_DELIVERIES, Job, Queue, delivery_jobs
 
 from .deliveries import MAX_ATTEMPTS, enqueue_all, mark_enqueued
+from .webhooks import reconcile_webhooks
 
 #: A pending meeting untouched this long has lost its job (Redis flushed, process killed).
 MEETING_GRACE = timedelta(minutes=1)
@@ -160,4 +161,5 @@ async def reconcile(ctx: dict[str, Any]) -> dict[str, int]:
     return {
         "meetings": await reconcile_meetings(ctx),
         **await reconcile_deliveries(ctx),
+        **await reconcile_webhooks(ctx),  # type: ignore[arg-type]
     }
