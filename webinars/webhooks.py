@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import sealing, signing
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed
-from .models import Account, WebhookAttempt, WebhookEndpoint, WebhookMessage
+from .models import Account, Organization, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from .organizations import managed_ids, require_manage
 from .queue import SEND_WEBHOOK, Job, pending_jobs
 from .states import EventKind, WebhookStatus
@@ -148,6 +148,8 @@ def open_secret(secret_key: str, endpoint: WebhookEndpoint) -> str:
 
 async def create(session: AsyncSession, account: Account, organization_id: int,
                  values: Mapping[str, Any], *, secret_key: str, now: datetime) -> Created:
+    if await session.get(Organization, organization_id) is None:
+        raise ValidationFailed({"organization_id": "no such organization"})
     await require_manage(session, account, organization_id)
     secret = signing.new_secret()
     endpoint = WebhookEndpoint(
