@@ -175,6 +175,14 @@ async def managed_endpoints(session: AsyncSession, account: Account,
         .order_by(WebhookEndpoint.organization_id, WebhookEndpoint.id))).all())
 
 
+async def managed_endpoints_of(session: AsyncSession, organization_id: int
+                               ) -> list[WebhookEndpoint]:
+    """One organization's own endpoints (its caller has checked the permission)."""
+    return list((await session.scalars(
+        select(WebhookEndpoint).where(WebhookEndpoint.organization_id == organization_id)
+        .order_by(WebhookEndpoint.id))).all())
+
+
 async def get_managed(session: AsyncSession, account: Account, endpoint_id: int
                       ) -> WebhookEndpoint:
     endpoint = await session.get(WebhookEndpoint, endpoint_id)
