@@ -5,6 +5,8 @@ anything is read; the signing secret appears once, in the answer to the form tha
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,7 +33,7 @@ async def organization(session: AsyncSession, account: Account, org_id: int) -> 
 
 async def render_page(request: Request, session: AsyncSession, org: Organization, *,
                       secret: str | None = None, errors: dict[str, str] | None = None,
-                      form: dict[str, object] | None = None) -> Response:
+                      form: Mapping[str, object] | None = None) -> Response:
     lang = locale(request)
     endpoints = await webhooks.managed_endpoints_of(session, org.id)
     recent = {}
