@@ -235,21 +235,31 @@ async def test_the_last_failed_try_turns_the_endpoint_off_and_tells_its_owner_on
     w = world.north_webinar
     await happen(runtime, queue, EventKind.WEBINAR_CHANGED, org_id=w.organization_id,
                  webinar_id=w.id)
+    clock.advance(timedelta(minutes=20))  # a second event, whose last try comes later
+    await happen(runtime, queue, EventKind.WEBINAR_CANCELLED, org_id=w.organization_id,
+                 webinar_id=w.id)
     total = sum(SCHEDULE, timedelta()) + timedelta(hours=1)
     await run_for(runtime, queue, clock, total, timedelta(minutes=15))
-    [message] = await messages(runtime)
-    assert (message.status, message.attempts) == ("failed", MAX_ATTEMPTS)
-    assert len({r.msg_id for r in receiver.received}) == 1
-    assert len(receiver.received) == MAX_ATTEMPTS
+    first, second = await messages(runtime)
+    assert (first.status, first.attempts) == ("failed", MAX_ATTEMPTS)
+    assert [r.msg_id for r in receiver.received].count(first.msg_id) == MAX_ATTEMPTS
     ep = await endpoint(runtime, endpoint_id)
     assert not ep.enabled and ep.disabled_at is not None and ep.owner_notified_at is not None
     assert "500" in (ep.disabled_reason or "")
-    # Further events wait while it is off; turning it on sends them.
-    await happen(runtime, queue, EventKind.WEBINAR_CANCELLED, org_id=w.organization_id,
-                 webinar_id=w.id)
-    await run_for(runtime, queue, clock, timedelta(minutes=10), timedelta(minutes=5))
+    # The second waits while the endpoint is off; turning it on sends it.
+    assert (second.status, second.attempts) == ("pending", MAX_ATTEMPTS - 1)
+    assert len(receiver.received) == 2 * MAX_ATTEMPTS - 1
     async with runtime.sessionmaker() as session:
         notices = list((await session.scalars(select(OutboxMessage))).all())
+        found = await session.get(WebhookEndpoint, endpoint_id)
+        assert found is not None
+        receiver.status = 200
+        await webhooks.change(session, found, {"enabled": True}, clock.now())
+        await commit_and_enqueue(session, queue, clock)
+    await queue.drain()
+    assert [m.status for m in await messages(runtime)] == ["failed", "sent"]
+    assert receiver.received[-1].msg_id == second.msg_id
+    assert receiver.received[-1].json["type"] == "webinar.cancelled"
     mine = [n for n in notices if n.recipient == "north@union.example"]
     assert len(mine) == 1
     assert "вебхук" in mine[0].subject.lower() or "webhook" in mine[0].subject.lower()

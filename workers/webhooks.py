@@ -159,12 +159,14 @@ async def record(ctx: WorkerContext, message_id: int, attempts: int,
     endpoint off."""
     disabled: int | None = None
     async with ctx["sessionmaker"]() as session:
+        message = await session.get(WebhookMessage, message_id)
+        if message is None:  # its endpoint was deleted meanwhile
+            return None
         session.add(WebhookAttempt(message_id=message_id, attempted_at=now,
                                    succeeded=answer.ok, status_code=answer.status_code,
                                    error=answer.error, duration_ms=answer.duration_ms))
-        message = await session.get(WebhookMessage, message_id)
-        if message is None or message.status != WebhookStatus.SENDING:
-            await session.commit()  # deleted or reclaimed meanwhile: the attempt is history
+        if message.status != WebhookStatus.SENDING:
+            await session.commit()  # reclaimed meanwhile: the attempt is history
             return None
         endpoint = await session.get(WebhookEndpoint, message.endpoint_id)
         assert endpoint is not None
