@@ -60,5 +60,10 @@ RECONCILE_GRACE: float = config("RECONCILE_GRACE", cast=float, default=120.0)
 DEFAULT_TIMEZONE: str = config("DEFAULT_TIMEZONE", default="Europe/Moscow")
 DEFAULT_LOCALE: str = config("DEFAULT_LOCALE", default="ru")
 
+# Webhooks: endpoints are refused at send time when they resolve to a private, loopback or
+# otherwise internal address (SSRF). Development and tests may allow loopback (and http:// to
+# it); never in production.
+WEBHOOK_ALLOW_LOOPBACK: bool = config("WEBHOOK_ALLOW_LOOPBACK", cast=bool, default=False)
+
 # Conferencing
 JITSI_BASE_URL: str = config("JITSI_BASE_URL", default="https://meet.jit.si")

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from starlette.routing import Mount, Route
 
-from webinars import feeds
+from webinars import feeds, webhooks
 from webinars.app import create_app
 from webinars.runtime import Runtime
 from webinars.web.routing import MAX_ID, IdConvertor, route
@@ -43,6 +43,18 @@ ID_ROUTES = [
     ("GET", "/api/v1/webinars/{webinar_id}/registrations/{registration_id}"),
     ("POST", "/api/v1/webinars/{webinar_id}/registrations/{registration_id}/cancel"),
     ("POST", "/r/{token}/feeds/{feed_id}/end"),
+    ("GET", "/organizations/{id}/webhooks"),
+    ("POST", "/organizations/{id}/webhooks"),
+    ("POST", "/webhooks/{id}/toggle"),
+    ("POST", "/webhooks/{id}/delete"),
+    ("POST", "/webhooks/{id}/ping"),
+    ("POST", "/webhooks/{id}/messages/{message_id}/resend"),
+    ("GET", "/api/v1/webhooks/{endpoint_id}"),
+    ("PATCH", "/api/v1/webhooks/{endpoint_id}"),
+    ("DELETE", "/api/v1/webhooks/{endpoint_id}"),
+    ("GET", "/api/v1/webhooks/{endpoint_id}/messages"),
+    ("POST", "/api/v1/webhooks/{endpoint_id}/ping"),
+    ("POST", "/api/v1/webhooks/{endpoint_id}/messages/{message_id}/resend"),
 ]
 
 
@@ -97,10 +109,16 @@ async def fill(runtime: Runtime, world: World) -> dict[str, str]:
         webinar = world.north_webinar
         registration = await make_registration(session, runtime.clock, webinar)
         feed, _ = await feeds.create_feed(session, runtime.clock, registration)
-        await session.commit()
+        created = await webhooks.create(session, world.north_account, world.north.id,
+                                        {"url": "https://hooks.example/x"},
+                                        secret_key=runtime.config.secret_key,
+                                        now=runtime.clock.now())
+        message = await webhooks.ping(session, created.endpoint, runtime.clock.now())
+        await session.commit()  # the ping's job is never queued: nothing is sent
     return {"id": str(webinar.id), "webinar_id": str(webinar.id),
             "registration_id": str(registration.id), "token": registration.token,
-            "feed_id": str(feed.id)}
+            "feed_id": str(feed.id), "endpoint_id": str(created.endpoint.id),
+            "message_id": str(message.id)}
 
 
 async def test_ids_no_row_can_have_are_not_found_on_every_route(
@@ -141,7 +159,7 @@ async def test_the_largest_id_is_still_looked_up(
 
 def concrete(path: str) -> str:
     """A path the template matches: ids that could exist, keys that are well formed."""
-    for name in ("id", "webinar_id", "registration_id", "feed_id"):
+    for name in ("id", "webinar_id", "registration_id", "feed_id", "endpoint_id", "message_id"):
         path = path.replace("{" + name + "}", "1")
     for name in ("slug", "public_id", "token", "feed_token", "proof"):
         path = path.replace("{" + name + "}", "abc")

@@ -23,7 +23,7 @@ from .i18n import gettext
 from .limits import RateLimited
 from .logs import redact_path
 from .runtime import Runtime
-from .web import auth, feeds, organizer, outbox, public
+from .web import auth, feeds, organizer, outbox, public, webhooks
 from .web.common import locale, redirect, render, signed_in
 from .web.routing import route
 
@@ -151,6 +151,7 @@ def create_app(runtime: Runtime, *, own_runtime: bool = False) -> Starlette:
         *public.routes,
         *feeds.routes,
         *outbox.routes,
+        *webhooks.routes,
         Mount("/api/v1", routes=api_v1.routes),
     ]
     middleware = [

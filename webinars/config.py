@@ -59,6 +59,8 @@ class AppConfig:
     worker_gone_after: float = 30.0
     #: Seconds a due pending row may wait for its job before the reconcile sweep queues it again.
     reconcile_grace: float = 120.0
+    #: Webhooks may go to loopback addresses (and http:// on them): development and tests only.
+    webhook_allow_loopback: bool = False
 
     @property
     def https(self) -> bool:
@@ -260,4 +262,5 @@ def load(*, host: str | None = None, port: int | None = None) -> AppConfig:
         worker_heartbeat=settings.WORKER_HEARTBEAT,
         worker_gone_after=settings.WORKER_GONE_AFTER,
         reconcile_grace=settings.RECONCILE_GRACE,
+        webhook_allow_loopback=settings.WEBHOOK_ALLOW_LOOPBACK,
     )

@@ -44,6 +44,48 @@ RU: dict[str, str] = {
     "Deliveries": "Рассылка",
     "Outbox": "Исходящие письма",
     "API tokens": "API-ключи",
+    # webhooks
+    "Webhooks": "Вебхуки",
+    "Other systems receive signed notices (Standard Webhooks) of the events of this organization and every organization below it.":
+        "Другие системы получают подписанные уведомления (Standard Webhooks) о событиях этой организации и всех нижестоящих.",
+    "The endpoint's signing secret. Copy it now: it is shown only once.":
+        "Секрет для проверки подписи. Скопируйте его сейчас: он показывается только один раз.",
+    "on": "включён",
+    "off": "выключен",
+    "every event": "все события",
+    "Turned off": "Выключен",
+    "Failing since": "Ошибки с",
+    "Send test": "Отправить тестовое",
+    "Turn off": "Выключить",
+    "Turn on": "Включить",
+    "Delete": "Удалить",
+    "Event": "Событие",
+    "Attempts": "Попытки",
+    "next try": "следующая попытка",
+    "ms": "мс",
+    "none yet": "пока нет",
+    "Send again": "Отправить снова",
+    "Nothing sent yet.": "Пока ничего не отправлено.",
+    "No endpoints yet.": "Адресов пока нет.",
+    "New endpoint": "Новый адрес",
+    "Address (https://)": "Адрес (https://)",
+    "Events (none chosen: every event)": "События (если ничего не выбрано — все)",
+    "Add endpoint": "Добавить адрес",
+    "Webhook endpoint turned off": "Адрес вебхуков выключен",
+    "Your webhook endpoint kept failing and has been turned off:":
+        "Адрес вебхуков постоянно отвечал ошибкой и был выключен:",
+    "Last error": "Последняя ошибка",
+    "Its undelivered messages are kept. Fix the receiver, then turn the endpoint on again on this page; they will be sent:":
+        "Недоставленные сообщения сохранены. Исправьте приёмник и снова включите адрес на этой странице — они будут отправлены:",
+    "must be an https:// address": "должен начинаться с https://",
+    "must be an https:// address (http:// only for loopback in development)":
+        "должен начинаться с https:// (http:// — только для локального адреса при разработке)",
+    "must not point at this server (loopback)": "не может указывать на этот сервер (loopback)",
+    "must not point at a private, link-local or reserved address":
+        "не может указывать на частный, локальный или зарезервированный адрес",
+    "must not contain a user name or password": "не должен содержать имя пользователя или пароль",
+    "must not contain spaces or control characters": "не должен содержать пробелы и управляющие символы",
+    "is not a valid URL": "это не адрес",
     "Nothing planned yet.": "Пока ничего не запланировано.",
     # webinar fields
     "Title": "Название",

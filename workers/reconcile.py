@@ -27,6 +27,7 @@ from webinars.states import MeetingStatus
 
 from .deliveries import MAX_ATTEMPTS, enqueue_all, mark_enqueued
 from .dispatch import MAX_ATTEMPTS as MAX_DISPATCH_ATTEMPTS
+from .webhooks import reconcile_webhooks
 
 #: A pending meeting untouched this long has lost its job (Redis flushed, process killed).
 MEETING_GRACE = timedelta(minutes=1)
@@ -194,4 +195,5 @@ async def reconcile(ctx: dict[str, Any]) -> dict[str, int]:
         "events": await reconcile_events(ctx),
         "meetings": await reconcile_meetings(ctx),
         **await reconcile_deliveries(ctx),
+        **await reconcile_webhooks(ctx),  # type: ignore[arg-type]
     }

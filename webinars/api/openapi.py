@@ -35,6 +35,7 @@ from ..validation import (
     MAX_TITLE,
 )
 from ..web.routing import MAX_ID
+from . import webhook_docs
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -290,7 +291,9 @@ def largest_json(schema: dict[str, Any]) -> int:
     return max(sizes)
 
 
-REQUEST_SCHEMAS = ("WebinarCreate", "WebinarUpdate", "RegistrationCreate")
+SCHEMAS.update(webhook_docs.SCHEMAS)
+REQUEST_SCHEMAS = ("WebinarCreate", "WebinarUpdate", "RegistrationCreate",
+                   *webhook_docs.REQUEST_SCHEMAS)
 #: The largest valid request body, every string at its maxLength and escaped, plus a margin:
 #: a valid body is never refused for its size.
 MAX_BODY_BYTES = max(largest_json(SCHEMAS[name]) for name in REQUEST_SCHEMAS) + BODY_MARGIN
@@ -308,7 +311,7 @@ RESPONSES: dict[str, Any] = {
         "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
     },
     "Forbidden": error_response("Outside the part of the tree the account manages."),
-    "NotFound": error_response("No such webinar or registration."),
+    "NotFound": error_response("No such webinar, registration, webhook endpoint or message."),
     "Conflict": error_response("The state forbids it; `code` says why."),
     "TooLarge": error_response(f"The body is larger than {MAX_BODY_BYTES} bytes."),
     "UnsupportedMediaType": error_response("The body is not application/json."),
@@ -501,6 +504,8 @@ PATHS: dict[str, Any] = {
         },
     },
 }
+
+PATHS.update(webhook_docs.PATHS)
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",

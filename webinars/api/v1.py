@@ -34,6 +34,7 @@ from .auth import authorized, commit, runtime
 from .inputs import check_shape, check_value, query_instant, query_int, read_json
 from .openapi import DEFAULT_LIMIT, DOCUMENT, MAX_LIMIT, MAX_OFFSET, MAX_QUERY, SCHEMAS
 from .serializers import organization_json, registration_json, webinar_json
+from .webhooks import routes as webhook_routes
 
 T = TypeVar("T")
 LIST_FILTERS = ("organization", "status", "kind", "from", "to", "q", "limit", "offset")
@@ -302,4 +303,5 @@ routes: list[Route] = [
           GET=get_registration),
     route("/webinars/{webinar_id:id}/registrations/{registration_id:id}/cancel",
           POST=cancel_registration),
+    *webhook_routes,
 ]
