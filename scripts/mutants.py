@@ -48,6 +48,7 @@ R, D, F, V = "registrations", "deliveries", "feeds", "validation"
 I = C = "itip/calendars"
 REG, DEL, FEE, VAL = ("webinars/registrations.py", "webinars/deliveries.py", "webinars/feeds.py",
                       "webinars/validation.py")
+NOT = "workers/notifications.py"
 ITIP, CAL = "webinars/itip.py", "webinars/calendars.py"
 WRK, CHK = "workers/deliveries.py", "workers/recheck.py"
 
@@ -100,18 +101,16 @@ MUTANTS: list[Mutant] = [
       "rows out with a worker are not superseded"),
     m(D, DEL, "    if registration_id is not None:\n        stmt",
       "    if False:\n        stmt", "cancelling one registration supersedes everyone's mail"),
-    m(D, DEL, 'kinds=("invitation", "update", "reminder", "followup"))\n    await write(session, '
-              '[row(webinar, registration.id, "cancellation", now, now)])',
-      'kinds=("invitation", "update"))\n    await write(session, '
-      '[row(webinar, registration.id, "cancellation", now, now)])',
+    m(D, NOT, "kinds=ALL_KINDS,\n                               registration_id=registration.id)",
+      "kinds=(DeliveryKind.INVITATION,),\n                               registration_id=registration.id)",
       "a cancelled registration keeps its reminders"),
-    m(D, DEL, '    kinds = ("update", "reminder") if moved else ("update",)',
-      '    kinds = ("update",)', "a move keeps the old reminders"),
-    m(D, DEL, "        if moved:\n            rows.extend", "        if False:\n            rows.extend",
+    m(D, NOT, "[DeliveryKind.REMINDER] if replan else []", "[]",
+      "a move keeps the old reminders"),
+    m(D, NOT, "        if replan:\n            rows +=", "        if False:\n            rows +=",
       "a move plans no new reminders"),
-    m(D, DEL, "    due = max(end, now)", "    due = now", "the follow-up goes before the end"),
-    m(D, DEL, '                                      Registration.status == "confirmed")',
-      "                                      )", "cancelled registrations get the webinar's mail"),
+    m(D, NOT, "max(end, now), now))", "now, now))", "the follow-up goes before the end"),
+    m(D, NOT, "                                      Registration.status == RegistrationStatus"
+              ".CONFIRMED,\n", "", "cancelled registrations get the webinar's mail"),
 
     # --- the worker's claim and re-check (workers/recheck.py), giving up (deliveries.py) ------
     m(D, CHK, "        return max(current, held + 1 if held is not None else 0), \"\"",

@@ -144,11 +144,13 @@ class HeldJobs:
 Dispatched = Callable[[AsyncSession], Awaitable[list[Job]]]
 
 
-async def dispatch_held(session: AsyncSession, job_context: dict[str, Any]) -> list[Job]:
+async def dispatch_held(session: AsyncSession | None, job_context: dict[str, Any]
+                        ) -> list[Job]:
     """Commit the session, then hand every recorded event to its handlers as the worker's
     dispatcher does, without running the jobs they queue (returned): the outbox rows stay
     pending for the test to read, and a meeting stays "link pending"."""
-    await session.commit()
+    if session is not None:
+        await session.commit()
     held = HeldJobs()
     ctx = {**job_context, "queue": held}
     async with job_context["sessionmaker"]() as reading:

@@ -49,6 +49,7 @@ async def test_capacity_n_with_3n_concurrent_registrations(
     assert {f"/r/{r.token}" for r in rows} == {
         r.headers["location"] for r in responses if r.status_code == 303}
     assert (await fresh_webinar(runtime, webinar.id)).registered_count == capacity
+    await queue.drain()
     async with runtime.sessionmaker() as s:
         invitations = await s.scalar(select(func.count()).select_from(Delivery).where(
             Delivery.webinar_id == webinar.id, Delivery.kind == "invitation"))

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from webinars.clock import FixedClock
 from webinars.mailer import OutgoingMail, PermanentMailError, SmtpMailer, TransientMailError
 from webinars.models import Account, Delivery, OutboxMessage, Registration, Webinar
-from webinars.queue import InProcessQueue, commit_and_enqueue, pending_deliveries, pending_jobs
+from webinars.queue import SEND_DELIVERIES, InProcessQueue, commit_and_enqueue
 from webinars.registrations import cancel
 from webinars.runtime import Runtime
 from webinars.scheduling import cancel_webinar, update_webinar
@@ -31,6 +31,7 @@ from workers.deliveries import plan, send_deliveries
 from workers.recheck import claim
 from workers.reconcile import due_unqueued, reconcile_deliveries
 
+from .conftest import dispatch_held
 from .factories import csrf_from, make_account, make_org, make_registration, make_webinar
 from .smtp import Checked, SmtpServer, check_message
 
@@ -66,12 +67,11 @@ def direct_ctx(runtime: Runtime) -> dict[str, Any]:
     return {**runtime.job_context(), "queue": None}
 
 
-def commit_only(session: AsyncSession) -> list[int]:
-    """What a crash between commit and enqueue leaves: committed rows, no jobs."""
-    ids = [i for i, _ in pending_deliveries(session)]
-    session.info["deliveries"] = []
-    session.info["jobs"] = []
-    return ids
+async def commit_only(session: AsyncSession, runtime: Runtime) -> list[int]:
+    """What a crash between the handlers' commit and their enqueue leaves: committed rows, no
+    jobs. Returns the rows the lost jobs would have sent (those due within the horizon)."""
+    jobs = await dispatch_held(session, runtime.job_context())
+    return sorted(i for job in jobs if job.name == SEND_DELIVERIES for i in job.args[0])
 
 
 async def planned_webinar(session: AsyncSession, clock: FixedClock, **overrides: Any
@@ -243,7 +243,7 @@ async def test_a_row_claimed_before_a_change_is_rechecked_and_superseded(
                                              start_at=clock.now() + timedelta(minutes=16))
     [alice] = await register_all(session, clock, webinar, PEOPLE[:1])
     await session.commit()
-    commit_only(session)
+    await commit_only(session, runtime)
     clock.advance(timedelta(minutes=1))  # the 15-minute reminder is due now
     [reminder] = await rows_of(runtime, kind="reminder")
     [invitation] = await rows_of(runtime, kind="invitation")
@@ -275,7 +275,7 @@ async def test_smtp_down_returns_rows_to_pending_with_back_off_then_reconcile_se
     _, webinar = await planned_webinar(session, clock)
     await register_all(session, clock, webinar)
     await session.commit()
-    ids = commit_only(session)
+    ids = await commit_only(session, runtime)
     invitations = [d.id for d in await rows_of(runtime, kind="invitation")]
     smtp.stop()
     result = await send_deliveries(direct_ctx(runtime), ids)
@@ -306,7 +306,7 @@ async def test_permanent_rejection_fails_that_delivery_only_and_shows_the_reason
     await session.commit()
     smtp.reject.add("bob@school.example")
     smtp.defer.add("carol@school.example")
-    await send_deliveries(direct_ctx(runtime), commit_only(session))
+    await send_deliveries(direct_ctx(runtime), await commit_only(session, runtime))
     assert smtp.count("alice@school.example") == 1
     assert smtp.count("bob@school.example") == 0 == smtp.count("carol@school.example")
     rows = {d.registration_id: d for d in await rows_of(runtime, kind="invitation")}
@@ -327,7 +327,7 @@ async def test_two_workers_never_claim_the_same_row(
     _, webinar = await planned_webinar(session, clock)
     await register_all(session, clock, webinar)
     await session.commit()
-    ids = commit_only(session)
+    ids = await commit_only(session, runtime)
     ids = [d.id for d in await rows_of(runtime, kind="invitation")]
 
     async def worker() -> list[int]:
@@ -350,7 +350,7 @@ async def test_reconcile_requeues_rows_whose_job_was_lost_and_reclaims_expired_l
     _, webinar = await planned_webinar(session, clock)
     await register_all(session, clock, webinar, PEOPLE[:2])
     await session.commit()
-    commit_only(session)  # the process died between commit and enqueue
+    await commit_only(session, runtime)  # the process died between commit and enqueue
     first, second = await rows_of(runtime, kind="invitation")
     async with runtime.sessionmaker() as s:  # a worker claimed `second`, then died
         assert await claim(s, [second.id], clock.now(), lease=lease(runtime)) == [second.id]
@@ -379,12 +379,10 @@ async def test_reminders_weeks_ahead_are_swept_onto_the_queue_only_when_nearly_d
     start = clock.now() + timedelta(days=21)
     _, webinar = await planned_webinar(session, clock, start_at=start)
     await register_all(session, clock, webinar, PEOPLE[:1])
-    await session.commit()
     # Only the invitation is due within the horizon; both reminders stay in the database.
-    assert {i for i, _ in pending_deliveries(session)} == {
-        d.id for d in await rows_of(runtime)}
-    assert len(pending_jobs(session)) == 1  # the meeting job
-    commit_only(session)
+    queued = await commit_only(session, runtime)
+    assert len(await rows_of(runtime)) == 3
+    assert queued == [d.id for d in await rows_of(runtime, kind="invitation")]
     clock.advance(grace(runtime))
     async with runtime.sessionmaker() as s:
         due = await due_unqueued(s, clock.now(), grace(runtime))

@@ -28,15 +28,16 @@ from webinars.clock import FixedClock
 from webinars.config import AppConfig
 from webinars.i18n import format_when
 from webinars.mailer import SmtpMailer
-from webinars.models import Account, Delivery, Registration, Webinar
+from webinars.models import Account, Delivery, Event, Registration, Webinar
 from webinars.queue import ArqQueue, InProcessQueue, Queue, commit_and_enqueue
 from webinars.registrations import cancel
 from webinars.runtime import Runtime
 from webinars.scheduling import update_webinar
 from webinars.validation import webinar_input
 from workers import FUNCTIONS
+from workers.dispatch import dispatch
 from workers.recheck import claim
-from workers.reconcile import reconcile_deliveries
+from workers.reconcile import reconcile as reconcile_job
 
 from .factories import make_account, make_org, make_registration, make_webinar
 from .smtp import Checked, SmtpServer, check_message
@@ -97,9 +98,19 @@ async def run_worker(runtime: Runtime, redis: ArqRedis) -> int:
 
 
 async def reconcile(runtime: Runtime, redis: ArqRedis) -> dict[str, int]:
-    result = await reconcile_deliveries(runtime.job_context())
+    """The periodic job (undispatched events, lost meeting jobs, deliveries), then a worker."""
+    result = await reconcile_job(runtime.job_context())
     await run_worker(runtime, redis)
     return result
+
+
+async def dispatch_now(runtime: Runtime) -> None:
+    """The dispatcher's part of the worker alone: rows written, their send jobs on Redis."""
+    async with runtime.sessionmaker() as s:
+        ids = (await s.scalars(select(Event.id).where(Event.dispatched_at.is_(None))
+                               .order_by(Event.id))).all()
+    for event_id in ids:
+        await dispatch(runtime.job_context(), event_id)  # type: ignore[arg-type]
 
 
 async def setup(session: AsyncSession, clock: FixedClock, queue: Queue | None,
@@ -178,6 +189,7 @@ async def test_worker_killed_after_claiming_is_sent_once_after_the_lease(
     runtime = arq_runtime
     assert runtime.queue is not None
     _, _, regs = await setup(session, clock, runtime.queue)
+    await dispatch_now(runtime)
     [victim] = await deliveries(runtime, registration_id=regs[PEOPLE[0][0]].id,
                                 kind="invitation")
     async with runtime.sessionmaker() as s:  # a worker claims the row, then is killed

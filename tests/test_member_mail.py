@@ -37,6 +37,7 @@ from workers.recheck import History, Row, claim, decide
 from workers.reconcile import reconcile_deliveries
 
 from .api_support import Api, make_world
+from .conftest import dispatch_held
 from .factories import (
     csrf_from,
     login,
@@ -62,6 +63,8 @@ async def mailbox(runtime: Runtime, address: str) -> list[Checked]:
 
 
 async def deliveries(runtime: Runtime, **where: Any) -> list[Delivery]:
+    """The rows, once every recorded event was handled (the jobs they queue are not run)."""
+    await dispatch_held(None, runtime.job_context())
     async with runtime.sessionmaker() as session:
         stmt = select(Delivery).order_by(Delivery.id)
         for key, value in where.items():

@@ -7,10 +7,12 @@ import asyncio
 import uuid
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from webinars import feeds
 from webinars.db import make_engine, make_sessionmaker
@@ -160,6 +162,71 @@ async def test_upgrading_a_database_of_the_previous_head_keeps_every_row(
                     "email:org@union.example"]
             async with engine.connect() as conn:
                 assert await conn.run_sync(diff) == []
+        finally:
+            await engine.dispose()
+    finally:
+        await _drop(url)
+
+
+ROWS_AT_0002 = [
+    ("INSERT INTO login_sessions (id, account_id, session_hash, created_at, expires_at) VALUES "
+     "(1, 1, 'hash', '2026-11-29 10:00:00', '2026-12-13 10:00:00')"),
+    ("INSERT INTO worker_processes (id, host, pid, started_at, heartbeat_at) VALUES "
+     "('w1', 'host', 42, '2026-11-29 10:00:00', '2026-11-29 10:00:05')"),
+    ("INSERT INTO deliveries (id, webinar_id, registration_id, kind, due_at, status, sequence, "
+     "offset_minutes, attempts, last_error, lease_until, claimed_by, message_id, enqueued_at, "
+     "sent_at, created_at) VALUES (3, 1, 2, 'update', '2026-11-29 10:00:00', 'sending', 1, "
+     "NULL, 1, NULL, '2026-11-29 10:10:00', 'w1', 'abc@union.example', NULL, NULL, "
+     "'2026-11-29 10:00:00')"),
+]
+TABLES_AT_0002 = (*KEPT_TABLES, "login_sessions", "worker_processes", "rate_events")
+
+
+async def test_upgrading_a_database_of_0002_keeps_every_row_and_checks_states(
+    database_url: str,
+) -> None:
+    """The previous head (0002) with rows in every table, upgraded to 0003: nothing is lost,
+    deliveries made before have no event, and a misspelt state is refused by the database."""
+    url = await _fresh_database(database_url)
+    try:
+        await asyncio.to_thread(upgrade, url, "0001")
+        engine = make_engine(url)
+        try:
+            async with engine.begin() as conn:
+                for statement in ROWS_AT_0001:
+                    await conn.execute(text(statement))
+        finally:
+            await engine.dispose()
+        await asyncio.to_thread(upgrade, url, "0002")
+        engine = make_engine(url)
+        try:
+            async with engine.begin() as conn:
+                for statement in ROWS_AT_0002:
+                    await conn.execute(text(statement))
+                before = {t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one()
+                          for t in TABLES_AT_0002}
+        finally:
+            await engine.dispose()
+        assert all(before.values())
+        await asyncio.to_thread(upgrade, url, "head")
+        engine = make_engine(url)
+        try:
+            async with engine.connect() as conn:
+                after = {t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one()
+                         for t in TABLES_AT_0002}
+                assert after == before
+                rows = (await conn.execute(text(
+                    "SELECT id, status, claimed_by, message_id, event_id FROM deliveries "
+                    "ORDER BY id"))).all()
+                assert [tuple(r) for r in rows] == [
+                    (1, "sent", None, None, None), (2, "pending", None, None, None),
+                    (3, "sending", "w1", "abc@union.example", None)]
+            with pytest.raises(IntegrityError):
+                async with engine.begin() as conn:
+                    await conn.execute(text("UPDATE deliveries SET status = 'snet' WHERE id = 1"))
+            with pytest.raises(IntegrityError):
+                async with engine.begin() as conn:
+                    await conn.execute(text("UPDATE webinars SET status = 'live' WHERE id = 1"))
         finally:
             await engine.dispose()
     finally:

@@ -65,6 +65,9 @@ async def setup_org(runtime: Runtime, clock: FixedClock) -> tuple[Organization, 
 
 
 async def count(runtime: Runtime, model: Any, *where: Any) -> int:
+    """Rows once what the requests set off has run."""
+    assert isinstance(runtime.queue, InProcessQueue)
+    await runtime.queue.drain()
     async with runtime.sessionmaker() as session:
         return int(await session.scalar(select(func.count()).select_from(model).where(*where))
                    or 0)
