@@ -28,9 +28,10 @@ from ..models import (
     Webinar,
 )
 from ..organizations import SLUG_RE, all_organizations, subtree_ids
+from ..requests import base_url, commit, runtime
 from ..validation import registration_input, webinar_input
 from ..web.routing import route
-from .auth import authorized, commit, runtime
+from .auth import authorized
 from .inputs import check_shape, check_value, query_instant, query_int, read_json
 from .openapi import DEFAULT_LIMIT, DOCUMENT, MAX_LIMIT, MAX_OFFSET, MAX_QUERY, SCHEMAS
 from .serializers import organization_json, registration_json, webinar_json
@@ -38,10 +39,6 @@ from .serializers import organization_json, registration_json, webinar_json
 T = TypeVar("T")
 LIST_FILTERS = ("organization", "status", "kind", "from", "to", "q", "limit", "offset")
 PAGING = ("limit", "offset")
-
-
-def base_url(request: Request) -> str:
-    return runtime(request).config.base_url
 
 
 def validated(data: Mapping[str, Any], schema: str, run: Callable[[dict[str, Any]], T], *,

@@ -36,6 +36,7 @@ from ..models import (
     Webinar,
 )
 from ..organizations import all_organizations, subtree_ids
+from ..requests import commit, runtime
 from ..scheduling import cancel_webinar, create_webinar, get_managed_webinar, update_webinar
 from ..validation import (
     STATIC_PLATFORMS,
@@ -48,14 +49,12 @@ from ..validation import (
 from .common import (
     as_local_inputs,
     clock,
-    commit,
     db,
     locale,
     read_form,
     redirect,
     render,
     require_account,
-    runtime,
 )
 from .routing import route
 

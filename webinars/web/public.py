@@ -23,12 +23,12 @@ from ..i18n import gettext
 from ..limits import RateLimited
 from ..models import JoinClick, Organization, Registration, Webinar
 from ..registrations import RegistrationLimits
+from ..requests import base_url, commit, runtime
 from ..scheduling import upcoming_query
 from ..validation import registration_input
 from .common import (
     client_address,
     clock,
-    commit,
     db,
     form_dict,
     locale,
@@ -36,7 +36,6 @@ from .common import (
     read_form,
     redirect,
     render,
-    runtime,
 )
 from .routing import route
 
@@ -67,10 +66,6 @@ STATE_MESSAGES = {
     "duplicate": "This e-mail is already registered.",
 }
 PUBLIC_ID_RE = re.compile(r"^[0-9a-f]{32}$")
-
-
-def base_url(request: Request) -> str:
-    return runtime(request).config.base_url
 
 
 def registration_state(webinar: Webinar, now: datetime) -> str | None:
