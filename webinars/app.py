@@ -176,16 +176,15 @@ def create_app(runtime: Runtime | None = None, *, config: AppConfig | None = Non
         config = runtime.config
     elif config is None:
         raise ValueError("create_app needs a runtime or a config")
-    settings = config
-    injected = runtime
+    app_config, injected = config, runtime
+    worker_here = app_config.redis_url is None if in_process is None else in_process
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if injected is not None:
             yield
             return
-        built = await open_runtime(settings, in_process=settings.redis_url is None
-                                   if in_process is None else in_process)
+        built = await open_runtime(app_config, in_process=worker_here)
         app.state.runtime = built
         try:
             yield
@@ -205,9 +204,9 @@ def create_app(runtime: Runtime | None = None, *, config: AppConfig | None = Non
     ]
     middleware = [
         Middleware(SecurityHeaders),
-        Middleware(SessionMiddleware, secret_key=settings.secret_key,
+        Middleware(SessionMiddleware, secret_key=app_config.secret_key,
                    session_cookie=SESSION_COOKIE, same_site="lax",
-                   https_only=settings.https, max_age=14 * 24 * 3600),
+                   https_only=app_config.https, max_age=14 * 24 * 3600),
     ]
     exception_handlers: dict[Any, Any] = {
         DomainError: on_domain_error,
