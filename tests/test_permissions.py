@@ -7,6 +7,7 @@ everything below it; anything else is 403 (an HTML page) and leaves the database
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,12 +17,31 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from webinars.app import create_app
 from webinars.clock import FixedClock
-from webinars.models import Account, Delivery, Organization, Webinar
-from webinars.queue import InProcessQueue
+from webinars.models import (
+    Account,
+    ApiToken,
+    Delivery,
+    Organization,
+    OutboxMessage,
+    Registration,
+    Webinar,
+)
+from webinars.queue import InProcessQueue, commit_and_enqueue
 from webinars.runtime import Runtime
 
-from .factories import csrf_from, login, make_account, make_org, make_registration, make_webinar
+from .api_support import registration_body, webinar_body
+from .factories import (
+    csrf_from,
+    login,
+    make_account,
+    make_org,
+    make_registration,
+    make_token,
+    make_webinar,
+)
+from .test_routing import flat_routes
 
 ORGS = ("federal", "volga", "siberia", "city", "school")
 ORGANIZERS = ("federal", "volga", "siberia", "school")
@@ -183,3 +203,124 @@ async def test_changes_inside_the_subtree_are_allowed(
                        "Новый от volga": tree.orgs["school"].id,
                        "Новый от siberia": tree.orgs["siberia"].id,
                        "Новый от school": tree.orgs["school"].id}
+
+
+# --- every route behind a login, walked from the app's route table ----------------------------
+
+#: Path parameters that are capabilities themselves (an unguessable key, a personal token): the
+#: routes holding one are public by design and answer to whoever holds the address.
+CAPABILITY_PARAMS = {"public_id", "token", "slug", "feed_token", "proof", "feed_id"}
+
+
+@dataclass
+class Victim:
+    """What an organizer of another organization must never see or change."""
+
+    org: Organization
+    webinar: Webinar
+    registration_id: int
+    message_id: int
+    token_id: int
+    markers: tuple[str, ...]
+
+
+async def victim_data(session: AsyncSession, clock: FixedClock, queue: InProcessQueue,
+                      tree: Tree, name: str) -> Victim:
+    webinar = tree.webinars[name]
+    registration = await make_registration(session, clock, webinar, name="Тайный Участник",
+                                           email=f"secret-{name}@members.example")
+    await make_token(session, clock, tree.accounts[name])
+    await commit_and_enqueue(session, queue, clock)
+    await queue.drain()  # the invitations are in the outbox now
+    message_id = await session.scalar(select(OutboxMessage.id).where(
+        OutboxMessage.webinar_id == webinar.id).limit(1))
+    token_id = await session.scalar(select(ApiToken.id).where(
+        ApiToken.account_id == tree.accounts[name].id))
+    assert message_id is not None and token_id is not None
+    return Victim(tree.orgs[name], webinar, registration.id, message_id, token_id,
+                  markers=(webinar.title, tree.orgs[name].name, registration.name,
+                           registration.email))
+
+
+def fill(path: str, victim: Victim) -> str:
+    """The path with the victim's ids; a parameter this test does not know fails it, so a new
+    route behind a login is walked too once its ids are added here."""
+    ids = {"registration_id": victim.registration_id, "webinar_id": victim.webinar.id,
+           "id": (victim.message_id if path.startswith("/outbox/")
+                  else victim.token_id if path.startswith("/tokens/") else victim.webinar.id)}
+    for name in re.findall(r"{(\w+)}", path):
+        if name not in ids:
+            pytest.fail(f"{path}: no value for {{{name}}}; add the victim's row to fill()")
+        path = path.replace(f"{{{name}}}", str(ids[name]))
+    return path
+
+
+async def victims_rows(runtime: Runtime, victim: Victim) -> tuple[Any, ...]:
+    webinars = await snapshot(runtime)
+    async with runtime.sessionmaker() as session:
+        registration = await session.get(Registration, victim.registration_id)
+        token = await session.get(ApiToken, victim.token_id)
+        messages = (await session.scalars(select(OutboxMessage.id))).all()
+        assert registration is not None and token is not None
+        return (webinars, registration.status, token.revoked_at, len(messages))
+
+
+@pytest.mark.parametrize(("intruder", "owner"), [("siberia", "school"), ("school", "volga")],
+                         ids=["sibling-region", "ancestor"])
+async def test_no_route_behind_a_login_shows_or_changes_another_organizations_data(
+    runtime: Runtime, client: httpx.AsyncClient, clock: FixedClock, session: AsyncSession,
+    queue: InProcessQueue, intruder: str, owner: str,
+) -> None:
+    tree = await build_tree(session, clock)
+    victim = await victim_data(session, clock, queue, tree, owner)
+    intruder_token = await make_token(session, clock, tree.accounts[intruder])
+    await session.commit()
+    before = await victims_rows(runtime, victim)
+    anonymous_csrf = csrf_from((await client.get("/login")).text)
+    anonymous_cookies = httpx.Cookies(client.cookies)
+    csrf = await switch_to(client, intruder)
+    intruder_cookies = httpx.Cookies(client.cookies)
+    walked: list[tuple[str, str]] = []
+    for template, item in flat_routes(create_app(runtime).routes):
+        if CAPABILITY_PARAMS & set(re.findall(r"{(\w+)}", template)) or template == "/logout":
+            continue
+        api = template.startswith("/api/")
+        path = fill(template, victim)
+        for method in sorted((item.methods or set()) - {"HEAD"}):
+            if api:
+                body = registration_body() if path.endswith("/registrations") \
+                    else webinar_body(victim.org)
+                kwargs: dict[str, Any] = {} if method == "GET" else {"json": body}
+                anonymous = await client.request(method, path, **kwargs)
+                if anonymous.status_code != 401:
+                    continue  # the document, open to anyone
+                kwargs["headers"] = {"Authorization": f"Bearer {intruder_token}"}
+            else:
+                form = {**edit_form(victim.webinar, victim.org, anonymous_csrf), "name": "x"}
+                kwargs = {} if method == "GET" else {"data": form}
+                client.cookies = anonymous_cookies
+                anonymous = await client.request(method, path, **kwargs)
+                if not (anonymous.status_code == 303
+                        and anonymous.headers["location"].startswith("/login")):
+                    continue  # a public page
+                client.cookies = intruder_cookies
+                if method != "GET":
+                    kwargs["data"] = {**form, "csrf_token": csrf}
+            response = await client.request(method, path, **kwargs)
+            walked.append((method, template))
+            if "{" in template:
+                assert response.status_code in (403, 404), (method, template, response.text)
+            else:  # a listing or a form of the intruder's own: it may answer, without the data
+                assert response.status_code < 500, (method, template, response.text)
+            for marker in victim.markers:
+                assert marker not in response.text, (method, template, marker)
+    client.cookies = intruder_cookies
+    assert (await client.get("/dashboard")).status_code == 200  # still signed in throughout
+    assert await victims_rows(runtime, victim) == before
+    # The walk reached the pages and endpoints an organizer has (a broken probe walks nothing).
+    for expected in [("GET", "/dashboard"), ("POST", "/webinars/new"), ("GET", "/outbox/{id}"),
+                     ("POST", "/webinars/{id}/deliveries/{registration_id}/resend"),
+                     ("POST", "/tokens/{id}/revoke"), ("GET", "/api/v1/organizations"),
+                     ("POST", "/api/v1/webinars"),
+                     ("PATCH", "/api/v1/webinars/{webinar_id}")]:
+        assert expected in walked, expected

@@ -18,11 +18,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .api import v1 as api_v1
 from .assets import StaticAssets
+from .config import AppConfig, ConfigError
 from .errors import DomainError, ValidationFailed
 from .i18n import gettext
 from .limits import RateLimited
 from .logs import redact_path
-from .runtime import Runtime
+from .queue import ArqQueue, InProcessQueue
+from .runtime import Runtime, build_runtime
 from .web import auth, feeds, organizer, outbox, public, webhooks
 from .web.common import locale, redirect, render, signed_in
 from .web.routing import route
@@ -131,16 +133,63 @@ async def on_server_error(request: Request, exc: Exception) -> Response:
     return Response("internal error", status_code=500, media_type="text/plain")
 
 
-def create_app(runtime: Runtime, *, own_runtime: bool = False) -> Starlette:
-    """Build the app around a runtime; with `own_runtime` the app closes it at shutdown."""
+async def open_runtime(config: AppConfig, *, in_process: bool) -> Runtime:
+    """The runtime a served app shares, with its queue: `webinars run` runs the worker's jobs
+    in this process (`in_process`), `webinars serve` puts them on Redis for `webinars worker`.
+
+    Closing the runtime closes the queue: the in-process jobs finish what is on the wire and
+    give back the rest, then the worker signs off.
+    """
+    # workers → webinars is the dependency's direction; only serving reaches back, at start-up.
+    from workers import FUNCTIONS, PERIODIC
+    from workers.presence import start_embedded_worker, stop_worker
+
+    runtime = await build_runtime(config)
+    try:
+        if in_process:
+            queue = InProcessQueue(FUNCTIONS, {}, runtime.clock, cron=PERIODIC,
+                                   on_startup=start_embedded_worker, on_shutdown=stop_worker)
+            runtime.queue = queue
+            queue.ctx.update(runtime.job_context())
+            await queue.start()
+        else:
+            if not config.redis_url:
+                raise ConfigError("REDIS_URL", "is required to put jobs on the arq queue")
+            runtime.queue = await ArqQueue.connect(config.redis_url)
+    except BaseException:
+        await runtime.close()
+        raise
+    return runtime
+
+
+def create_app(runtime: Runtime | None = None, *, config: AppConfig | None = None,
+               in_process: bool | None = None) -> Starlette:
+    """The app around an injected runtime (the caller owns and closes it), or around one the
+    app's lifespan builds from `config` and closes at shutdown.
+
+    `in_process` chooses the lifespan's queue (`open_runtime`); unset, jobs run in this
+    process unless REDIS_URL is set.
+    """
+    if runtime is not None:
+        if config is not None and config != runtime.config:
+            raise ValueError("pass either a runtime or a config, not two different ones")
+        config = runtime.config
+    elif config is None:
+        raise ValueError("create_app needs a runtime or a config")
+    app_config, injected = config, runtime
+    worker_here = app_config.redis_url is None if in_process is None else in_process
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if injected is not None:
+            yield
+            return
+        built = await open_runtime(app_config, in_process=worker_here)
+        app.state.runtime = built
         try:
             yield
         finally:
-            if own_runtime:
-                await runtime.close()
+            await built.close()
 
     routes = [
         route("/", GET=home),
@@ -156,9 +205,9 @@ def create_app(runtime: Runtime, *, own_runtime: bool = False) -> Starlette:
     ]
     middleware = [
         Middleware(SecurityHeaders),
-        Middleware(SessionMiddleware, secret_key=runtime.config.secret_key,
+        Middleware(SessionMiddleware, secret_key=app_config.secret_key,
                    session_cookie=SESSION_COOKIE, same_site="lax",
-                   https_only=runtime.config.https, max_age=14 * 24 * 3600),
+                   https_only=app_config.https, max_age=14 * 24 * 3600),
     ]
     exception_handlers: dict[Any, Any] = {
         DomainError: on_domain_error,
@@ -168,5 +217,6 @@ def create_app(runtime: Runtime, *, own_runtime: bool = False) -> Starlette:
     }
     app = Starlette(routes=routes, middleware=middleware, exception_handlers=exception_handlers,
                     lifespan=lifespan)
-    app.state.runtime = runtime
+    if injected is not None:
+        app.state.runtime = injected
     return app

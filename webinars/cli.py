@@ -57,37 +57,27 @@ async def bootstrap_first_organizer(config: AppConfig) -> str | None:
 def uvicorn_config(app: ASGIApp, config: AppConfig) -> uvicorn.Config:
     """How `run` and `serve` listen. X-Forwarded-For and -Proto are believed only from the
     FORWARDED_ALLOW_IPS proxies; with none, the client is the peer (the login rate limit counts
-    by it, so a header anyone can send must not choose it)."""
+    by it, so a header anyone can send must not choose it). The app's lifespan builds what it
+    serves with, so a failed start-up stops the server instead of serving without it."""
     trusted = list(config.forwarded_allow_ips)
     return uvicorn.Config(app, host=config.host, port=config.port, log_level="info",
-                          proxy_headers=bool(trusted), forwarded_allow_ips=trusted)
+                          proxy_headers=bool(trusted), forwarded_allow_ips=trusted, lifespan="on")
 
 
-async def serve(config: AppConfig, *, in_process: bool) -> None:
-    from workers import FUNCTIONS, PERIODIC
-    from workers.presence import start_embedded_worker, stop_worker
+#: uvicorn's exit status when the app did not start (its lifespan failed).
+STARTUP_FAILURE = 3
 
+
+def serve(config: AppConfig, *, in_process: bool) -> int:
+    """Serve the app until stopped; its lifespan builds and closes the runtime and the queue."""
     from .app import create_app
-    from .queue import ArqQueue, InProcessQueue
-    from .runtime import build_runtime
-
-    runtime = await build_runtime(config)
-    if in_process:
-        # The app's shutdown closes the runtime, which closes the queue: its jobs finish what
-        # is on the wire and give back the rest, then the worker signs off.
-        queue = InProcessQueue(FUNCTIONS, {}, runtime.clock, cron=PERIODIC,
-                               on_startup=start_embedded_worker, on_shutdown=stop_worker)
-        runtime.queue = queue
-        queue.ctx.update(runtime.job_context())
-        await queue.start()
-    else:
-        assert config.redis_url
-        runtime.queue = await ArqQueue.connect(config.redis_url)
-    app = create_app(runtime, own_runtime=True)
     from .logs import install
 
+    app = create_app(config=config, in_process=in_process)
     install()
-    await uvicorn.Server(uvicorn_config(app, config)).serve()
+    server = uvicorn.Server(uvicorn_config(app, config))
+    asyncio.run(server.serve())
+    return 0 if server.started else STARTUP_FAILURE
 
 
 def cmd_run(args: argparse.Namespace, config: AppConfig) -> int:
@@ -109,16 +99,14 @@ def cmd_run(args: argparse.Namespace, config: AppConfig) -> int:
     if config.embedded:
         print("Demo union with a yearly plan: stop, run `webinars demo`, start again.")
     print(flush=True)  # before uvicorn's log, also when stdout is a pipe
-    asyncio.run(serve(config, in_process=True))
-    return 0
+    return serve(config, in_process=True)
 
 
 def cmd_serve(args: argparse.Namespace, config: AppConfig) -> int:
     if not config.redis_url:
         return fail("setting REDIS_URL is required for `serve` (use `webinars run` without Redis)")
     print(f"Webinars is serving at {config.base_url}/", flush=True)
-    asyncio.run(serve(config, in_process=False))
-    return 0
+    return serve(config, in_process=False)
 
 
 def cmd_worker(args: argparse.Namespace, config: AppConfig) -> int:

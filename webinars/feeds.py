@@ -9,6 +9,7 @@ the member's registrations comes from the registration it was made from and its 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -28,6 +29,8 @@ PUBLISHED_STATUSES = ("scheduled", "cancelled", "finished")
 #: How far back feeds reach: old events stay in subscribers' calendars, but feeds stop growing.
 PAST_WINDOW = timedelta(days=366)
 MAX_TOKEN_LENGTH = 64
+#: A webinar's public id: uuid4().hex, as `scheduling.create_webinar` makes it.
+PUBLIC_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 
 
 def page_url(base_url: str, webinar: Webinar) -> str:
@@ -77,8 +80,9 @@ def org_items(webinars: Iterable[Webinar], base_url: str) -> list[FeedItem]:
 
 
 async def get_public_webinar(session: AsyncSession, public_id: str) -> Webinar:
-    """A webinar anyone holding its address may see: drafts are not published anywhere."""
-    if not public_id or len(public_id) > 32:
+    """A webinar by its unguessable key, for anyone holding its address (its page and its .ics
+    alike): drafts are not published anywhere."""
+    if not PUBLIC_ID_RE.match(public_id):
         raise NotFound("no such webinar")
     webinar = await session.scalar(select(Webinar).where(Webinar.public_id == public_id))
     if webinar is None or webinar.status == "draft":

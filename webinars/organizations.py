@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -51,15 +51,27 @@ def depth(orgs: Iterable[Organization], org_id: int) -> int:
     return len(chain(orgs, org_id)) - 1
 
 
-async def managed_ids(session: AsyncSession, account: Account) -> set[int]:
-    """Every organization the account may plan for: each role's organization and below."""
-    orgs = await all_organizations(session)
+# Who manages what: every page and endpoint that shows or changes an organization's data asks
+# these functions, so the rule "a role covers its organization's subtree" is written once.
+
+def managed_subtree(orgs: Iterable[Organization], account: Account) -> set[int]:
+    """Every organization the account manages: each role's organization and all below it."""
     return subtree_ids(orgs, [role.organization_id for role in account.roles])
 
 
-async def require_manage(session: AsyncSession, account: Account, organization_id: int) -> None:
-    if organization_id not in await managed_ids(session, account):
+async def managed_ids(session: AsyncSession, account: Account) -> set[int]:
+    """`managed_subtree` over the stored tree."""
+    return managed_subtree(await all_organizations(session), account)
+
+
+def require_within(managed: Collection[int], organization_id: int) -> None:
+    """Refuse an organization outside `managed` (a `managed_subtree` or `managed_ids`)."""
+    if organization_id not in managed:
         raise Forbidden("this organization is outside your part of the tree")
+
+
+async def require_manage(session: AsyncSession, account: Account, organization_id: int) -> None:
+    require_within(await managed_ids(session, account), organization_id)
 
 
 async def get_by_slug(session: AsyncSession, slug: str) -> Organization:

@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import deliveries
 from .clock import Clock
-from .errors import Conflict, Forbidden, NotFound
+from .errors import Conflict, NotFound
 from .models import Account, Delivery, OutboxMessage, Registration, Webinar
-from .organizations import managed_ids
+from .organizations import managed_ids, require_manage
 from .scheduling import get_managed_webinar
 
 PAGE_SIZE = 100
@@ -46,8 +46,7 @@ async def get_message(session: AsyncSession, account: Account, message_id: int
     if row is None:
         raise NotFound("no such message")
     message, webinar = row
-    if webinar.organization_id not in await managed_ids(session, account):
-        raise Forbidden("this organization is outside your part of the tree")
+    await require_manage(session, account, webinar.organization_id)
     return message, webinar
 
 

@@ -16,15 +16,9 @@ from starlette.requests import Request
 from ..accounts import account_for_token
 from ..errors import Conflict
 from ..models import Account
-from ..queue import commit_and_enqueue
-from ..runtime import Runtime
+from ..requests import runtime
 
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
-
-
-def runtime(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
-    return rt
 
 
 def bearer_token(request: Request) -> str | None:
@@ -59,10 +53,3 @@ async def authorized(request: Request) -> AsyncIterator[tuple[AsyncSession, Acco
         except IntegrityError as exc:
             await session.rollback()
             raise Conflict("the change collided with another one; try again", "conflict") from exc
-
-
-async def commit(request: Request, session: AsyncSession) -> None:
-    """Commit, then enqueue the jobs the change implies."""
-    rt = runtime(request)
-    assert rt.queue is not None
-    await commit_and_enqueue(session, rt.queue, rt.clock)

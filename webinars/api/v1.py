@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .. import registrations, scheduling
-from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ..errors import Conflict, NotFound, ValidationFailed
 from ..models import (
     WEBINAR_KINDS,
     WEBINAR_STATUSES,
@@ -27,10 +27,17 @@ from ..models import (
     Registration,
     Webinar,
 )
-from ..organizations import SLUG_RE, all_organizations, subtree_ids
+from ..organizations import (
+    SLUG_RE,
+    all_organizations,
+    managed_subtree,
+    require_within,
+    subtree_ids,
+)
+from ..requests import base_url, commit, runtime
 from ..validation import registration_input, webinar_input
 from ..web.routing import route
-from .auth import authorized, commit, runtime
+from .auth import authorized
 from .inputs import check_shape, check_value, query_instant, query_int, read_json
 from .openapi import DEFAULT_LIMIT, DOCUMENT, MAX_LIMIT, MAX_OFFSET, MAX_QUERY, SCHEMAS
 from .serializers import organization_json, registration_json, webinar_json
@@ -39,10 +46,6 @@ from .webhooks import routes as webhook_routes
 T = TypeVar("T")
 LIST_FILTERS = ("organization", "status", "kind", "from", "to", "q", "limit", "offset")
 PAGING = ("limit", "offset")
-
-
-def base_url(request: Request) -> str:
-    return runtime(request).config.base_url
 
 
 def validated(data: Mapping[str, Any], schema: str, run: Callable[[dict[str, Any]], T], *,
@@ -95,7 +98,7 @@ async def openapi_document(request: Request) -> Response:
 async def list_organizations(request: Request) -> Response:
     async with authorized(request) as (session, account):
         orgs = await all_organizations(session)
-        managed = subtree_ids(orgs, [role.organization_id for role in account.roles])
+        managed = managed_subtree(orgs, account)
         return JSONResponse({"items": [organization_json(o) for o in orgs if o.id in managed]})
 
 
@@ -110,17 +113,15 @@ async def list_webinars(request: Request) -> Response:
         fields = unknown_params(request, LIST_FILTERS)
         limit, offset = paging(request, fields)
         orgs = await all_organizations(session)
-        managed = subtree_ids(orgs, [role.organization_id for role in account.roles])
-        scope = managed
+        scope = managed = managed_subtree(orgs, account)
         conditions: list[ColumnElement[bool]] = []
         slug = params.get("organization")
         if slug is not None:
             org = next((o for o in orgs if o.slug == slug), None) if SLUG_RE.match(slug) else None
             if org is None:
                 fields["organization"] = "no such organization"
-            elif org.id not in managed:
-                raise Forbidden("this organization is outside your part of the tree")
             else:
+                require_within(managed, org.id)
                 scope = subtree_ids(orgs, [org.id])
         status = params.get("status")
         if status is not None:

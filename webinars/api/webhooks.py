@@ -14,8 +14,9 @@ from starlette.routing import Route
 from .. import webhooks
 from ..errors import ValidationFailed
 from ..models import WebhookAttempt, WebhookEndpoint, WebhookMessage
+from ..requests import commit, runtime
 from ..web.routing import route
-from .auth import authorized, commit, runtime
+from .auth import authorized
 from .inputs import check_shape, query_int, read_json
 from .openapi import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, SCHEMAS
 from .serializers import utc

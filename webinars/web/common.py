@@ -1,4 +1,8 @@
-"""What every HTML handler shares: templates, the runtime, locale, CSRF and the signed-in user."""
+"""What every HTML handler shares: templates, locale, CSRF and the signed-in user.
+
+The runtime, the public address and commit-then-enqueue come from `webinars.requests`, which
+the API shares.
+"""
 
 from __future__ import annotations
 
@@ -21,9 +25,8 @@ from ..assets import static_url
 from ..clock import Clock
 from ..i18n import format_when, gettext, pick_locale, zone_label
 from ..models import Account
-from ..queue import commit_and_enqueue
+from ..requests import base_url, runtime
 from ..resources import templates_dir
-from ..runtime import Runtime
 from ..security import new_token
 from ..timezones import common_timezones
 
@@ -37,11 +40,6 @@ templates.env.filters["isoutc"] = lambda dt: dt.strftime("%Y-%m-%dT%H:%M:%SZ") i
 MAX_FORM_BYTES = 64 * 1024
 
 
-def runtime(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
-    return rt
-
-
 def clock(request: Request) -> Clock:
     return runtime(request).clock
 
@@ -50,12 +48,6 @@ def clock(request: Request) -> Clock:
 async def db(request: Request) -> AsyncIterator[AsyncSession]:
     async with runtime(request).sessionmaker() as session:
         yield session
-
-
-async def commit(request: Request, session: AsyncSession) -> None:
-    rt = runtime(request)
-    assert rt.queue is not None
-    await commit_and_enqueue(session, rt.queue, rt.clock)
 
 
 def locale(request: Request) -> str:
@@ -158,7 +150,7 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
         "_": lambda text: gettext(lang, text),
         "csrf_token": csrf_token(request),
         "signed_in": signed_in(request),
-        "base_url": runtime(request).config.base_url,
+        "base_url": base_url(request),
         "now": runtime(request).clock.now(),
     }
     ctx.update(context or {})

@@ -24,16 +24,15 @@ from ..calendars import FeedItem, content_version, publish_items, webcal_url
 from ..errors import NotFound
 from ..i18n import gettext
 from ..organizations import get_by_slug
+from ..requests import base_url, commit, runtime
 from .common import (
     clock,
-    commit,
     csrf_token,
     db,
     locale,
     read_form,
     redirect,
     render,
-    runtime,
     signed_in,
     templates,
 )
@@ -150,7 +149,7 @@ async def webinar_ics(request: Request) -> Response:
     public_id = request.path_params["public_id"]
     async with db(request) as session:
         webinar = await feeds.get_public_webinar(session, public_id)
-    base = runtime(request).config.base_url
+    base = base_url(request)
     items = [FeedItem(webinar, feeds.public_links(base, webinar))]
     return await serve_calendar(request, items, filename=f"webinar-{webinar.public_id}.ics",
                                 last_modified=webinar.updated_at, attachment=True)
@@ -164,7 +163,7 @@ async def organization_ics(request: Request) -> Response:
         chain = await feeds.chain_of(session, org.id)
         webinars = await feeds.plan_webinars(session, [o.id for o in chain],
                                              rt.clock.now() - feeds.PAST_WINDOW)
-    items = feeds.org_items(webinars, rt.config.base_url)
+    items = feeds.org_items(webinars, base_url(request))
     return await serve_calendar(request, items, filename=f"{org.slug}.ics", name=org.name,
                                 last_modified=feeds.plans_last_modified(chain), feed=True)
 
@@ -177,7 +176,7 @@ async def registration_ics(request: Request) -> Response:
     """
     async with db(request) as session:
         registration = await registrations.by_token(session, request.path_params["token"])
-    base = runtime(request).config.base_url
+    base = base_url(request)
     webinar = registration.webinar
     items = [FeedItem(webinar, feeds.registrant_links(base, registration),
                       sequence=webinar.sequence + registration.sequence_offset)]
@@ -195,7 +194,7 @@ async def make_personal_feed(request: Request) -> Response:
         _, feed_token = await feeds.create_feed(session, clock(request), registration)
         await commit(request, session)
         context = await personal_context(request, session, registration)
-    url = feeds.feed_url(runtime(request).config.base_url, feed_token)
+    url = feeds.feed_url(base_url(request), feed_token)
     context["new_feed"] = {"url": url, "webcal_url": webcal_url(url)}
     return private_headers(render(request, "pages/registered.html", context))
 
@@ -223,7 +222,7 @@ async def personal_feed_ics(request: Request) -> Response:
         webinars = await feeds.personal_feed_webinars(
             session, feed, chain, since=rt.clock.now() - feeds.PAST_WINDOW)
         last_modified = await feeds.personal_last_modified(session, feed, chain)
-    items = feeds.org_items(webinars, rt.config.base_url)
+    items = feeds.org_items(webinars, base_url(request))
     lang = rt.config.default_locale
     name = gettext(lang, "My events")
     if chain:
@@ -256,7 +255,7 @@ async def revoke_personal_feed(request: Request) -> Response:
     html = REVOKED_PAGE.render(
         request=request, lang=lang, _=lambda text: gettext(lang, text),
         csrf_token=csrf_token(request), signed_in=signed_in(request),
-        base_url=runtime(request).config.base_url, now=runtime(request).clock.now(),
+        base_url=base_url(request), now=runtime(request).clock.now(),
         revoked_text=REVOKED_TEXT)
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 

@@ -22,7 +22,7 @@ from starlette.responses import Response
 from integrations.static import STATIC_PATTERNS
 
 from ..accounts import create_api_token
-from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ..errors import Conflict, NotFound, ValidationFailed
 from ..i18n import gettext
 from ..models import (
     VISIBILITIES,
@@ -35,7 +35,8 @@ from ..models import (
     Registration,
     Webinar,
 )
-from ..organizations import all_organizations, subtree_ids
+from ..organizations import all_organizations, managed_subtree, require_within
+from ..requests import commit, runtime
 from ..scheduling import cancel_webinar, create_webinar, get_managed_webinar, update_webinar
 from ..validation import (
     STATIC_PLATFORMS,
@@ -48,14 +49,12 @@ from ..validation import (
 from .common import (
     as_local_inputs,
     clock,
-    commit,
     db,
     locale,
     read_form,
     redirect,
     render,
     require_account,
-    runtime,
 )
 from .routing import route
 
@@ -81,7 +80,7 @@ STATIC_LABELS = {
 async def managed_tree(session: AsyncSession, account: Account) -> list[tuple[Organization, int]]:
     """Managed organizations in tree order with their depth, for selects and listings."""
     orgs = await all_organizations(session)
-    ids = subtree_ids(orgs, [role.organization_id for role in account.roles])
+    ids = managed_subtree(orgs, account)
     children: dict[int | None, list[Organization]] = {}
     for org in orgs:
         children.setdefault(org.parent_id, []).append(org)
@@ -177,9 +176,9 @@ def to_input(request: Request, raw: Mapping[str, str], managed: Mapping[int, Org
     numeric = org_id.isascii() and org_id.isdigit()
     if not org_id:
         errors["organization_id"] = "is required"
-    elif numeric and int(org_id) not in managed:
-        raise Forbidden("this organization is outside your part of the tree")
     else:
+        if numeric:
+            require_within(managed, int(org_id))
         data["organization_id"] = org_id
     org = managed.get(int(org_id)) if numeric else None
     default_zone = org.timezone if org else runtime(request).config.default_timezone

@@ -7,8 +7,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import outbox
+from ..requests import commit, runtime
 from ..scheduling import get_managed_webinar
-from .common import clock, commit, db, read_form, redirect, render, require_account, runtime
+from .common import clock, db, read_form, redirect, render, require_account
 from .routing import route
 
 

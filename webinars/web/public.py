@@ -6,7 +6,6 @@ the click and redirects, so the platform link can change without re-sending anyt
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
@@ -23,12 +22,12 @@ from ..i18n import gettext
 from ..limits import RateLimited
 from ..models import JoinClick, Organization, Registration, Webinar
 from ..registrations import RegistrationLimits
+from ..requests import base_url, commit, runtime
 from ..scheduling import upcoming_query
 from ..validation import registration_input
 from .common import (
     client_address,
     clock,
-    commit,
     db,
     form_dict,
     locale,
@@ -36,7 +35,6 @@ from .common import (
     read_form,
     redirect,
     render,
-    runtime,
 )
 from .routing import route
 
@@ -66,11 +64,6 @@ STATE_MESSAGES = {
     "full": "All seats are taken.",
     "duplicate": "This e-mail is already registered.",
 }
-PUBLIC_ID_RE = re.compile(r"^[0-9a-f]{32}$")
-
-
-def base_url(request: Request) -> str:
-    return runtime(request).config.base_url
 
 
 def registration_state(webinar: Webinar, now: datetime) -> str | None:
@@ -93,16 +86,6 @@ def private_headers(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
-
-
-async def public_webinar(session: AsyncSession, public_id: str) -> Webinar:
-    """A webinar by its unguessable key; drafts do not exist for the public."""
-    if not PUBLIC_ID_RE.match(public_id):
-        raise NotFound("no such webinar")
-    webinar = await session.scalar(select(Webinar).where(Webinar.public_id == public_id))
-    if webinar is None or webinar.status == "draft":
-        raise NotFound("no such webinar")
-    return webinar
 
 
 async def calendar_index(request: Request) -> Response:
@@ -190,7 +173,7 @@ async def member_organizations(session: AsyncSession, webinar: Webinar) -> list[
 
 async def webinar_page(request: Request) -> Response:
     async with db(request) as session:
-        webinar = await public_webinar(session, request.path_params["public_id"])
+        webinar = await feeds.get_public_webinar(session, request.path_params["public_id"])
         orgs = await member_organizations(session, webinar)
     return render(request, "pages/webinar.html",
                   webinar_context(request, webinar, member_orgs=orgs))
@@ -202,7 +185,7 @@ async def register(request: Request) -> Response:
     lang = locale(request)
     public_id = request.path_params["public_id"]
     async with db(request) as session:
-        webinar = await public_webinar(session, public_id)
+        webinar = await feeds.get_public_webinar(session, public_id)
         orgs = await member_organizations(session, webinar)
         values = {"locale": lang, "timezone": webinar.timezone, **data}
         try:
@@ -234,7 +217,7 @@ async def register(request: Request) -> Response:
             # unique constraint stopped this one and the rollback returns the seat it took.
             code = exc.code if isinstance(exc, Conflict) else "duplicate"
             await session.rollback()
-            webinar = await public_webinar(session, public_id)  # fresh state for the page
+            webinar = await feeds.get_public_webinar(session, public_id)  # fresh state for the page
             return conflict_page(request, webinar, code, values, orgs)
     request.session.setdefault("locale", lang)  # this browser keeps the language it used
     return redirect(f"/r/{token}")

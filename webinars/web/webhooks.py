@@ -15,7 +15,8 @@ from .. import webhooks
 from ..errors import NotFound, ValidationFailed
 from ..models import Account, Organization, WebhookEndpoint
 from ..organizations import require_manage
-from .common import clock, commit, db, locale, read_form, redirect, render, require_account, runtime
+from ..requests import commit, runtime
+from .common import clock, db, locale, read_form, redirect, render, require_account
 from .organizer import reason_text
 from .routing import route
 
