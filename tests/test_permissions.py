@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from webinars import webhooks
 from webinars.app import create_app
 from webinars.clock import FixedClock
 from webinars.models import (
@@ -26,12 +27,15 @@ from webinars.models import (
     Organization,
     OutboxMessage,
     Registration,
+    WebhookEndpoint,
+    WebhookMessage,
     Webinar,
 )
 from webinars.queue import InProcessQueue, commit_and_enqueue
 from webinars.runtime import Runtime
 
 from .api_support import registration_body, webinar_body
+from .conftest import SECRET
 from .factories import (
     csrf_from,
     login,
@@ -221,6 +225,8 @@ class Victim:
     registration_id: int
     message_id: int
     token_id: int
+    endpoint_id: int
+    webhook_message_id: int
     markers: tuple[str, ...]
 
 
@@ -237,17 +243,29 @@ async def victim_data(session: AsyncSession, clock: FixedClock, queue: InProcess
     token_id = await session.scalar(select(ApiToken.id).where(
         ApiToken.account_id == tree.accounts[name].id))
     assert message_id is not None and token_id is not None
+    url = f"https://hooks.example/secret-{name}"
+    created = await webhooks.create(
+        session, tree.accounts[name], tree.orgs[name].id,
+        webhooks.endpoint_input({"url": url}, allow_loopback=False, partial=False),
+        secret_key=SECRET, now=clock.now())
+    ping = await webhooks.ping(session, created.endpoint, clock.now())
+    await session.commit()  # the ping's job is not queued: nothing is sent anywhere
     return Victim(tree.orgs[name], webinar, registration.id, message_id, token_id,
+                  created.endpoint.id, ping.id,
                   markers=(webinar.title, tree.orgs[name].name, registration.name,
-                           registration.email))
+                           registration.email, url))
 
 
 def fill(path: str, victim: Victim) -> str:
     """The path with the victim's ids; a parameter this test does not know fails it, so a new
     route behind a login is walked too once its ids are added here."""
     ids = {"registration_id": victim.registration_id, "webinar_id": victim.webinar.id,
+           "endpoint_id": victim.endpoint_id, "message_id": victim.webhook_message_id,
            "id": (victim.message_id if path.startswith("/outbox/")
-                  else victim.token_id if path.startswith("/tokens/") else victim.webinar.id)}
+                  else victim.token_id if path.startswith("/tokens/")
+                  else victim.endpoint_id if path.startswith("/webhooks/")
+                  else victim.org.id if path.startswith("/organizations/")
+                  else victim.webinar.id)}
     for name in re.findall(r"{(\w+)}", path):
         if name not in ids:
             pytest.fail(f"{path}: no value for {{{name}}}; add the victim's row to fill()")
@@ -261,8 +279,12 @@ async def victims_rows(runtime: Runtime, victim: Victim) -> tuple[Any, ...]:
         registration = await session.get(Registration, victim.registration_id)
         token = await session.get(ApiToken, victim.token_id)
         messages = (await session.scalars(select(OutboxMessage.id))).all()
+        endpoint = await session.get(WebhookEndpoint, victim.endpoint_id)
+        hook_message = await session.get(WebhookMessage, victim.webhook_message_id)
         assert registration is not None and token is not None
-        return (webinars, registration.status, token.revoked_at, len(messages))
+        return (webinars, registration.status, token.revoked_at, len(messages),
+                endpoint and (endpoint.enabled, endpoint.url, endpoint.kinds),
+                hook_message and (hook_message.status, hook_message.attempts))
 
 
 @pytest.mark.parametrize(("intruder", "owner"), [("siberia", "school"), ("school", "volga")],
