@@ -43,6 +43,7 @@ from workers.recheck import claim
 from workers.reconcile import reconcile_deliveries
 
 from .conftest import PG_ADMIN_URL
+from .conftest import dispatch_held
 from .factories import make_account, make_org, make_registration, make_webinar
 from .smtp import Handler, SmtpServer
 
@@ -111,16 +112,16 @@ class WatchedSmtp(SmtpServer):
         super().stop()
 
 
-async def invitations(session: AsyncSession, clock: FixedClock, people: list[str] = PEOPLE
-                      ) -> list[int]:
-    """A webinar and its registrants, committed with no job queued: their invitation ids."""
+async def invitations(session: AsyncSession, clock: FixedClock, runtime: Runtime,
+                      people: list[str] = PEOPLE) -> list[int]:
+    """A webinar and its registrants, their invitations written with no job queued: their
+    invitation ids."""
     org = await make_org(session, clock)
     account = await make_account(session, clock, org)
     webinar = await make_webinar(session, clock, account, org)
     for email in people:
         await make_registration(session, clock, webinar, email=email)
-    await session.commit()
-    session.info["deliveries"], session.info["jobs"] = [], []
+    await dispatch_held(session, runtime.job_context())
     ids = sorted(await session.scalars(select(Delivery.id).where(Delivery.kind == "invitation")))
     await session.commit()  # SQLite: a reading transaction holds the write lock here
     return ids
@@ -163,7 +164,7 @@ async def test_rows_of_a_worker_whose_heartbeat_stopped_go_out_once_at_the_next_
     smtp: SmtpServer,
 ) -> None:
     use_smtp(runtime, queue, smtp, 2)
-    ids = await invitations(session, clock)
+    ids = await invitations(session, clock, runtime)
     dead, live = presence(runtime, HOST_A), presence(runtime, HOST_B)
     await dead.start(heartbeat=False)
     await claim_for(runtime, dead, ids)  # …and then its machine went away
@@ -184,7 +185,7 @@ async def test_rows_of_a_worker_whose_process_is_gone_from_this_machine_go_out_a
     smtp: SmtpServer,
 ) -> None:
     use_smtp(runtime, queue, smtp, 2)
-    ids = await invitations(session, clock)
+    ids = await invitations(session, clock, runtime)
     here = ProcessIdentity("this-host boot:y pid:[2]", os.getpid())
     killed = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
     await killed.wait()  # reaped: its pid now names no process
@@ -212,7 +213,7 @@ async def test_a_live_workers_rows_stay_its_own_long_after_their_lease(
     smtp: SmtpServer,
 ) -> None:
     use_smtp(runtime, queue, smtp, 2)
-    ids = await invitations(session, clock)
+    ids = await invitations(session, clock, runtime)
     slow, other = presence(runtime, HOST_A), presence(runtime, HOST_B)
     await slow.start(heartbeat=False)
     await claim_for(runtime, slow, ids)
@@ -244,7 +245,7 @@ async def test_the_in_process_runner_queues_every_due_row_when_it_starts(
 ) -> None:
     """What the stopped process had queued lived in its memory: nothing waits for the grace."""
     use_smtp(runtime, queue, smtp, 2)
-    ids = await invitations(session, clock)
+    ids = await invitations(session, clock, runtime)
     async with runtime.sessionmaker() as s:  # queued a moment ago by the process that stopped
         await s.execute(update(Delivery).values(enqueued_at=clock.now()))
         await s.commit()
@@ -270,7 +271,7 @@ async def test_the_in_process_runner_queues_every_due_row_when_it_starts(
 async def test_a_stopped_job_finishes_the_messages_on_the_wire_and_gives_back_the_rest(
     runtime: Runtime, session: AsyncSession, clock: FixedClock,
 ) -> None:
-    ids = await invitations(session, clock)
+    ids = await invitations(session, clock, runtime)
     with WatchedSmtp(hold=True) as smtp:
         mailer = SmtpMailer.from_url(f"{smtp.url}?pool=2")
         ctx = {**runtime.job_context(), "mailer": mailer, "queue": None}
@@ -300,7 +301,7 @@ async def test_a_connection_takes_its_next_message_only_once_the_last_outcome_is
     runtime: Runtime, session: AsyncSession, clock: FixedClock,
 ) -> None:
     """So a worker killed outright leaves at most one unrecorded message per connection."""
-    ids = await invitations(session, clock, PEOPLE[:4])
+    ids = await invitations(session, clock, runtime, PEOPLE[:4])
     loop = asyncio.get_running_loop()
 
     async def sent() -> int:
