@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import fanout, reminders
+from bench import fanout, reminders, reschedule
 from bench.common import Target, drop, worker_env
 
 REDIS_DB = int(os.environ.get("TEST_BENCH_REDIS_DB", "8"))
@@ -98,3 +98,17 @@ def test_the_environment_names_where_a_benchmark_writes() -> None:
                 {"BENCH_PG_URL": "postgresql+asyncpg://postgres@127.0.0.1:5432"}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             Target.from_env(bad)
+
+
+def test_rescheduling_writes_no_update_in_the_request_at_any_size(
+        target: Target, capsys: pytest.CaptureFixture[str]) -> None:
+    figures = reschedule.main(["--sizes", "3,40", "--repeat", "2"])
+    printed = capsys.readouterr().out
+
+    assert [f.registrants for f in figures] == [3, 40]
+    for f in figures:
+        assert len(f.seconds) == 2 and all(sane(s, 0, 30) for s in f.seconds)
+        assert f.rows_written == 0, "the members' updates are the worker's to write"
+        assert f.events == 3  # the warm-up and the two measured reschedules
+        assert f"{f.registrants:>11,}   {f.median * 1000:6.1f} ms" in printed
+    assert f"PostgreSQL database {target.database}, Redis {target.redis_url}" in printed
