@@ -309,8 +309,8 @@ async def seed(sessionmaker: Sessionmaker, config: AppConfig, *, registrants: Se
     from webinars.scheduling import create_webinar, get_webinar
     from webinars.validation import registration_input, webinar_input
     from workers.deliveries import Outcome, write_outcomes
-    from workers.recheck import claim
     from workers.meetings import sync_meeting
+    from workers.recheck import claim
 
     clock = FixedClock(registered_at or datetime.now(UTC) - timedelta(hours=1))
     async with sessionmaker() as session:

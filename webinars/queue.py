@@ -108,7 +108,7 @@ async def commit_and_enqueue(session: AsyncSession, queue: Queue | None, clock: 
 
 JobFunction = Callable[..., Awaitable[Any]]
 #: arq's on_startup / on_shutdown shape: called with the job context.
-Hook = Callable[[dict[str, Any]], Awaitable[None]]
+Hook = Callable[[Any], Awaitable[None]]
 
 
 class InProcessQueue:

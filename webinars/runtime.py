@@ -6,7 +6,7 @@ Built once at start-up (the app's lifespan, the worker's on_startup) and closed 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,6 +21,28 @@ from .mailer import Mailer, make_mailer
 from .queue import Queue
 
 
+class WorkerContext(TypedDict, total=False):
+    """What every job receives as `ctx`, in arq and in the in-process runner alike."""
+
+    config: AppConfig
+    clock: Clock
+    sessionmaker: Sessionmaker
+    http: aiohttp.ClientSession
+    adapters: dict[str, Adapter]
+    mailer: Mailer
+    queue: Queue | None
+    #: Set by `presence.start_worker`: this process's row in `worker_processes`.
+    worker_id: str
+    #: This process's heartbeat and its connections to the mail server (`presence`,
+    #: `sending.Outbound`), set at the worker's start.
+    presence: Any
+    outbound: Any
+    #: arq's own keys (redis, job_id, job_try, …) and the runtime that built the rest.
+    redis: Any
+    runtime: Any
+    job_try: int
+
+
 @dataclass
 class Runtime:
     config: AppConfig
@@ -33,7 +55,7 @@ class Runtime:
     queue: Queue | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def job_context(self) -> dict[str, Any]:
+    def job_context(self) -> WorkerContext:
         """The `ctx` every job receives, in arq and in the in-process runner alike."""
         return {
             "config": self.config,

@@ -30,6 +30,7 @@ from webinars.mail import MessageBatch
 from webinars.mailer import OutgoingMail, PermanentMailError, TransientMailError
 from webinars.models import Delivery, Event, Webinar
 from webinars.queue import Job, Queue, delivery_jobs, dispatch_job
+from webinars.runtime import WorkerContext
 from webinars.states import DeliveryStatus, EventKind
 
 from .recheck import History, Loaded, Row, claim, decide, load
@@ -277,7 +278,7 @@ async def claim_and_load(sessionmaker: Sessionmaker, config: AppConfig, ids: Seq
     return loaded
 
 
-async def send_deliveries(ctx: dict[str, Any], delivery_ids: list[int]) -> dict[str, int]:
+async def send_deliveries(ctx: WorkerContext, delivery_ids: list[int]) -> dict[str, int]:
     """Job: send the given deliveries that are still pending and due.
 
     Stopped midway (cancelled), it finishes and records the messages on the wire, gives every
@@ -332,7 +333,7 @@ async def dispatch_failures(queue: Queue | None, event_ids: Sequence[int]) -> No
             log.exception("could not enqueue dispatch of event %s", event_id)
 
 
-async def give_back(ctx: dict[str, Any], ids: Sequence[int], now: datetime, *,
+async def give_back(ctx: WorkerContext, ids: Sequence[int], now: datetime, *,
                     stopped: bool) -> None:
     """Release rows this job claimed and did not send. A stopped job's rows count as queued
     (arq runs the job again; the in-process runner queues them when it starts); a failed job's

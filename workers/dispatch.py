@@ -20,10 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from webinars.models import Event, EventHandled
 from webinars.queue import commit_and_enqueue, dispatch_job
+from webinars.runtime import WorkerContext
 from webinars.states import EventKind
 
 from . import meetings, notifications, webhooks
-from .context import WorkerContext
 from .handling import EventView, Handler
 
 log = logging.getLogger(__name__)
@@ -95,23 +95,25 @@ async def dispatch(ctx: WorkerContext, event_id: int) -> str:
         if row is None or row.dispatched_at is not None:
             return "nothing to do"
         event = EventView.of(row)
-    try:
-        for name, handler in HANDLERS.get(event.kind, ()):
-            for earlier in await unfinished_before(ctx, event, name):
-                earlier_handler = handler_for(earlier.kind, name)
-                if earlier_handler and not await run(ctx, earlier, name, earlier_handler):
-                    return await wait_for_other(ctx, event)
-            if not await run(ctx, event, name, handler):
+    for name, handler in HANDLERS.get(event.kind, ()):
+        for earlier in await unfinished_before(ctx, event, name):
+            earlier_handler = handler_for(earlier.kind, name)
+            if earlier_handler is None:
+                continue
+            try:
+                done = await run(ctx, earlier, name, earlier_handler)
+            except Exception as exc:
+                await failed(ctx, earlier, exc)
+                return "waiting"  # for the earlier one; reconcile comes back to this one
+            if not done:
                 return await wait_for_other(ctx, event)
-    except Exception as exc:
-        log.exception("dispatching event %s (%s) failed", event.id, event.kind)
-        async with sessionmaker() as session:
-            await session.execute(
-                update(Event).where(Event.id == event.id)
-                .values(dispatch_attempts=Event.dispatch_attempts + 1,
-                        last_error=f"{type(exc).__name__}: {exc}"[:1000]))
-            await session.commit()
-        return "failed"
+        try:
+            done = await run(ctx, event, name, handler)
+        except Exception as exc:
+            await failed(ctx, event, exc)
+            return "failed"
+        if not done:
+            return await wait_for_other(ctx, event)
     async with sessionmaker() as session:
         await session.execute(update(Event).where(Event.id == event.id)
                               .values(dispatched_at=ctx["clock"].now(), last_error=None))
@@ -119,8 +121,20 @@ async def dispatch(ctx: WorkerContext, event_id: int) -> str:
     return "dispatched"
 
 
+async def failed(ctx: WorkerContext, event: EventView, exc: Exception) -> None:
+    """Count the try and keep the reason for the activity log; reconcile tries again."""
+    log.error("dispatching event %s (%s) failed", event.id, event.kind, exc_info=exc)
+    async with ctx["sessionmaker"]() as session:
+        await session.execute(
+            update(Event).where(Event.id == event.id)
+            .values(dispatch_attempts=Event.dispatch_attempts + 1,
+                    last_error=f"{type(exc).__name__}: {exc}"[:1000]))
+        await session.commit()
+
+
 async def unfinished_before(ctx: WorkerContext, event: EventView, name: str) -> list[EventView]:
-    """Earlier events of the same webinar that this handler has not finished."""
+    """Earlier events of the same webinar that this handler has not finished (one given up
+    after MAX_ATTEMPTS no longer holds the later ones back)."""
     if event.webinar_id is None:
         return []
     async with ctx["sessionmaker"]() as session:
@@ -129,6 +143,7 @@ async def unfinished_before(ctx: WorkerContext, event: EventView, name: str) -> 
         rows = (await session.scalars(
             select(Event).where(Event.webinar_id == event.webinar_id,
                                 Event.dispatched_at.is_(None), Event.id < event.id,
+                                Event.dispatch_attempts < MAX_ATTEMPTS,  # given up: skipped
                                 Event.kind.in_(kinds_handled_by(name)), ~done)
             .order_by(Event.id))).all()
         return [EventView.of(r) for r in rows]

@@ -10,9 +10,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webinars.models import Event
+from webinars.runtime import WorkerContext
 from webinars.states import EventKind
-
-from .context import WorkerContext
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,10 @@ from integrations.base import (
 from webinars import events
 from webinars.models import Meeting, Webinar
 from webinars.queue import commit_and_enqueue, meeting_job, pending_jobs
+from webinars.runtime import WorkerContext
 from webinars.scheduling import MEETING_FIELDS, link_changed
 from webinars.states import EventKind, MeetingStatus, WebinarStatus
 
-from .context import WorkerContext
 from .handling import EventView, Step
 
 log = logging.getLogger(__name__)

@@ -20,10 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from webinars import deliveries
 from webinars.models import Registration, Webinar
+from webinars.runtime import WorkerContext
 from webinars.scheduling import SIGNIFICANT
 from webinars.states import DeliveryKind, RegistrationStatus, WebinarStatus
 
-from .context import WorkerContext
 from .handling import EventView, Step
 
 #: Members per transaction of a fan-out.

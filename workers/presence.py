@@ -39,6 +39,7 @@ from webinars.config import AppConfig
 from webinars.db import Sessionmaker
 from webinars.models import Delivery, WorkerProcess
 from webinars.queue import Queue, delivery_jobs
+from webinars.runtime import WorkerContext
 
 from .deliveries import enqueue_all, mark_enqueued
 from .reconcile import queue_every_due, reclaim
@@ -224,7 +225,7 @@ class Presence:
 # --- the hooks both run modes call -------------------------------------------------------
 
 
-async def start_worker(ctx: dict[str, Any]) -> None:
+async def start_worker(ctx: WorkerContext) -> None:
     """arq's on_startup (after the runtime is in ctx): announce this worker, hand out what the
     dead held, and share one way out (connection slots, group commit) among all jobs."""
     presence = Presence(ctx["sessionmaker"], ctx["clock"], ctx["config"], ctx.get("queue"))
@@ -234,14 +235,14 @@ async def start_worker(ctx: dict[str, Any]) -> None:
     await presence.start()
 
 
-async def start_embedded_worker(ctx: dict[str, Any]) -> None:
+async def start_embedded_worker(ctx: WorkerContext) -> None:
     """The in-process runner's start: as a worker, plus every due row onto its queue at once,
     because whatever its queue held lived in the memory of the process that stopped."""
     await start_worker(ctx)
     await queue_every_due(ctx)
 
 
-async def stop_worker(ctx: dict[str, Any]) -> None:
+async def stop_worker(ctx: WorkerContext) -> None:
     """After the last job has finished: every outcome written, the rest given back."""
     outbound = ctx.get("outbound")
     if isinstance(outbound, Outbound):

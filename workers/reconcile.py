@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +22,7 @@ from webinars.queue import (
     dispatch_job,
     meeting_job,
 )
+from webinars.runtime import WorkerContext
 from webinars.states import MeetingStatus
 
 from .deliveries import MAX_ATTEMPTS, enqueue_all, mark_enqueued
@@ -35,10 +35,11 @@ MEETING_GRACE = timedelta(minutes=1)
 RECONCILE_LIMIT = 20_000
 
 
-async def reconcile_events(ctx: dict[str, Any], *, grace: timedelta | None = None) -> int:
+async def reconcile_events(ctx: WorkerContext, *, grace: timedelta | None = None) -> int:
     """Dispatch every event no job finished: never queued (Redis flushed, the process killed
-    between commit and enqueue), or a handler failed. A failing event waits longer after each
-    try (grace × tries), and after MAX_DISPATCH_ATTEMPTS it is left to the activity log."""
+    between commit and enqueue), or a handler failed. A failing event waits twice as long
+    after each try (grace × 2^tries: about a day and a half for all of them), and after
+    MAX_DISPATCH_ATTEMPTS it is left to the activity log."""
     config: AppConfig = ctx["config"]
     now = ctx["clock"].now()
     grace = timedelta(seconds=config.reconcile_grace) if grace is None else grace
@@ -48,7 +49,7 @@ async def reconcile_events(ctx: dict[str, Any], *, grace: timedelta | None = Non
             .where(Event.dispatched_at.is_(None), Event.occurred_at <= now - grace,
                    Event.dispatch_attempts < MAX_DISPATCH_ATTEMPTS)
             .order_by(Event.id).limit(RECONCILE_LIMIT))).all()
-    due = [r.id for r in rows if r.occurred_at <= now - grace * (1 + r.dispatch_attempts)]
+    due = [r.id for r in rows if r.occurred_at <= now - grace * 2 ** r.dispatch_attempts]
     queue: Queue | None = ctx.get("queue")
     stamp = now.strftime("%Y%m%d%H%M%S")
     for event_id in due:
@@ -57,10 +58,12 @@ async def reconcile_events(ctx: dict[str, Any], *, grace: timedelta | None = Non
     return len(due)
 
 
-async def reconcile_meetings(ctx: dict[str, Any]) -> int:
+async def reconcile_meetings(ctx: WorkerContext) -> int:
     sessionmaker: Sessionmaker = ctx["sessionmaker"]
     now = ctx["clock"].now()
-    queue: Queue = ctx["queue"]
+    queue = ctx.get("queue")
+    if queue is None:
+        return 0
     async with sessionmaker() as session:
         rows = (await session.execute(
             select(Meeting.webinar_id, Meeting.attempts).where(
@@ -150,7 +153,7 @@ def reconcile_jobs(due: Sequence[tuple[int, datetime]], now: datetime) -> list[J
             if job.name == SEND_DELIVERIES]
 
 
-async def reconcile_deliveries(ctx: dict[str, Any]) -> dict[str, int]:
+async def reconcile_deliveries(ctx: WorkerContext) -> dict[str, int]:
     """Periodic: reclaim rows of dead workers, then queue every due row that has no job."""
     clock: Clock = ctx["clock"]
     sessionmaker: Sessionmaker = ctx["sessionmaker"]
@@ -167,7 +170,7 @@ async def reconcile_deliveries(ctx: dict[str, Any]) -> dict[str, int]:
     return {"deliveries": len(enqueued), "reclaimed": reclaimed.count}
 
 
-async def queue_every_due(ctx: dict[str, Any]) -> int:
+async def queue_every_due(ctx: WorkerContext) -> int:
     """Queue every pending row due within the horizon, whatever its `enqueued_at` says: for the
     in-process runner at start, whose queue lived in the memory of the process that stopped."""
     clock: Clock = ctx["clock"]
@@ -188,12 +191,12 @@ async def queue_every_due(ctx: dict[str, Any]) -> int:
     return len(enqueued)
 
 
-async def reconcile(ctx: dict[str, Any]) -> dict[str, int]:
+async def reconcile(ctx: WorkerContext) -> dict[str, int]:
     """Re-queue undispatched events, lost meeting jobs and deliveries; reclaim deliveries stuck
     past their lease."""
     return {
         "events": await reconcile_events(ctx),
         "meetings": await reconcile_meetings(ctx),
         **await reconcile_deliveries(ctx),
-        **await reconcile_webhooks(ctx),  # type: ignore[arg-type]
+        **await reconcile_webhooks(ctx),
     }

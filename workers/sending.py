@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from webinars.mailer import Mailer
+from webinars.runtime import WorkerContext
 
 if TYPE_CHECKING:
     from .deliveries import Outcome
@@ -204,7 +205,7 @@ class Outbound:
         await self.recorder.close()
 
 
-def outbound_for(ctx: dict[str, Any]) -> tuple[Outbound, bool]:
+def outbound_for(ctx: WorkerContext) -> tuple[Outbound, bool]:
     """The process's `Outbound` (made by the worker's start-up), or one for this job alone
     when a job is called without it (tests, a job context built by hand), which the job then
     closes: (outbound, whether the job owns it)."""

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from arq import cron, func
 from arq.connections import RedisSettings
 
 from webinars.config import load
 from webinars.queue import ArqQueue
-from webinars.runtime import build_runtime
+from webinars.runtime import WorkerContext, build_runtime
 
 from . import FUNCTIONS
 from .presence import start_worker, stop_worker
 from .reconcile import reconcile
 
 
-async def on_startup(ctx: dict[str, Any]) -> None:
+async def on_startup(ctx: WorkerContext) -> None:
     runtime = await build_runtime(load())
     runtime.queue = ArqQueue(ctx["redis"])
     ctx["runtime"] = runtime
@@ -24,7 +24,7 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     await start_worker(ctx)
 
 
-async def on_shutdown(ctx: dict[str, Any]) -> None:
+async def on_shutdown(ctx: WorkerContext) -> None:
     """arq calls this once every job has ended: on SIGTERM it cancels them, and each finishes
     the messages on the wire, gives back its other rows and is queued again ("cancelled, will
     be run again")."""
@@ -44,7 +44,8 @@ def redis_settings() -> RedisSettings:
 class WorkerSettings:
     functions: ClassVar = [func(f, name=name)  # type: ignore[arg-type]
                            for name, f in FUNCTIONS.items()]
-    cron_jobs: ClassVar = [cron(reconcile, second={0}, run_at_startup=True, unique=True)]
+    cron_jobs: ClassVar = [cron(reconcile, second={0}, run_at_startup=True,  # type: ignore[arg-type]
+                                unique=True)]
     on_startup = on_startup
     on_shutdown = on_shutdown
     redis_settings = redis_settings()

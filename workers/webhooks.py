@@ -33,6 +33,7 @@ from webinars.models import (
 )
 from webinars.organizations import all_organizations, chain
 from webinars.queue import QUEUE_HORIZON, commit_and_enqueue, pending_jobs
+from webinars.runtime import WorkerContext
 from webinars.sealing import Unsealable
 from webinars.states import WebhookStatus
 from webinars.webhook_mail import disabled_notice
@@ -40,7 +41,6 @@ from webinars.webhook_payloads import encode, event_payload
 from webinars.webhooks import open_secret, send_job
 
 from . import webhook_http
-from .context import WorkerContext
 from .handling import EventView, Step
 
 log = logging.getLogger(__name__)
