@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -226,7 +227,7 @@ async def test_a_failing_handler_is_retried_with_a_growing_pause_then_left_to_th
             picked.append(clock.now())
             assert await dispatch(ctx, confirmed.id) == "failed"  # type: ignore[arg-type]
     assert len(picked) == MAX_ATTEMPTS  # then never again
-    pauses = [b - a for a, b in zip(picked, picked[1:], strict=False)]
+    pauses = [b - a for a, b in pairwise(picked)]
     assert pauses == sorted(pauses) and pauses[-1] > 100 * pauses[0]
     assert sum(pauses, timedelta()) > timedelta(hours=12)
     async with runtime.sessionmaker() as s:
