@@ -103,6 +103,7 @@ async def dispatch(ctx: WorkerContext, event_id: int) -> str:
             try:
                 done = await run(ctx, earlier, name, earlier_handler)
             except Exception as exc:
+                log.exception("dispatching event %s (%s) failed", earlier.id, earlier.kind)
                 await failed(ctx, earlier, exc)
                 return "waiting"  # for the earlier one; reconcile comes back to this one
             if not done:
@@ -110,6 +111,7 @@ async def dispatch(ctx: WorkerContext, event_id: int) -> str:
         try:
             done = await run(ctx, event, name, handler)
         except Exception as exc:
+            log.exception("dispatching event %s (%s) failed", event.id, event.kind)
             await failed(ctx, event, exc)
             return "failed"
         if not done:
@@ -123,7 +125,6 @@ async def dispatch(ctx: WorkerContext, event_id: int) -> str:
 
 async def failed(ctx: WorkerContext, event: EventView, exc: Exception) -> None:
     """Count the try and keep the reason for the activity log; reconcile tries again."""
-    log.error("dispatching event %s (%s) failed", event.id, event.kind, exc_info=exc)
     async with ctx["sessionmaker"]() as session:
         await session.execute(
             update(Event).where(Event.id == event.id)
