@@ -44,6 +44,8 @@ ID_ROUTES = [
     ("POST", "/api/v1/webinars/{webinar_id}/registrations/{registration_id}/cancel"),
     ("POST", "/r/{token}/feeds/{feed_id}/end"),
     ("GET", "/organizations/{id}/webhooks"),
+    ("GET", "/webinars/{id}/activity"),
+    ("GET", "/organizations/{id}/activity"),
     ("POST", "/organizations/{id}/webhooks"),
     ("POST", "/webhooks/{id}/toggle"),
     ("POST", "/webhooks/{id}/delete"),
