@@ -42,8 +42,7 @@ from workers.presence import Presence, ProcessIdentity, start_embedded_worker, s
 from workers.recheck import claim
 from workers.reconcile import reconcile_deliveries
 
-from .conftest import PG_ADMIN_URL
-from .conftest import dispatch_held
+from .conftest import PG_ADMIN_URL, dispatch_held
 from .factories import make_account, make_org, make_registration, make_webinar
 from .smtp import Handler, SmtpServer
 
