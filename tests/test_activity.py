@@ -24,6 +24,7 @@ from webinars.queue import InProcessQueue, commit_and_enqueue
 from webinars.runtime import Runtime
 from webinars.states import EventKind
 
+from .api_support import Api, World
 from .factories import csrf_from, login, make_account, make_org, make_registration, make_webinar
 
 START = datetime(2027, 3, 1, 10, 0, tzinfo=UTC)  # 15:00 in Yekaterinburg
@@ -243,3 +244,40 @@ async def test_a_page_costs_the_same_queries_at_10_and_at_200_events(
     assert page.text.count("data-event=") == activity.PAGE_SIZE
     assert "boom" in page.text  # a dispatch that failed shows its error
     assert len(large) == len(small), (small, large)
+
+
+# --- the JSON variant ------------------------------------------------------------------------
+
+async def test_the_api_gives_the_same_log_as_json(
+    client: httpx.AsyncClient, clock: FixedClock, session: AsyncSession, queue: InProcessQueue,
+    world: World,
+) -> None:
+    api = Api(client, world.north_token)
+    webinar = world.north_webinar
+    for i, name in enumerate(MEMBERS):
+        await api.post(f"/webinars/{webinar.id}/registrations",
+                       json={"name": name, "email": f"m{i}@school.example"})
+    moved = await api.patch(f"/webinars/{webinar.id}",
+                            json={"start": "2027-03-01T12:00:00Z", "capacity": 30})
+    assert moved.status_code == 200, moved.text
+    await queue.drain()
+
+    first = (await api.get(f"/webinars/{webinar.id}/activity?limit=2")).json()
+    changed = first["items"][0] if first["items"][0]["kind"] == "webinar.changed" \
+        else first["items"][1]
+    assert changed["kind"] == "webinar.changed"
+    assert changed["data"]["changed"]["start_at"]["new"] == "2027-03-01T12:00:00+00:00"
+    assert changed["data"]["changed"]["capacity"] == {"old": None, "new": 30}
+    assert changed["members_told"]["members"] == 3 and changed["actor"] is not None
+    rest = (await api.get(f"/webinars/{webinar.id}/activity",
+                          params={"before": first["next_before"]})).json()
+    ids = [e["id"] for e in first["items"] + rest["items"]]
+    assert ids == sorted(ids, reverse=True) and rest["next_before"] is None
+    registered = [e for e in rest["items"] if e["kind"] == "registration.confirmed"]
+    assert sorted(e["registrant"] for e in registered) == sorted(MEMBERS)
+
+    assert (await api.get(f"/webinars/{webinar.id}/activity?before=x")).status_code == 422
+    assert (await api.get(f"/webinars/{webinar.id}/activity?page=2")).status_code == 422
+    other = Api(client, world.south_token)
+    refused = await other.get(f"/webinars/{webinar.id}/activity")
+    assert refused.status_code in (403, 404) and "Мария" not in refused.text

@@ -46,6 +46,7 @@ ID_ROUTES = [
     ("GET", "/organizations/{id}/webhooks"),
     ("GET", "/webinars/{id}/activity"),
     ("GET", "/organizations/{id}/activity"),
+    ("GET", "/api/v1/webinars/{webinar_id}/activity"),
     ("POST", "/organizations/{id}/webhooks"),
     ("POST", "/webhooks/{id}/toggle"),
     ("POST", "/webhooks/{id}/delete"),
