@@ -25,7 +25,7 @@ from .limits import RateLimited
 from .logs import redact_path
 from .queue import ArqQueue, InProcessQueue
 from .runtime import Runtime, build_runtime
-from .web import auth, feeds, organizer, outbox, public, webhooks
+from .web import activity, auth, feeds, organizer, outbox, public, webhooks
 from .web.common import locale, redirect, render, signed_in
 from .web.routing import route
 
@@ -201,6 +201,7 @@ def create_app(runtime: Runtime | None = None, *, config: AppConfig | None = Non
         *feeds.routes,
         *outbox.routes,
         *webhooks.routes,
+        *activity.routes,
         Mount("/api/v1", routes=api_v1.routes),
     ]
     middleware = [

@@ -382,6 +382,44 @@ RU: dict[str, str] = {
     "occurs twice in this time zone (the clocks go back then); choose another time, or give the time with its UTC offset":
         "это время бывает дважды в этом часовом поясе (часы переводят назад); выберите другое время или укажите его со смещением от UTC",
     "the form is not valid UTF-8 text": "форма содержит текст не в кодировке UTF-8",
+    # activity log (web/activity.py)
+    "Activity log": "Журнал изменений",
+    "Changes in this organization and every organization below it.":
+        "Изменения в этой организации и во всех нижестоящих.",
+    "Times are shown in": "Время указано в поясе",
+    "Who": "Кто",
+    "What changed": "Что изменилось",
+    "What it set off": "К чему это привело",
+    "Nothing has happened yet.": "Пока ничего не происходило.",
+    "Newest": "К последним",
+    "Older": "Раньше",
+    "system": "система",
+    "Member": "Участник",
+    "yes": "да",
+    "no": "нет",
+    "Draft created": "Создан черновик",
+    "Webinar scheduled": "Мероприятие запланировано",
+    "Webinar changed": "Мероприятие изменено",
+    "Webinar cancelled": "Мероприятие отменено",
+    "Member registered": "Участник зарегистрировался",
+    "Registration cancelled": "Регистрация отменена",
+    "Meeting link ready": "Ссылка на встречу готова",
+    "Meeting could not be created": "Встречу создать не удалось",
+    "A message could not be delivered": "Письмо не доставлено",
+    "The meeting link changed": "Ссылка на встречу изменилась",
+    "{0} members told: {1} messages, {2} sent, {3} failed":
+        "Оповещено участников: {0}; писем: {1}, отправлено: {2}, с ошибкой: {3}",
+    "{0} member told: {1} messages, {2} sent, {3} failed":
+        "Оповещено участников: {0}; писем: {1}, отправлено: {2}, с ошибкой: {3}",
+    "{0} webhook message: {1} sent, {2} failed":
+        "Сообщений вебхуков: {0}; отправлено: {1}, с ошибкой: {2}",
+    "{0} webhook messages: {1} sent, {2} failed":
+        "Сообщений вебхуков: {0}; отправлено: {1}, с ошибкой: {2}",
+    "The platform meeting job was started": "Запущено задание для встречи на платформе",
+    "Processing failed ({0} attempts): {1}": "Обработка не удалась (попыток: {0}): {1}",
+    "Being processed": "Обрабатывается",
+    "before must be an event id": "before должен быть номером события",
+    "no such organization": "такой организации нет",
 }
 
 CATALOGS = {"ru": RU, "en": {}}

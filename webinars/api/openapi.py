@@ -35,7 +35,7 @@ from ..validation import (
     MAX_TITLE,
 )
 from ..web.routing import MAX_ID
-from . import webhook_docs
+from . import activity_docs, webhook_docs
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -292,6 +292,7 @@ def largest_json(schema: dict[str, Any]) -> int:
 
 
 SCHEMAS.update(webhook_docs.SCHEMAS)
+SCHEMAS.update(activity_docs.SCHEMAS)
 REQUEST_SCHEMAS = ("WebinarCreate", "WebinarUpdate", "RegistrationCreate",
                    *webhook_docs.REQUEST_SCHEMAS)
 #: The largest valid request body, every string at its maxLength and escaped, plus a margin:
@@ -506,6 +507,7 @@ PATHS: dict[str, Any] = {
 }
 
 PATHS.update(webhook_docs.PATHS)
+PATHS.update(activity_docs.PATHS)
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",

@@ -37,6 +37,7 @@ from ..organizations import (
 from ..requests import base_url, commit, runtime
 from ..validation import registration_input, webinar_input
 from ..web.routing import route
+from .activity import routes as activity_routes
 from .auth import authorized
 from .inputs import check_shape, check_value, query_instant, query_int, read_json
 from .openapi import DEFAULT_LIMIT, DOCUMENT, MAX_LIMIT, MAX_OFFSET, MAX_QUERY, SCHEMAS
@@ -305,4 +306,5 @@ routes: list[Route] = [
     route("/webinars/{webinar_id:id}/registrations/{registration_id:id}/cancel",
           POST=cancel_registration),
     *webhook_routes,
+    *activity_routes,
 ]
