@@ -299,6 +299,8 @@ class Delivery(Base):
 
     __tablename__ = "deliveries"
     __table_args__ = (Index("ix_deliveries_status_due", "status", "due_at"),
+                      # The activity log's "members told, sent, failed" per event.
+                      Index("ix_deliveries_event_id_status", "event_id", "status"),
                       CheckConstraint(check("kind", DeliveryKind), name="kind"),
                       CheckConstraint(check("status", DeliveryStatus), name="status"))
 
@@ -323,8 +325,7 @@ class Delivery(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     #: The event whose handler wrote the row: the activity log counts who was told.
-    event_id: Mapped[int | None] = mapped_column(
-        ForeignKey("events.id", ondelete="SET NULL"), index=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"))
 
 
 class WorkerProcess(Base):

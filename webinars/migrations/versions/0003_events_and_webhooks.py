@@ -120,7 +120,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
         batch_op.add_column(sa.Column('event_id', sa.Integer(), nullable=True))
-        batch_op.create_index(batch_op.f('ix_deliveries_event_id'), ['event_id'], unique=False)
+        batch_op.create_index('ix_deliveries_event_id_status', ['event_id', 'status'], unique=False)
         batch_op.create_foreign_key(batch_op.f('fk_deliveries_event_id_events'), 'events', ['event_id'], ['id'], ondelete='SET NULL')
 
     # Literal lists, not the enums of webinars.states: a migration is frozen once released.
