@@ -42,6 +42,9 @@ async def browser(runtime: Runtime, address: str) -> AsyncIterator[httpx.AsyncCl
 
 
 async def counts(runtime: Runtime) -> tuple[int, int]:
+    """Registrations and messages, once what the registrations set off has run."""
+    assert isinstance(runtime.queue, InProcessQueue)
+    await runtime.queue.drain()
     async with runtime.sessionmaker() as session:
         regs = await session.scalar(select(func.count()).select_from(Registration))
         mail = await session.scalar(select(func.count()).select_from(Delivery))
