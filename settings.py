@@ -56,6 +56,12 @@ WORKER_HEARTBEAT: float = config("WORKER_HEARTBEAT", cast=float, default=5.0)
 WORKER_GONE_AFTER: float = config("WORKER_GONE_AFTER", cast=float, default=30.0)
 RECONCILE_GRACE: float = config("RECONCILE_GRACE", cast=float, default=120.0)
 
+# Password hashing (argon2id). The defaults are argon2-cffi's (RFC 9106's low-memory choice,
+# about 0.1 s a login here); tune them to the machine, never below OWASP's 19 MiB and 2 passes
+# in production. The test suite lowers them: hashing is not what it tests.
+PASSWORD_HASH_TIME_COST: int = config("PASSWORD_HASH_TIME_COST", cast=int, default=3)
+PASSWORD_HASH_MEMORY_KIB: int = config("PASSWORD_HASH_MEMORY_KIB", cast=int, default=65536)
+
 # People and places
 DEFAULT_TIMEZONE: str = config("DEFAULT_TIMEZONE", default="Europe/Moscow")
 DEFAULT_LOCALE: str = config("DEFAULT_LOCALE", default="ru")

@@ -14,6 +14,7 @@ from webinars.app import SESSION_COOKIE, create_app
 from webinars.clock import FixedClock
 from webinars.models import LoginSession
 from webinars.runtime import Runtime
+from webinars.security import hash_password, use_hash_cost, verify_password
 
 from .factories import PASSWORD, csrf_from, login, make_account, make_org
 
@@ -129,3 +130,17 @@ async def test_a_client_guessing_across_addresses_is_stopped(
         assert (await try_login(attacker, PASSWORD)).status_code == 429
     async with browser(runtime, "203.0.113.5") as owner:
         assert (await try_login(owner, PASSWORD)).status_code == 303
+
+
+def test_a_password_hashed_at_another_cost_still_verifies() -> None:
+    """PASSWORD_HASH_* sets the cost of new hashes only: raising it locks nobody out."""
+    use_hash_cost(1, 1024)
+    old = hash_password("correct horse battery")
+    try:
+        use_hash_cost(2, 2048)
+        assert "m=2048,t=2" in hash_password("correct horse battery")
+        assert verify_password(old, "correct horse battery")
+        assert not verify_password(old, "wrong horse battery")
+        assert not verify_password(None, "correct horse battery")
+    finally:
+        use_hash_cost(1, 1024)

@@ -17,7 +17,8 @@ from .conftest import SECRET
 ALL = ["DATA_DIR", "DATABASE_URL", "REDIS_URL", "SMTP_URL", "MAIL_FROM", "BASE_URL", "SECRET_KEY",
        "DEFAULT_TIMEZONE", "DEFAULT_LOCALE", "HOST", "PORT", "JITSI_BASE_URL",
        "FORWARDED_ALLOW_IPS", "DELIVERY_LEASE", "WORKER_HEARTBEAT", "WORKER_GONE_AFTER",
-       "RECONCILE_GRACE"]
+       "RECONCILE_GRACE", "WEBHOOK_ALLOW_LOOPBACK", "PASSWORD_HASH_TIME_COST",
+       "PASSWORD_HASH_MEMORY_KIB"]
 
 
 @pytest.fixture
@@ -76,6 +77,8 @@ def test_embedded_default_uses_sqlite_and_keeps_one_generated_secret(
         ("WORKER_HEARTBEAT", "0", {}),
         ("WORKER_GONE_AFTER", "10", {}),  # two beats of the default 5 s: a live one looks dead
         ("RECONCILE_GRACE", "inf", {}),
+        ("PASSWORD_HASH_TIME_COST", "0", {}),
+        ("PASSWORD_HASH_MEMORY_KIB", "64", {}),  # below 1 MiB: cheap to guess
     ],
 )
 def test_a_bad_setting_stops_start_up_naming_it(

@@ -61,6 +61,9 @@ class AppConfig:
     reconcile_grace: float = 120.0
     #: Webhooks may go to loopback addresses (and http:// on them): development and tests only.
     webhook_allow_loopback: bool = False
+    #: argon2id cost of new password hashes (old hashes keep theirs: they carry them).
+    password_hash_time_cost: int = 3
+    password_hash_memory_kib: int = 65536
 
     @property
     def https(self) -> bool:
@@ -237,6 +240,11 @@ def load(*, host: str | None = None, port: int | None = None) -> AppConfig:
             raise ConfigError(name, "must be a whole number of at least 1")
     check_worker_times(settings.DELIVERY_LEASE, settings.WORKER_HEARTBEAT,
                        settings.WORKER_GONE_AFTER, settings.RECONCILE_GRACE)
+    if not 1 <= settings.PASSWORD_HASH_TIME_COST <= 20:
+        raise ConfigError("PASSWORD_HASH_TIME_COST", "must be a whole number from 1 to 20")
+    if not 1024 <= settings.PASSWORD_HASH_MEMORY_KIB <= 4 * 1024 * 1024:
+        raise ConfigError("PASSWORD_HASH_MEMORY_KIB",
+                          "must be a whole number of KiB from 1024 to 4194304")
 
     return AppConfig(
         registration_limit_period=settings.REGISTRATION_LIMIT_PERIOD,
@@ -263,4 +271,6 @@ def load(*, host: str | None = None, port: int | None = None) -> AppConfig:
         worker_gone_after=settings.WORKER_GONE_AFTER,
         reconcile_grace=settings.RECONCILE_GRACE,
         webhook_allow_loopback=settings.WEBHOOK_ALLOW_LOOPBACK,
+        password_hash_time_cost=settings.PASSWORD_HASH_TIME_COST,
+        password_hash_memory_kib=settings.PASSWORD_HASH_MEMORY_KIB,
     )

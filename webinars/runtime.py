@@ -19,6 +19,7 @@ from .config import AppConfig
 from .db import Sessionmaker, make_engine, make_sessionmaker
 from .mailer import Mailer, make_mailer
 from .queue import Queue
+from .security import use_hash_cost
 
 
 class WorkerContext(TypedDict, total=False):
@@ -78,6 +79,7 @@ class Runtime:
 async def build_runtime(config: AppConfig, clock: Clock | None = None, *,
                         adapters: dict[str, Adapter] | None = None,
                         mailer: Mailer | None = None) -> Runtime:
+    use_hash_cost(config.password_hash_time_cost, config.password_hash_memory_kib)
     engine = make_engine(config.database_url)
     sessionmaker = make_sessionmaker(engine)
     http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20))

@@ -12,7 +12,17 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
 # Verifying against this keeps the time of a login with an unknown e-mail like a known one.
-_DUMMY_HASH = _hasher.hash("not a real password")
+_dummy_hash = _hasher.hash("not a real password")
+
+
+def use_hash_cost(time_cost: int, memory_kib: int) -> None:
+    """The cost of new hashes (`PASSWORD_HASH_*`), set once by the runtime at start-up. A
+    stored hash is verified with the cost written in it, so changing this locks nobody out."""
+    global _hasher, _dummy_hash
+    if (_hasher.time_cost, _hasher.memory_cost) == (time_cost, memory_kib):
+        return
+    _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+    _dummy_hash = _hasher.hash("not a real password")
 
 
 def hash_password(password: str) -> str:
@@ -21,7 +31,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy_hash, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

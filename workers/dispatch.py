@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -83,44 +83,83 @@ def handler_for(kind: EventKind, name: str) -> Handler | None:
     return next((h for n, h in HANDLERS.get(kind, ()) if n == name), None)
 
 
-def kinds_handled_by(name: str) -> list[str]:
-    return [kind.value for kind, handlers in HANDLERS.items() if any(n == name for n, _ in handlers)]
-
-
 async def dispatch(ctx: WorkerContext, event_id: int) -> str:
-    """Hand the event to each of its handlers; safe to run any number of times."""
-    sessionmaker = ctx["sessionmaker"]
-    async with sessionmaker() as session:
+    """Hand the event to each of its handlers; safe to run any number of times.
+
+    One read finds the event, its handlers' progress and any earlier event of the webinar
+    still open; the last handler's final transaction marks the event dispatched, so an event
+    whose handlers have nothing to do costs one transaction per handler.
+    """
+    async with ctx["sessionmaker"]() as session:
         row = await session.get(Event, event_id)
         if row is None or row.dispatched_at is not None:
             return "nothing to do"
         event = EventView.of(row)
-    for name, handler in HANDLERS.get(event.kind, ()):
-        for earlier in await unfinished_before(ctx, event, name):
-            earlier_handler = handler_for(earlier.kind, name)
-            if earlier_handler is None:
+        progress = await markers(session, [event.id])
+        earlier = await open_before(session, event)
+        progress.update(await markers(session, [e.id for e in earlier]))
+    handlers = HANDLERS.get(event.kind, ())
+    for n, (name, handler) in enumerate(handlers):
+        for previous in earlier:
+            previous_handler = handler_for(previous.kind, name)
+            if previous_handler is None or progress.get((previous.id, name)) == DONE:
                 continue
             try:
-                done = await run(ctx, earlier, name, earlier_handler)
+                done = await run(ctx, previous, name, previous_handler,
+                                 progress.get((previous.id, name)))
             except Exception as exc:
-                log.exception("dispatching event %s (%s) failed", earlier.id, earlier.kind)
-                await failed(ctx, earlier, exc)
+                log.exception("dispatching event %s (%s) failed", previous.id, previous.kind)
+                await failed(ctx, previous, exc)
                 return "waiting"  # for the earlier one; reconcile comes back to this one
             if not done:
                 return await wait_for_other(ctx, event)
+        if progress.get((event.id, name)) == DONE:
+            continue
         try:
-            done = await run(ctx, event, name, handler)
+            done = await run(ctx, event, name, handler, progress.get((event.id, name)),
+                             last=n == len(handlers) - 1)
         except Exception as exc:
             log.exception("dispatching event %s (%s) failed", event.id, event.kind)
             await failed(ctx, event, exc)
             return "failed"
         if not done:
             return await wait_for_other(ctx, event)
-    async with sessionmaker() as session:
-        await session.execute(update(Event).where(Event.id == event.id)
-                              .values(dispatched_at=ctx["clock"].now(), last_error=None))
-        await session.commit()
+    if not handlers or progress.get((event.id, handlers[-1][0])) == DONE:
+        async with ctx["sessionmaker"]() as session:
+            await mark_dispatched(session, event.id, ctx["clock"].now())
+            await session.commit()
     return "dispatched"
+
+
+#: A marker's state as `markers` reads it: DONE, or the cursor of a handler under way.
+DONE = -1
+
+
+async def markers(session: AsyncSession, event_ids: list[int]) -> dict[tuple[int, str], int]:
+    if not event_ids:
+        return {}
+    rows = (await session.execute(
+        select(EventHandled.event_id, EventHandled.handler, EventHandled.cursor,
+               EventHandled.done_at).where(EventHandled.event_id.in_(event_ids)))).all()
+    return {(r.event_id, r.handler): DONE if r.done_at is not None else r.cursor for r in rows}
+
+
+async def open_before(session: AsyncSession, event: EventView) -> list[EventView]:
+    """Earlier events of the same webinar not dispatched yet: each handler finishes them
+    first (one given up after MAX_ATTEMPTS no longer holds the later ones back)."""
+    if event.webinar_id is None:
+        return []
+    rows = (await session.scalars(
+        select(Event).where(Event.webinar_id == event.webinar_id,
+                            Event.dispatched_at.is_(None), Event.id < event.id,
+                            Event.dispatch_attempts < MAX_ATTEMPTS)
+        .order_by(Event.id))).all()
+    return [EventView.of(r) for r in rows]
+
+
+async def mark_dispatched(session: AsyncSession, event_id: int, now: datetime) -> None:
+    await session.execute(update(Event).where(Event.id == event_id)
+                          .values(dispatched_at=now, last_error=None))
 
 
 async def failed(ctx: WorkerContext, event: EventView, exc: Exception) -> None:
@@ -133,23 +172,6 @@ async def failed(ctx: WorkerContext, event: EventView, exc: Exception) -> None:
         await session.commit()
 
 
-async def unfinished_before(ctx: WorkerContext, event: EventView, name: str) -> list[EventView]:
-    """Earlier events of the same webinar that this handler has not finished (one given up
-    after MAX_ATTEMPTS no longer holds the later ones back)."""
-    if event.webinar_id is None:
-        return []
-    async with ctx["sessionmaker"]() as session:
-        done = exists().where(EventHandled.event_id == Event.id, EventHandled.handler == name,
-                              EventHandled.done_at.is_not(None))
-        rows = (await session.scalars(
-            select(Event).where(Event.webinar_id == event.webinar_id,
-                                Event.dispatched_at.is_(None), Event.id < event.id,
-                                Event.dispatch_attempts < MAX_ATTEMPTS,  # given up: skipped
-                                Event.kind.in_(kinds_handled_by(name)), ~done)
-            .order_by(Event.id))).all()
-        return [EventView.of(r) for r in rows]
-
-
 async def wait_for_other(ctx: WorkerContext, event: EventView) -> str:
     """Another runner holds this event or an earlier one: look again shortly."""
     now = ctx["clock"].now()
@@ -159,17 +181,14 @@ async def wait_for_other(ctx: WorkerContext, event: EventView) -> str:
     return "waiting"
 
 
-async def run(ctx: WorkerContext, event: EventView, name: str, handler: Handler) -> bool:
-    """Run one handler to the end. False when another runner is still at it."""
-    sessionmaker = ctx["sessionmaker"]
+async def run(ctx: WorkerContext, event: EventView, name: str, handler: Handler,
+              cursor: int | None, *, last: bool = False) -> bool:
+    """Run one handler to the end from `cursor` (None: not started). False when another
+    runner is still at it. `last`: the event's last handler, whose final transaction also
+    marks the event dispatched."""
     clock = ctx["clock"]
-    async with sessionmaker() as session:
-        marker = await session.get(EventHandled, (event.id, name))
-        if marker is not None and marker.done_at is not None:
-            return True
-        cursor = None if marker is None else marker.cursor
     while True:
-        async with sessionmaker() as session:
+        async with ctx["sessionmaker"]() as session:
             if not await hold(session, event.id, name, cursor, clock.now()):
                 return await finished(ctx, event.id, name)
             step = await handler(session, ctx, event, cursor or 0)
@@ -179,6 +198,8 @@ async def run(ctx: WorkerContext, event: EventView, name: str, handler: Handler)
                 .values(cursor=step.cursor if step.cursor is not None else cursor or 0,
                         count=EventHandled.count + step.count,
                         done_at=clock.now() if step.cursor is None else None))
+            if last and step.cursor is None:
+                await mark_dispatched(session, event.id, clock.now())
             await commit_and_enqueue(session, ctx.get("queue"), clock)
         if step.cursor is None:
             return True
