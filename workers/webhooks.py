@@ -287,8 +287,9 @@ async def reconcile_webhooks(ctx: WorkerContext) -> dict[str, int]:
                                    .execution_options(synchronize_session=False))
         stamp = now.strftime("%Y%m%d%H%M")
         for row in due:
-            pending_jobs(session).append(replace(send_job(row.id, f"{row.attempts}:r{stamp}"),
-                                                 defer_until=max(row.due_at, now)))
+            pending_jobs(session).append(replace(  # deferred only when not yet due
+                send_job(row.id, f"{row.attempts}:r{stamp}"),
+                defer_until=row.due_at if row.due_at > now else None))
         untold = list((await session.scalars(
             select(WebhookEndpoint.id).where(WebhookEndpoint.enabled.is_(False),
                                              WebhookEndpoint.disabled_at.is_not(None),
