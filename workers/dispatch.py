@@ -99,32 +99,33 @@ async def dispatch(ctx: WorkerContext, event_id: int) -> str:
         earlier = await open_before(session, event)
         progress.update(await markers(session, [e.id for e in earlier]))
     handlers = HANDLERS.get(event.kind, ())
+    outcome = DONE_ELSEWHERE
     for n, (name, handler) in enumerate(handlers):
         for previous in earlier:
             previous_handler = handler_for(previous.kind, name)
             if previous_handler is None or progress.get((previous.id, name)) == DONE:
                 continue
             try:
-                done = await run(ctx, previous, name, previous_handler,
-                                 progress.get((previous.id, name)))
+                outcome = await run(ctx, previous, name, previous_handler,
+                                    progress.get((previous.id, name)))
             except Exception as exc:
                 log.exception("dispatching event %s (%s) failed", previous.id, previous.kind)
                 await failed(ctx, previous, exc)
                 return "waiting"  # for the earlier one; reconcile comes back to this one
-            if not done:
+            if outcome == BUSY:
                 return await wait_for_other(ctx, event)
         if progress.get((event.id, name)) == DONE:
             continue
         try:
-            done = await run(ctx, event, name, handler, progress.get((event.id, name)),
-                             last=n == len(handlers) - 1)
+            outcome = await run(ctx, event, name, handler, progress.get((event.id, name)),
+                                last=n == len(handlers) - 1)
         except Exception as exc:
             log.exception("dispatching event %s (%s) failed", event.id, event.kind)
             await failed(ctx, event, exc)
             return "failed"
-        if not done:
+        if outcome == BUSY:
             return await wait_for_other(ctx, event)
-    if not handlers or progress.get((event.id, handlers[-1][0])) == DONE:
+    if outcome != MARKED:  # nothing to do, or another runner did the last handler's work
         async with ctx["sessionmaker"]() as session:
             await mark_dispatched(session, event.id, ctx["clock"].now())
             await session.commit()
@@ -133,6 +134,10 @@ async def dispatch(ctx: WorkerContext, event_id: int) -> str:
 
 #: A marker's state as `markers` reads it: DONE, or the cursor of a handler under way.
 DONE = -1
+#: How `run` ended: this runner finished the handler (and, for the event's last handler,
+#: marked the event dispatched in the same transaction); another runner had finished it; or
+#: another runner is still at it.
+FINISHED, MARKED, DONE_ELSEWHERE, BUSY = "finished", "marked", "done elsewhere", "busy"
 
 
 async def markers(session: AsyncSession, event_ids: list[int]) -> dict[tuple[int, str], int]:
@@ -182,15 +187,15 @@ async def wait_for_other(ctx: WorkerContext, event: EventView) -> str:
 
 
 async def run(ctx: WorkerContext, event: EventView, name: str, handler: Handler,
-              cursor: int | None, *, last: bool = False) -> bool:
-    """Run one handler to the end from `cursor` (None: not started). False when another
-    runner is still at it. `last`: the event's last handler, whose final transaction also
+              cursor: int | None, *, last: bool = False) -> str:
+    """Run one handler to the end from `cursor` (None: not started); see FINISHED and the
+    rest for what it returns. `last`: the event's last handler, whose final transaction also
     marks the event dispatched."""
     clock = ctx["clock"]
     while True:
         async with ctx["sessionmaker"]() as session:
             if not await hold(session, event.id, name, cursor, clock.now()):
-                return await finished(ctx, event.id, name)
+                return DONE_ELSEWHERE if await finished(ctx, event.id, name) else BUSY
             step = await handler(session, ctx, event, cursor or 0)
             await session.execute(
                 update(EventHandled)
@@ -202,7 +207,7 @@ async def run(ctx: WorkerContext, event: EventView, name: str, handler: Handler,
                 await mark_dispatched(session, event.id, clock.now())
             await commit_and_enqueue(session, ctx.get("queue"), clock)
         if step.cursor is None:
-            return True
+            return MARKED if last else FINISHED
         cursor = step.cursor
 
 
