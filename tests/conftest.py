@@ -34,6 +34,7 @@ from workers import FUNCTIONS
 from workers.dispatch import dispatch
 
 from .api_support import World, make_world
+from .webhook_receiver import Receiver
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432")
 #: One database per test run, so parallel runs on one server never drop each other's tables.
@@ -167,6 +168,16 @@ async def dispatch_held(session: AsyncSession | None, job_context: dict[str, Any
 def dispatched(runtime: Runtime) -> Dispatched:
     """`dispatch_held` with this test's runtime."""
     return lambda session: dispatch_held(session, runtime.job_context())
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """An integrator's webhook endpoint on 127.0.0.1 (tests/webhook_receiver.py)."""
+    r = await Receiver().start()
+    try:
+        yield r
+    finally:
+        await r.stop()
 
 
 @pytest.fixture

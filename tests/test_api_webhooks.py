@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import httpx
@@ -18,15 +17,6 @@ from .webhook_receiver import Receiver
 @pytest.fixture
 def config(config: AppConfig) -> AppConfig:
     return replace(config, webhook_allow_loopback=True)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = await Receiver().start()
-    try:
-        yield r
-    finally:
-        await r.stop()
 
 
 async def test_create_ping_list_and_send_again_under_the_same_id(

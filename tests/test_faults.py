@@ -337,49 +337,45 @@ async def test_in_process_runner_sends_through_the_same_job_functions(
 
 async def test_a_webhook_endpoint_down_for_an_hour_with_redis_flushed_gets_every_event_once(
     arq_runtime: Runtime, redis: ArqRedis, session: AsyncSession, clock: FixedClock,
-    smtp: SmtpServer,
+    smtp: SmtpServer, receiver: Receiver,
 ) -> None:
     """The integrator's side of an outage: their endpoint answers 503 for an hour and Redis is
     flushed twice meanwhile; afterwards every event arrives, verified, each under one id."""
     runtime = arq_runtime
     runtime.config = replace(runtime.config, webhook_allow_loopback=True)
-    receiver = await Receiver().start()
-    try:
-        receiver.status = 503
-        assert runtime.queue is not None
-        account, webinar, regs = await setup(session, clock, runtime.queue)
-        created = await webhooks.create(  # before the worker dispatches setup's events
-            session, account, webinar.organization_id,
-            webhooks.endpoint_input({"url": receiver.url}, allow_loopback=True, partial=False),
-            secret_key=runtime.config.secret_key, now=clock.now())
-        receiver.secret = created.secret
-        await session.commit()
-        await run_worker(runtime, redis)
-        await reschedule(session, clock, account, webinar, webinar.start_at + timedelta(days=1),
-                         runtime.queue)
-        await cancel(session, clock, regs[PEOPLE[0][0]])
-        await commit_and_enqueue(session, runtime.queue, clock)
-        await run_worker(runtime, redis)
-        for minute in range(0, 60, 5):  # an hour down, reconcile every five minutes
-            if minute in (10, 40):
-                await redis.flushdb()
-            clock.advance(timedelta(minutes=5))
-            await reconcile(runtime, redis)
-        receiver.status = 200
-        for _ in range(60):  # the next tries come on the Standard Webhooks schedule
-            clock.advance(timedelta(minutes=5))
-            await reconcile(runtime, redis)
-        async with runtime.sessionmaker() as s:
-            messages = (await s.scalars(select(WebhookMessage))).all()
-            recorded = (await s.scalars(select(Event.kind))).all()
-        assert {m.status for m in messages} == {"sent"}
-        assert sorted(m.kind for m in messages) == sorted(recorded)
-        assert {"webinar.changed", "registration.cancelled"} <= set(recorded)
-        delivered = [r for r in receiver.received if r.headers.get("webhook-id")]
-        receiver.verified()  # every try, the failed ones too, is signed correctly
-        ids = [r.msg_id for r in delivered]
-        assert set(ids) == {m.msg_id for m in messages}  # one stable id per (event, endpoint)
-        assert len(ids) > len(messages)  # retried while it answered 503
-        assert all(m.attempts >= 2 for m in messages)
-    finally:
-        await receiver.stop()
+    receiver.status = 503
+    assert runtime.queue is not None
+    account, webinar, regs = await setup(session, clock, runtime.queue)
+    created = await webhooks.create(  # before the worker dispatches setup's events
+        session, account, webinar.organization_id,
+        webhooks.endpoint_input({"url": receiver.url}, allow_loopback=True, partial=False),
+        secret_key=runtime.config.secret_key, now=clock.now())
+    receiver.secret = created.secret
+    await session.commit()
+    await run_worker(runtime, redis)
+    await reschedule(session, clock, account, webinar, webinar.start_at + timedelta(days=1),
+                     runtime.queue)
+    await cancel(session, clock, regs[PEOPLE[0][0]])
+    await commit_and_enqueue(session, runtime.queue, clock)
+    await run_worker(runtime, redis)
+    for minute in range(0, 60, 5):  # an hour down, reconcile every five minutes
+        if minute in (10, 40):
+            await redis.flushdb()
+        clock.advance(timedelta(minutes=5))
+        await reconcile(runtime, redis)
+    receiver.status = 200
+    for _ in range(60):  # the next tries come on the Standard Webhooks schedule
+        clock.advance(timedelta(minutes=5))
+        await reconcile(runtime, redis)
+    async with runtime.sessionmaker() as s:
+        messages = (await s.scalars(select(WebhookMessage))).all()
+        recorded = (await s.scalars(select(Event.kind))).all()
+    assert {m.status for m in messages} == {"sent"}
+    assert sorted(m.kind for m in messages) == sorted(recorded)
+    assert {"webinar.changed", "registration.cancelled"} <= set(recorded)
+    delivered = [r for r in receiver.received if r.headers.get("webhook-id")]
+    receiver.verified()  # every try, the failed ones too, is signed correctly
+    ids = [r.msg_id for r in delivered]
+    assert set(ids) == {m.msg_id for m in messages}  # one stable id per (event, endpoint)
+    assert len(ids) > len(messages)  # retried while it answered 503
+    assert all(m.attempts >= 2 for m in messages)

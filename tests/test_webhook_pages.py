@@ -4,7 +4,6 @@ delete, and nothing for an organizer of another organization."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import httpx
@@ -21,15 +20,6 @@ from .webhook_receiver import Receiver
 @pytest.fixture
 def config(config: AppConfig) -> AppConfig:
     return replace(config, webhook_allow_loopback=True)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = await Receiver().start()
-    try:
-        yield r
-    finally:
-        await r.stop()
 
 
 async def test_add_ping_and_send_again_from_the_page(

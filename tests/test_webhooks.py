@@ -6,7 +6,6 @@ to an internal address (SSRF)."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -43,15 +42,6 @@ from .webhook_receiver import Receiver
 @pytest.fixture
 def config(config: AppConfig) -> AppConfig:
     return replace(config, webhook_allow_loopback=True)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = await Receiver().start()
-    try:
-        yield r
-    finally:
-        await r.stop()
 
 
 async def add_endpoint(runtime: Runtime, account: Account, org_id: int, url: str,
