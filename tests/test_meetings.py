@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import aiohttp
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from integrations.base import MeetingLink, MeetingSpec, PlatformRejected, PlatformUnavailable
+from integrations.base import (
+    MeetingLink,
+    MeetingNotFound,
+    MeetingSpec,
+    PlatformRejected,
+    PlatformUnavailable,
+)
 from webinars.clock import FixedClock
 from webinars.models import Delivery
 from webinars.queue import InProcessQueue, commit_and_enqueue
 from webinars.runtime import Runtime
-from webinars.scheduling import get_webinar, update_webinar
+from webinars.scheduling import cancel_webinar, get_webinar, update_webinar
 from webinars.validation import webinar_input
 from workers.reconcile import reconcile
 
@@ -25,9 +32,13 @@ class FakePlatform:
     name = "jitsi"
     link_kind = "dynamic"
 
-    def __init__(self, failures: list[Exception]) -> None:
+    def __init__(self, failures: list[Exception], *, forgets: bool = False) -> None:
         self.failures = failures
         self.calls = 0
+        #: The platform lost the meeting (deleted in its own UI, expired): moving or deleting
+        #: it answers "not found".
+        self.forgets = forgets
+        self.deleted: list[str] = []
 
     async def create(self, spec: MeetingSpec) -> MeetingLink:
         self.calls += 1
@@ -36,10 +47,16 @@ class FakePlatform:
         return MeetingLink(f"m{self.calls}", f"https://meet.example.org/m{self.calls}")
 
     async def update(self, link: MeetingLink, spec: MeetingSpec) -> MeetingLink:
+        if self.forgets:
+            raise MeetingNotFound(link.external_id)
         return await self.create(spec)
 
     async def delete(self, link: MeetingLink) -> None:
-        return None
+        if self.failures:
+            raise self.failures.pop(0)
+        if self.forgets:
+            raise MeetingNotFound(link.external_id)
+        self.deleted.append(link.external_id)
 
 
 async def meeting_of(runtime: Runtime, webinar_id: int):  # type: ignore[no-untyped-def]
@@ -126,3 +143,74 @@ async def test_a_new_link_after_invitations_is_an_update_to_attendees(
     live = [r for r in rows if r.status != "superseded"]
     # whatever went out before, the last update carries the new link's SEQUENCE
     assert live and max(r.sequence for r in live) == 2
+
+
+async def planned_with(runtime: Runtime, session: AsyncSession, clock: FixedClock,
+                       queue: InProcessQueue, platform: FakePlatform):  # type: ignore[no-untyped-def]
+    runtime.adapters["jitsi"] = platform
+    org = await make_org(session, clock)
+    account = await make_account(session, clock, org)
+    webinar = await make_webinar(session, clock, account, org)
+    await commit_and_enqueue(session, queue, clock)
+    await queue.drain()
+    assert (await meeting_of(runtime, webinar.id)).status == "ready"
+    return account, webinar
+
+
+async def test_cancelling_the_webinar_deletes_its_meeting_on_the_platform(
+    runtime: Runtime, session: AsyncSession, clock: FixedClock, queue: InProcessQueue
+) -> None:
+    platform = FakePlatform([])
+    account, webinar = await planned_with(runtime, session, clock, queue, platform)
+    platform.failures.append(PlatformUnavailable("HTTP 503"))  # the first delete fails
+    async with runtime.sessionmaker() as s:
+        await cancel_webinar(s, clock, account, webinar.id)
+        await commit_and_enqueue(s, queue, clock)
+    await queue.drain()
+    assert (await meeting_of(runtime, webinar.id)).status == "pending"
+    clock.advance(timedelta(seconds=31))
+    await queue.drain()
+    meeting = await meeting_of(runtime, webinar.id)
+    assert (meeting.status, platform.deleted) == ("deleted", ["m1"])
+
+
+async def test_a_meeting_the_platform_forgot_is_made_anew_or_counts_as_deleted(
+    runtime: Runtime, session: AsyncSession, clock: FixedClock, queue: InProcessQueue
+) -> None:
+    platform = FakePlatform([])
+    account, webinar = await planned_with(runtime, session, clock, queue, platform)
+    platform.forgets = True
+    async with runtime.sessionmaker() as s:
+        data = webinar_input({"title": "Новое название"}, clock, default_timezone="Europe/Moscow",
+                             partial=True)
+        await update_webinar(s, clock, account, webinar.id, data)
+        await commit_and_enqueue(s, queue, clock)
+    await queue.drain()
+    meeting = await meeting_of(runtime, webinar.id)
+    assert (meeting.status, meeting.external_id) == ("ready", "m2")  # moving it: a new one
+    async with runtime.sessionmaker() as s:
+        await cancel_webinar(s, clock, account, webinar.id)
+        await commit_and_enqueue(s, queue, clock)
+    await queue.drain()
+    assert (await meeting_of(runtime, webinar.id)).status == "deleted"  # nothing to delete
+
+
+async def test_a_transport_failure_is_a_temporary_platform_error(
+    runtime: Runtime, session: AsyncSession, clock: FixedClock, queue: InProcessQueue
+) -> None:
+    """An adapter's unexpected aiohttp or timeout error is put in the error tree, not lost."""
+    platform = FakePlatform([aiohttp.ServerDisconnectedError(), TimeoutError()])
+    runtime.adapters["jitsi"] = platform
+    org = await make_org(session, clock)
+    webinar = await make_webinar(session, clock, await make_account(session, clock, org), org)
+    await commit_and_enqueue(session, queue, clock)
+    await queue.drain()
+    meeting = await meeting_of(runtime, webinar.id)
+    assert (meeting.status, meeting.error) == ("pending", "jitsi: ServerDisconnectedError")
+    clock.advance(timedelta(seconds=31))
+    await queue.drain()
+    meeting = await meeting_of(runtime, webinar.id)
+    assert (meeting.status, meeting.error) == ("pending", "jitsi: no answer in time")
+    clock.advance(timedelta(seconds=61))
+    await queue.drain()
+    assert (await meeting_of(runtime, webinar.id)).status == "ready"
