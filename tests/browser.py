@@ -31,6 +31,7 @@ from webinars.runtime import Runtime, build_runtime
 from workers import FUNCTIONS
 
 from .conftest import CHROMIUM, CHROMIUM_ARGS, SECRET, T0, LiveServer, empty_tables
+from .webhook_receiver import LocalOnlyDns
 
 T = TypeVar("T")
 
@@ -50,6 +51,7 @@ class ServedApp:
             assert self.config is not None
             self.loop = asyncio.get_running_loop()
             runtime = await build_runtime(self.config, self.clock)
+            runtime.webhook_resolver = LocalOnlyDns()
             queue = InProcessQueue(FUNCTIONS, {}, self.clock)
             runtime.queue = queue
             queue.ctx.update(runtime.job_context())

@@ -34,7 +34,7 @@ from workers import FUNCTIONS
 from workers.dispatch import dispatch
 
 from .api_support import World, make_world
-from .webhook_receiver import Receiver
+from .webhook_receiver import LocalOnlyDns, Receiver
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432")
 #: One database per test run, so parallel runs on one server never drop each other's tables.
@@ -107,6 +107,7 @@ def config(database_url: str, tmp_path: Path) -> AppConfig:
 async def runtime(config: AppConfig, clock: FixedClock) -> AsyncIterator[Runtime]:
     await empty_tables(config.database_url)
     rt = await build_runtime(config, clock)
+    rt.webhook_resolver = LocalOnlyDns()
     queue = InProcessQueue(FUNCTIONS, {}, clock)
     rt.queue = queue
     queue.ctx.update(rt.job_context())

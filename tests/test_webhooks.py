@@ -389,3 +389,21 @@ async def test_send_job_twice_sends_once(runtime: Runtime, world: World,
     await send_webhook(queue.ctx, message.id)  # type: ignore[arg-type]
     await send_webhook(queue.ctx, message.id)  # type: ignore[arg-type]
     assert len(receiver.received) == 1
+
+
+async def test_the_suite_asks_no_dns_server_for_an_endpoints_name(
+        runtime: Runtime, world: World, queue: InProcessQueue) -> None:
+    """An endpoint on a public name (as the API fuzzer makes them) fails its try here, with the
+    reason, instead of a DNS query leaving the machine."""
+    endpoint_id, _ = await add_endpoint(runtime, world.north_account, world.north.id,
+                                        "https://crm.example.org/hooks")
+    async with runtime.sessionmaker() as session:
+        found = await session.get(WebhookEndpoint, endpoint_id)
+        assert found is not None
+        await webhooks.ping(session, found, runtime.clock.now())
+        await commit_and_enqueue(session, queue, runtime.clock)
+    await queue.drain()
+    async with runtime.sessionmaker() as session:
+        [attempt] = (await session.scalars(select(WebhookAttempt))).all()
+    assert not attempt.succeeded
+    assert "resolve no names but localhost (crm.example.org)" in (attempt.error or "")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from aiohttp.abc import AbstractResolver, ResolveResult
 from standardwebhooks import Webhook
 
 
@@ -67,3 +69,19 @@ class Receiver:
         if self.runner is not None:
             await self.runner.cleanup()
             self.runner = None
+
+
+class LocalOnlyDns(AbstractResolver):
+    """The test suite's name server: knows localhost and nothing else, so no test (the API
+    fuzzer creating endpoints on random https hosts included) ever asks a real DNS server."""
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        if host != "localhost":
+            raise socket.gaierror(socket.EAI_NONAME,
+                                  f"tests resolve no names but localhost ({host})")
+        return [{"hostname": host, "host": "127.0.0.1", "port": port, "family": socket.AF_INET,
+                 "proto": 0, "flags": 0}]
+
+    async def close(self) -> None:
+        return None

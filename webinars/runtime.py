@@ -38,6 +38,9 @@ class WorkerContext(TypedDict, total=False):
     #: `sending.Outbound`), set at the worker's start.
     presence: Any
     outbound: Any
+    #: Resolves webhook endpoints' names (aiohttp's AbstractResolver); None: the system's DNS.
+    #: The test suite sets one that knows only localhost, so no test asks any DNS server.
+    webhook_resolver: Any
     #: arq's own keys (redis, job_id, job_try, …) and the runtime that built the rest.
     redis: Any
     runtime: Any
@@ -54,6 +57,7 @@ class Runtime:
     adapters: dict[str, Adapter]
     mailer: Mailer
     queue: Queue | None = None
+    webhook_resolver: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def job_context(self) -> WorkerContext:
@@ -66,6 +70,7 @@ class Runtime:
             "adapters": self.adapters,
             "mailer": self.mailer,
             "queue": self.queue,
+            "webhook_resolver": self.webhook_resolver,
         }
 
     async def close(self) -> None:

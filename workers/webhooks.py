@@ -148,7 +148,8 @@ async def send_webhook(ctx: WorkerContext, message_id: int) -> str:
         # even where the rest of the job runs on an injected one (tests move it by hours).
         headers = signing.headers(secret, msg_id, int(time.time()), body)
         answer = await webhook_http.post(url, body, headers,
-                                         allow_loopback=config.webhook_allow_loopback)
+                                         allow_loopback=config.webhook_allow_loopback,
+                                         resolver=ctx.get("webhook_resolver"))
     disabled = await record(ctx, message_id, attempts, answer, now)
     if disabled:
         await notify_owner(ctx, disabled)
