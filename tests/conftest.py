@@ -22,6 +22,7 @@ import uvicorn
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bench.common import HeldQueue
 from webinars.app import create_app
 from webinars.clock import FixedClock
 from webinars.config import AppConfig
@@ -132,19 +133,6 @@ async def world(runtime: Runtime, clock: FixedClock, queue: InProcessQueue) -> W
     return made
 
 
-class HeldJobs:
-    """A queue that keeps what it is given: the jobs handlers queued, not run."""
-
-    def __init__(self) -> None:
-        self.jobs: list[Job] = []
-
-    async def enqueue(self, job: Job) -> None:
-        self.jobs.append(job)
-
-    async def close(self) -> None:
-        return None
-
-
 Dispatched = Callable[[AsyncSession], Awaitable[list[Job]]]
 
 
@@ -155,7 +143,7 @@ async def dispatch_held(session: AsyncSession | None, job_context: dict[str, Any
     pending for the test to read, and a meeting stays "link pending"."""
     if session is not None:
         await session.commit()
-    held = HeldJobs()
+    held = HeldQueue()
     ctx = {**job_context, "queue": held}
     async with job_context["sessionmaker"]() as reading:
         ids = (await reading.scalars(select(Event.id).where(Event.dispatched_at.is_(None))

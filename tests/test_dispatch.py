@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bench.common import HeldQueue
 from webinars import deliveries
 from webinars.clock import FixedClock
 from webinars.models import Account, Delivery, Event, EventHandled, Webinar
@@ -24,7 +25,7 @@ from workers import notifications
 from workers.dispatch import HANDLERS, MAX_ATTEMPTS, WEBHOOKS, dispatch
 from workers.reconcile import reconcile_events
 
-from .conftest import HeldJobs, dispatch_held
+from .conftest import dispatch_held
 from .factories import make_account, make_org, make_registration, make_webinar
 
 PEOPLE = [f"member{i}@school.example" for i in range(5)]
@@ -67,7 +68,7 @@ async def events(runtime: Runtime, kind: EventKind | None = None) -> list[Event]
 
 
 def held_ctx(runtime: Runtime) -> dict[str, Any]:
-    return {**runtime.job_context(), "queue": HeldJobs()}
+    return {**runtime.job_context(), "queue": HeldQueue()}
 
 
 def test_every_kind_has_its_handlers_in_one_table() -> None:
@@ -153,7 +154,7 @@ async def test_a_fan_out_goes_in_batches_and_continues_where_an_interrupted_one_
     assert event.dispatch_attempts == 1 and "ConnectionResetError" in (event.last_error or "")
     assert marker.done_at is None and marker.count == 4
 
-    jobs = HeldJobs()
+    jobs = HeldQueue()
     assert await dispatch({**runtime.job_context(), "queue": jobs},  # type: ignore[arg-type]
                           changed.id) == "dispatched"
     updates = await rows(runtime, "update")
@@ -215,7 +216,7 @@ async def test_a_failing_handler_is_retried_with_a_growing_pause_then_left_to_th
 
     monkeypatch.setattr(deliveries, "write", broken)
     grace = timedelta(seconds=runtime.config.reconcile_grace)
-    held = HeldJobs()
+    held = HeldQueue()
     ctx = {**runtime.job_context(), "queue": held}
     [confirmed] = await events(runtime, EventKind.REGISTRATION_CONFIRMED)
     started, picked = clock.now(), []

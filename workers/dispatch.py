@@ -95,9 +95,8 @@ async def dispatch(ctx: WorkerContext, event_id: int) -> str:
         if row is None or row.dispatched_at is not None:
             return "nothing to do"
         event = EventView.of(row)
-        progress = await markers(session, [event.id])
         earlier = await open_before(session, event)
-        progress.update(await markers(session, [e.id for e in earlier]))
+        progress = await markers(session, [event.id, *(e.id for e in earlier)])
     handlers = HANDLERS.get(event.kind, ())
     outcome = DONE_ELSEWHERE
     for n, (name, handler) in enumerate(handlers):
@@ -141,8 +140,6 @@ FINISHED, MARKED, DONE_ELSEWHERE, BUSY = "finished", "marked", "done elsewhere",
 
 
 async def markers(session: AsyncSession, event_ids: list[int]) -> dict[tuple[int, str], int]:
-    if not event_ids:
-        return {}
     rows = (await session.execute(
         select(EventHandled.event_id, EventHandled.handler, EventHandled.cursor,
                EventHandled.done_at).where(EventHandled.event_id.in_(event_ids)))).all()
