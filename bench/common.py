@@ -333,17 +333,20 @@ async def seed(sessionmaker: Sessionmaker, config: AppConfig, *, registrants: Se
                                                  uid_domain=config.uid_domain))
         await session.commit()
 
-    from integrations import build_adapters
+    import aiohttp
 
-    ctx: dict[str, Any] = {
-        "sessionmaker": sessionmaker, "clock": clock, "queue": HeldQueue(),
-        "adapters": build_adapters(jitsi_base_url=config.jitsi_base_url,
-                                   secret=config.secret_key)}
-    await dispatch_all(ctx)  # webinar.scheduled: the meetings handler asks for the meeting
-    for webinar in webinars:
-        status = await sync_meeting(ctx, webinar.id)  # type: ignore[arg-type]
-        if status != "ready":
-            raise RuntimeError(f"seeding: the meeting of webinar {webinar.id} is {status}")
+    from integrations.http import TokenCache
+    from webinars.connections import preset_adapters
+
+    async with aiohttp.ClientSession() as http:
+        ctx: dict[str, Any] = {
+            "sessionmaker": sessionmaker, "clock": clock, "queue": HeldQueue(), "http": http,
+            "config": config, "adapters": preset_adapters(config, http, TokenCache())}
+        await dispatch_all(ctx)  # webinar.scheduled: the meetings handler asks for the meeting
+        for webinar in webinars:
+            status = await sync_meeting(ctx, webinar.id)  # type: ignore[arg-type]
+            if status != "ready":
+                raise RuntimeError(f"seeding: the meeting of webinar {webinar.id} is {status}")
 
     ids = [webinar.id for webinar in webinars]
     for w_index, (webinar_id, count) in enumerate(zip(ids, registrants, strict=True)):

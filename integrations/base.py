@@ -1,14 +1,15 @@
 """The one interface every conferencing platform adapter implements, and its error tree.
 
 Adapters take plain values and return plain values: no ORM objects, no sessions. They receive
-the process's shared aiohttp session and never create their own.
+the process's shared aiohttp session (through `integrations.http.PlatformHttp`) and never
+create their own. Adapters translate; the core (workers/meetings.py) decides what to retry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -25,52 +26,191 @@ class MeetingSpec:
     description: str = ""
     idempotency_key: str = ""
     static_url: str | None = None
+    #: The event's own IANA zone, for platforms that show a zone to the host.
+    timezone: str = "UTC"
 
 
 @dataclass(frozen=True)
 class MeetingLink:
-    """What the platform gave back: where attendees and the host go."""
+    """What the platform gave back: where attendees go, and the ids to find the meeting again.
+
+    `host_url` is only set where it never expires (a Jitsi room); expiring host links
+    (Zoom's start_url) are fetched by `host_link` when the host clicks. `extra` holds the
+    platform's other ids (Zoom uuid, MTS Link eventId, Google calendar id).
+    """
 
     external_id: str
     join_url: str
     host_url: str | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone joining: `id` is the id we issue ("r17" for registration 17, "h3" for
+    organizer 3); platforms echo it back in attendance reports and webhooks."""
+
+    id: str
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class PersonalLink:
+    """A link for one person. `platform_id` is what the platform calls them (Zoom's
+    registrant id, MTS Link's participationId), kept to match attendance."""
+
+    url: str
+    expires_at: datetime | None = None
+    platform_id: str | None = None
+
+
+@dataclass(frozen=True)
+class HookRequest:
+    """A callback as received at `/hooks/<platform>/<key>`, before anything is believed."""
+
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes
+    query: Mapping[str, str]
+    received_at: datetime
+    method: str = "POST"
+
+
+#: Kinds of `PlatformEvent`.
+MEETING_STARTED = "meeting.started"
+MEETING_ENDED = "meeting.ended"
+PARTICIPANT_JOINED = "participant.joined"
+PARTICIPANT_LEFT = "participant.left"
+RECORDING_READY = "recording.ready"
+
+
+@dataclass(frozen=True)
+class PlatformEvent:
+    """One normalised fact from a webhook or an attendance report.
+
+    `participant_id` is an id we issued (Person.id) or the platform's id for a person we
+    registered there (PersonalLink.platform_id); never an e-mail address.
+    """
+
+    kind: str
+    external_id: str
+    occurred_at: datetime
+    dedupe_key: str
+    participant_id: str | None = None
+    participant_name: str | None = None
+    recording_url: str | None = None
+
+
+@dataclass(frozen=True)
+class HookReply:
+    """What to answer the platform (a URL-validation challenge, or an empty 200) and what
+    the callback told us."""
+
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "text/plain"
+    events: tuple[PlatformEvent, ...] = ()
 
 
 class ConferencingError(Exception):
-    """Base of every error an adapter raises."""
+    """Base of every error an adapter raises. The message is for the organizer: it names the
+    exact problem and, where it helps, what to do."""
 
 
 class PlatformUnavailable(ConferencingError):
-    """Temporary: timeouts, 5xx, 429. The job retries with back-off."""
+    """Temporary: timeouts, 5xx. The job retries with back-off."""
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 
 
+class RateLimited(PlatformUnavailable):
+    """429: try again after `retry_after` seconds."""
+
+
+class QuotaExceeded(PlatformUnavailable):
+    """A daily quota is used up (Zoom's 100 meeting creates a day): retry after the reset,
+    never hot."""
+
+
 class PlatformRejected(ConferencingError):
-    """Final: bad credentials, invalid request, plan restrictions. The organizer must act."""
+    """Final: the organizer must act."""
+
+
+class AuthError(PlatformRejected):
+    """Bad, expired or revoked credentials, or a missing permission or scope."""
+
+
+class PlanRestricted(PlatformRejected):
+    """The account's plan does not allow this (Zoom webinars, Telemost outside Yandex 360
+    for Business, Telemost live streams)."""
+
+
+class InvalidRequest(PlatformRejected):
+    """The platform refused what we sent (a bad field)."""
+
+
+class InvalidState(PlatformRejected):
+    """Not now: the meeting is running (Zoom 3002) or has ended."""
 
 
 class MeetingNotFound(ConferencingError):
     """The platform no longer knows the meeting; delete treats this as done."""
 
 
+class BadSignature(ConferencingError):
+    """A callback that is not from the platform: missing or wrong signature or secret."""
+
+
+class NotSupported(ConferencingError):
+    """The platform has no such thing (a webhook, a host link, an attendance report)."""
+
+
 class Adapter(Protocol):
     name: str
-    #: "dynamic" adapters call an API; "static" ones validate a pasted link.
+    #: "dynamic" adapters call an API or mint links; "static" ones validate a pasted link.
     link_kind: str
 
     async def create(self, spec: MeetingSpec) -> MeetingLink:
-        """Create the meeting; calling it twice with the same idempotency key is harmless."""
+        """Create the meeting; the same idempotency key twice is harmless where the platform
+        has such keys (the core keeps the external id for the others)."""
+        ...
+
+    async def get(self, link: MeetingLink) -> MeetingLink:
+        """The meeting as the platform has it now; MeetingNotFound when it is gone."""
         ...
 
     async def update(self, link: MeetingLink, spec: MeetingSpec) -> MeetingLink:
-        """Move or rename the meeting; may return a different link."""
+        """Move or rename the same meeting; only a platform that cannot move one returns a
+        new link."""
         ...
 
     async def delete(self, link: MeetingLink) -> None:
         """Remove the meeting; a meeting that is already gone counts as deleted."""
+        ...
+
+    async def check(self) -> None:
+        """Test the connection with a harmless call; raise the error that says what is
+        wrong (AuthError, PlanRestricted, PlatformUnavailable)."""
+        ...
+
+    async def host_link(self, link: MeetingLink, host: Person) -> PersonalLink:
+        """A fresh link that opens the meeting as its host, fetched or signed just now."""
+        ...
+
+    async def join_link(self, link: MeetingLink, person: Person) -> PersonalLink:
+        """This person's own link where the platform has them (registrants, signed joins,
+        tokens); the shared `join_url` otherwise."""
+        ...
+
+    async def handle_hook(self, request: HookRequest) -> HookReply:
+        """Verify a callback (BadSignature when it is not genuine) and normalise it;
+        NotSupported for platforms without callbacks."""
+        ...
+
+    async def attendance(self, link: MeetingLink) -> list[PlatformEvent]:
+        """Who joined and left, from the platform's report; NotSupported without one."""
         ...
 
 

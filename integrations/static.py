@@ -1,51 +1,54 @@
-"""A link pasted by the organizer, checked against the pattern of the platform it claims."""
+"""A link pasted by the organizer. Its pattern was checked at the edge against the platform
+it claims (`registry.check_pasted_url`); here it only travels."""
 
 from __future__ import annotations
 
-import re
-from urllib.parse import urlsplit
-
-from .base import MeetingLink, MeetingSpec, PlatformRejected
-
-# Hosts a pasted link may point at, by platform. "other" accepts any https URL.
-STATIC_PATTERNS: dict[str, re.Pattern[str]] = {
-    "zoom": re.compile(r"^([a-z0-9-]+\.)?zoom\.(us|com)$"),
-    "teams": re.compile(r"^teams\.(microsoft|live)\.com$"),
-    "google_meet": re.compile(r"^meet\.google\.com$"),
-    "webex": re.compile(r"^[a-z0-9-]+\.webex\.com$"),
-    "telemost": re.compile(r"^telemost\.yandex\.(ru|com)$"),
-    "mts_link": re.compile(r"^([a-z0-9-]+\.)?(mts-link\.ru|webinar\.ru)$"),
-    "vk": re.compile(r"^(vk\.com|vk\.ru|sferum\.ru|web\.sferum\.ru|calls\.vk\.com)$"),
-    "jitsi": re.compile(r"^.+$"),
-    "bigbluebutton": re.compile(r"^.+$"),
-    "other": re.compile(r"^.+$"),
-}
-
-
-def check_static_url(url: str, platform: str = "other") -> str | None:
-    """Return why `url` is not an acceptable link for `platform`, or None when it is."""
-    parts = urlsplit(url.strip())
-    if parts.scheme != "https" or not parts.hostname:
-        return "must be an https:// link"
-    if len(url) > 500:
-        return "is longer than 500 characters"
-    pattern = STATIC_PATTERNS.get(platform, STATIC_PATTERNS["other"])
-    if not pattern.match(parts.hostname.lower()):
-        return f"is not a {platform} meeting address"
-    return None
+from .base import (
+    HookReply,
+    HookRequest,
+    MeetingLink,
+    MeetingSpec,
+    NotSupported,
+    Person,
+    PersonalLink,
+    PlatformEvent,
+    PlatformRejected,
+)
+from .http import AdapterContext
 
 
 class StaticLinkAdapter:
     name = "static"
     link_kind = "static"
 
+    def __init__(self, ctx: AdapterContext | None = None) -> None:
+        pass
+
     async def create(self, spec: MeetingSpec) -> MeetingLink:
-        if not spec.static_url or check_static_url(spec.static_url) is not None:
-            raise PlatformRejected("static link missing or invalid")
+        if not spec.static_url or not spec.static_url.startswith("https://"):
+            raise PlatformRejected("the pasted link is missing or is not an https:// address")
         return MeetingLink(external_id=spec.static_url, join_url=spec.static_url)
+
+    async def get(self, link: MeetingLink) -> MeetingLink:
+        return link
 
     async def update(self, link: MeetingLink, spec: MeetingSpec) -> MeetingLink:
         return await self.create(spec)
 
     async def delete(self, link: MeetingLink) -> None:
         return None
+
+    async def check(self) -> None:
+        return None
+
+    async def host_link(self, link: MeetingLink, host: Person) -> PersonalLink:
+        return PersonalLink(link.join_url)
+
+    async def join_link(self, link: MeetingLink, person: Person) -> PersonalLink:
+        return PersonalLink(link.join_url)
+
+    async def handle_hook(self, request: HookRequest) -> HookReply:
+        raise NotSupported("a pasted link sends no callbacks")
+
+    async def attendance(self, link: MeetingLink) -> list[PlatformEvent]:
+        raise NotSupported("a pasted link has no attendance report")

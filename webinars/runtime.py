@@ -11,11 +11,12 @@ from typing import Any, TypedDict
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from integrations import build_adapters
 from integrations.base import Adapter
+from integrations.http import TokenCache
 
 from .clock import Clock, SystemClock
 from .config import AppConfig
+from .connections import preset_adapters
 from .db import Sessionmaker, make_engine, make_sessionmaker
 from .mailer import Mailer, make_mailer
 from .queue import Queue
@@ -58,6 +59,8 @@ class Runtime:
     mailer: Mailer
     queue: Queue | None = None
     webhook_resolver: Any = None
+    #: OAuth tokens of platform connections, shared by every job and request of the process.
+    tokens: TokenCache = field(default_factory=TokenCache)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def job_context(self) -> WorkerContext:
@@ -88,13 +91,14 @@ async def build_runtime(config: AppConfig, clock: Clock | None = None, *,
     engine = make_engine(config.database_url)
     sessionmaker = make_sessionmaker(engine)
     http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20))
+    tokens = TokenCache()
     return Runtime(
         config=config,
         clock=clock or SystemClock(),
         engine=engine,
         sessionmaker=sessionmaker,
         http=http,
-        adapters=adapters or build_adapters(jitsi_base_url=config.jitsi_base_url,
-                                            secret=config.secret_key),
+        adapters=adapters or preset_adapters(config, http, tokens),
+        tokens=tokens,
         mailer=mailer or make_mailer(config, sessionmaker),
     )

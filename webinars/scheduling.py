@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from integrations import PLATFORMS
+from integrations.registry import WEBINAR_PLATFORMS
 
 from . import events
 from .clock import Clock
@@ -60,7 +60,7 @@ async def create_webinar(session: AsyncSession, clock: Clock, account: Account,
     values = dict(data.values)
     await require_manage(session, account, values["organization_id"])
     now = clock.now()
-    if values.get("platform") not in PLATFORMS:
+    if values.get("platform") not in WEBINAR_PLATFORMS:
         values["platform"] = "jitsi"
     values.setdefault("reminder_offsets", list(DEFAULT_REMINDER_OFFSETS))
     webinar = Webinar(**values, uid=new_uid(uid_domain), public_id=uuid.uuid4().hex,

@@ -12,8 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from integrations import PLATFORMS
-from integrations.static import STATIC_PATTERNS, check_static_url
+from integrations.registry import PASTE_PLATFORMS, WEBINAR_PLATFORMS, check_pasted_url
 
 from .clock import Clock
 from .config import SUPPORTED_LOCALES
@@ -231,7 +230,7 @@ def wall_time(naive: datetime, zone: ZoneInfo) -> tuple[datetime, str | None]:
 
 def url(data: Mapping[str, Any], name: str, errors: Errors) -> str | None:
     value = text(data, name, errors, required=False, max_len=500)
-    if value is not None and check_static_url(value) is not None:
+    if value is not None and check_pasted_url(value) is not None:
         errors[name] = "must be an https:// link"
         return None
     return value
@@ -275,8 +274,7 @@ class WebinarInput:
     values: dict[str, Any] = field(default_factory=dict)
 
 
-WEBINAR_PLATFORMS = tuple(PLATFORMS)
-STATIC_PLATFORMS = tuple(STATIC_PATTERNS)
+STATIC_PLATFORMS = PASTE_PLATFORMS
 
 
 def webinar_input(data: Mapping[str, Any], clock: Clock, *, default_timezone: str,
@@ -323,10 +321,10 @@ def webinar_input(data: Mapping[str, Any], clock: Clock, *, default_timezone: st
         static_url = text(data, "static_url", errors, required=False, max_len=500)
         platform_of_link = data.get("static_platform") or "other"
         if static_url is not None:
-            if platform_of_link not in STATIC_PATTERNS:
-                errors["static_platform"] = f"must be one of {', '.join(STATIC_PATTERNS)}"
+            if platform_of_link not in PASTE_PLATFORMS:
+                errors["static_platform"] = f"must be one of {', '.join(PASTE_PLATFORMS)}"
             else:
-                reason = check_static_url(static_url, platform_of_link)
+                reason = check_pasted_url(static_url, platform_of_link)
                 if reason:
                     errors["static_url"] = reason
         values["static_url"] = static_url

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from integrations import PLATFORMS
-from integrations.static import STATIC_PATTERNS
+from integrations.registry import PASTE_PLATFORMS, WEBINAR_PLATFORMS
 
 from ..config import SUPPORTED_LOCALES
 from ..models import (
@@ -94,12 +93,12 @@ _WEBINAR_FIELDS: dict[str, Any] = {
                  "description": "Seats; null means no limit."},
     "registration_open": {"type": "boolean"},
     "visibility": {"type": "string", "enum": list(VISIBILITIES)},
-    "platform": {"type": "string", "enum": list(PLATFORMS)},
+    "platform": {"type": "string", "enum": list(WEBINAR_PLATFORMS)},
     "static_url": nullable({
         "type": "string", "maxLength": 500,
         "description": "https:// link pasted by hand; required when platform is static.",
     }),
-    "static_platform": {"type": "string", "enum": list(STATIC_PATTERNS),
+    "static_platform": {"type": "string", "enum": list(PASTE_PLATFORMS),
                         "description": "Which service `static_url` belongs to (checked)."},
     "reminder_offsets": {
         "type": "array", "maxItems": 5,

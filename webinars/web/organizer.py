@@ -11,7 +11,6 @@ import re
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +18,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from integrations.static import STATIC_PATTERNS
+from integrations.registry import PLATFORMS, guess_pasted_platform
 
 from ..accounts import create_api_token
 from ..errors import Conflict, NotFound, ValidationFailed
@@ -68,11 +67,8 @@ FORM_FIELDS = (
 )
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 TIME_RE = re.compile(r"^\d{1,2}:\d{2}$")
-STATIC_LABELS = {
-    "zoom": "Zoom", "teams": "Microsoft Teams", "google_meet": "Google Meet", "webex": "Webex",
-    "telemost": "Яндекс Телемост", "mts_link": "МТС Линк", "vk": "VK Звонки / Сферум",
-    "jitsi": "Jitsi Meet", "bigbluebutton": "BigBlueButton", "other": "other",
-}
+#: Platform labels (catalog keys), from the registry.
+STATIC_LABELS = {name: platform.label for name, platform in PLATFORMS.items()}
 
 
 # --- organizations the account manages ---------------------------------------------------
@@ -126,12 +122,6 @@ def form_values(form: FormData) -> dict[str, str]:
     return {n: v for n in FORM_FIELDS if isinstance(v := form.get(n), str)}
 
 
-def guess_static_platform(url: str | None) -> str:
-    host = (urlsplit(url or "").hostname or "").lower()
-    for name, pattern in STATIC_PATTERNS.items():
-        if pattern.pattern != "^.+$" and pattern.match(host):
-            return name
-    return "other"
 
 
 def values_of(webinar: Webinar) -> dict[str, str]:
@@ -145,7 +135,7 @@ def values_of(webinar: Webinar) -> dict[str, str]:
         "registration_open": "on" if webinar.registration_open else "",
         "visibility": webinar.visibility, "platform": webinar.platform,
         "static_url": webinar.static_url or "",
-        "static_platform": guess_static_platform(webinar.static_url),
+        "static_platform": guess_pasted_platform(webinar.static_url),
         "reminder_offsets": ", ".join(str(m) for m in webinar.reminder_offsets or []),
         "status": webinar.status, "recording_url": webinar.recording_url or "",
         "followup_note": webinar.followup_note or "",

@@ -1,0 +1,19 @@
+"""Placeholder: the bigbluebutton adapter is being written."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import NotSupported
+from .http import AdapterContext
+
+
+class BigBlueButtonAdapter:
+    name = "bigbluebutton"
+    link_kind = "dynamic"
+
+    def __init__(self, ctx: AdapterContext) -> None:
+        self.ctx = ctx
+
+    def __getattr__(self, item: str) -> Any:
+        raise NotSupported("bigbluebutton is not implemented yet")
