@@ -73,3 +73,12 @@ WEBHOOK_ALLOW_LOOPBACK: bool = config("WEBHOOK_ALLOW_LOOPBACK", cast=bool, defau
 
 # Conferencing
 JITSI_BASE_URL: str = config("JITSI_BASE_URL", default="https://meet.jit.si")
+# Seals organizations' platform credentials (MultiFernet), separate from SECRET_KEY so either
+# can be rotated: comma-separated secrets, the first seals, all open (add a new one in front,
+# run `webinars rotate-credentials`, then drop the old one). Unset with DATABASE_URL: platforms
+# that need credentials cannot be connected. The embedded default generates one.
+CREDENTIALS_KEY: CommaSeparatedStrings | None = config(
+    "CREDENTIALS_KEY", cast=CommaSeparatedStrings, default=None)
+# The platforms' fixed API addresses where they differ from the real ones (a regional cloud,
+# a proxy, the test suite's fakes), as JSON: {"zoom": {"api": "https://…", "oauth": "…"}}.
+PLATFORM_ENDPOINTS: str = config("PLATFORM_ENDPOINTS", default="{}")

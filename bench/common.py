@@ -49,7 +49,8 @@ SETTINGS = ("DATA_DIR", "DATABASE_URL", "REDIS_URL", "SMTP_URL", "MAIL_FROM", "M
             "JITSI_BASE_URL", "FORWARDED_ALLOW_IPS", "REGISTRATION_LIMIT_PERIOD",
             "REGISTRATION_LIMIT_PER_CLIENT", "REGISTRATION_LIMIT_PER_ADDRESS", "DELIVERY_LEASE",
             "WORKER_HEARTBEAT", "WORKER_GONE_AFTER", "RECONCILE_GRACE", "WEBHOOK_ALLOW_LOOPBACK",
-            "PASSWORD_HASH_TIME_COST", "PASSWORD_HASH_MEMORY_KIB")
+            "PASSWORD_HASH_TIME_COST", "PASSWORD_HASH_MEMORY_KIB", "CREDENTIALS_KEY",
+            "PLATFORM_ENDPOINTS")
 
 
 @dataclass(frozen=True)
@@ -341,7 +342,7 @@ async def seed(sessionmaker: Sessionmaker, config: AppConfig, *, registrants: Se
     async with aiohttp.ClientSession() as http:
         ctx: dict[str, Any] = {
             "sessionmaker": sessionmaker, "clock": clock, "queue": HeldQueue(), "http": http,
-            "config": config, "adapters": preset_adapters(config, http, TokenCache())}
+            "config": config, "adapters": preset_adapters(config, http, TokenCache(), clock)}
         await dispatch_all(ctx)  # webinar.scheduled: the meetings handler asks for the meeting
         for webinar in webinars:
             status = await sync_meeting(ctx, webinar.id)  # type: ignore[arg-type]

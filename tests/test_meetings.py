@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import aiohttp
+import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -118,31 +119,37 @@ async def test_a_lost_job_is_put_back_by_reconcile(
     assert (await meeting_of(runtime, webinar.id)).status == "ready"
 
 
-async def test_a_new_link_after_invitations_is_an_update_to_attendees(
-    runtime: Runtime, session: AsyncSession, clock: FixedClock, queue: InProcessQueue
+async def test_a_new_link_sends_nothing_and_the_join_address_follows_it(
+    runtime: Runtime, session: AsyncSession, clock: FixedClock, queue: InProcessQueue,
+    client: httpx.AsyncClient,
 ) -> None:
+    """Members hold only their /j/ address: a meeting replaced by a new link (a platform that
+    cannot move one) needs no message to them, and the address leads to the new meeting."""
     runtime.adapters["jitsi"] = FakePlatform([])
     org = await make_org(session, clock)
     account = await make_account(session, clock, org)
     webinar = await make_webinar(session, clock, account, org)
-    await make_registration(session, clock, webinar)
+    registration = await make_registration(session, clock, webinar)
     await commit_and_enqueue(session, queue, clock)
     await queue.drain()
+    first = await client.get(f"/j/{registration.join_token}")
+    assert first.headers["location"] == "https://meet.example.org/m1"
     async with runtime.sessionmaker() as s:
-        data = webinar_input({"title": "Новое название"}, clock, default_timezone="Europe/Moscow",
-                             partial=True)
+        data = webinar_input({"duration_minutes": 120}, clock,
+                             default_timezone="Europe/Moscow", partial=True)
         await update_webinar(s, clock, account, webinar.id, data)
         await commit_and_enqueue(s, queue, clock)
     await queue.drain()
     async with runtime.sessionmaker() as s:
         fresh = await get_webinar(s, webinar.id)
         assert fresh.meeting is not None and fresh.meeting.join_url.endswith("/m2")
-        assert fresh.sequence == 2  # the title change, then the new link
-        rows = (await s.execute(select(Delivery.kind, Delivery.sequence, Delivery.status).where(
-            Delivery.webinar_id == webinar.id, Delivery.kind == "update"))).all()
-    live = [r for r in rows if r.status != "superseded"]
-    # whatever went out before, the last update carries the new link's SEQUENCE
-    assert live and max(r.sequence for r in live) == 2
+        assert fresh.sequence == 1  # the change of duration; the new link adds nothing
+        updates = (await s.execute(select(Delivery.sequence).where(
+            Delivery.webinar_id == webinar.id, Delivery.kind == "update",
+            Delivery.status != "superseded"))).scalars().all()
+    assert updates == [1]  # one update, for the duration, none for the link
+    moved = await client.get(f"/j/{registration.join_token}")
+    assert moved.headers["location"] == "https://meet.example.org/m2"
 
 
 async def planned_with(runtime: Runtime, session: AsyncSession, clock: FixedClock,

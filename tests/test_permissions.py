@@ -213,7 +213,7 @@ async def test_changes_inside_the_subtree_are_allowed(
 
 #: Path parameters that are capabilities themselves (an unguessable key, a personal token): the
 #: routes holding one are public by design and answer to whoever holds the address.
-CAPABILITY_PARAMS = {"public_id", "token", "slug", "feed_token", "proof", "feed_id"}
+CAPABILITY_PARAMS = {"public_id", "token", "slug", "feed_token", "proof", "feed_id", "key"}
 
 
 @dataclass
@@ -260,6 +260,7 @@ def fill(path: str, victim: Victim) -> str:
     """The path with the victim's ids; a parameter this test does not know fails it, so a new
     route behind a login is walked too once its ids are added here."""
     ids = {"registration_id": victim.registration_id, "webinar_id": victim.webinar.id,
+           "platform": "zoom",
            "endpoint_id": victim.endpoint_id, "message_id": victim.webhook_message_id,
            "id": (victim.message_id if path.startswith("/outbox/")
                   else victim.token_id if path.startswith("/tokens/")

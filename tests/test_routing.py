@@ -48,6 +48,11 @@ ID_ROUTES = [
     ("GET", "/organizations/{id}/activity"),
     ("GET", "/api/v1/webinars/{webinar_id}/activity"),
     ("POST", "/organizations/{id}/webhooks"),
+    ("GET", "/organizations/{id}/platforms"),
+    ("POST", "/organizations/{id}/platforms/{platform}"),
+    ("POST", "/organizations/{id}/platforms/{platform}/test"),
+    ("POST", "/organizations/{id}/platforms/{platform}/delete"),
+    ("GET", "/webinars/{id}/start"),
     ("POST", "/webhooks/{id}/toggle"),
     ("POST", "/webhooks/{id}/delete"),
     ("POST", "/webhooks/{id}/ping"),
@@ -164,7 +169,7 @@ def concrete(path: str) -> str:
     """A path the template matches: ids that could exist, keys that are well formed."""
     for name in ("id", "webinar_id", "registration_id", "feed_id", "endpoint_id", "message_id"):
         path = path.replace("{" + name + "}", "1")
-    for name in ("slug", "public_id", "token", "feed_token", "proof"):
+    for name in ("slug", "public_id", "token", "feed_token", "proof", "platform", "key"):
         path = path.replace("{" + name + "}", "abc")
     assert "{" not in path, path
     return path

@@ -25,7 +25,17 @@ from .limits import RateLimited
 from .logs import redact_path
 from .queue import ArqQueue, InProcessQueue
 from .runtime import Runtime, build_runtime
-from .web import activity, auth, feeds, organizer, outbox, public, webhooks
+from .web import (
+    activity,
+    auth,
+    feeds,
+    hooks,
+    organizer,
+    outbox,
+    platforms,
+    public,
+    webhooks,
+)
 from .web.common import locale, redirect, render, signed_in
 from .web.routing import route
 
@@ -202,6 +212,8 @@ def create_app(runtime: Runtime | None = None, *, config: AppConfig | None = Non
         *outbox.routes,
         *webhooks.routes,
         *activity.routes,
+        *hooks.routes,
+        *platforms.routes,
         Mount("/api/v1", routes=api_v1.routes),
     ]
     middleware = [

@@ -6,13 +6,16 @@ setting. Tests build `AppConfig` directly instead of touching the environment.
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import ip_address, ip_network
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from integrations.registry import CONNECTABLE
 
 from .timezones import is_timezone
 
@@ -64,6 +67,11 @@ class AppConfig:
     #: argon2id cost of new password hashes (old hashes keep theirs: they carry them).
     password_hash_time_cost: int = 3
     password_hash_memory_kib: int = 65536
+    #: Secrets that seal platform credentials; the first seals, all open. Empty: none can be
+    #: stored.
+    credentials_keys: tuple[str, ...] = ()
+    #: Per platform, its fixed addresses replaced ({"zoom": {"api": ...}}).
+    platform_endpoints: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     @property
     def https(self) -> bool:
@@ -172,9 +180,38 @@ def weak_secret_reason(value: str) -> str | None:
     return None
 
 
-def embedded_secret_key(data_dir: Path) -> str:
-    """Generate the embedded default's secret once and keep it beside the SQLite file."""
-    path = data_dir / "secret_key"
+def check_endpoints(name: str, value: str, platforms: Sequence[str]
+                    ) -> dict[str, dict[str, str]]:
+    try:
+        parsed = json.loads(value)
+    except ValueError as exc:
+        raise ConfigError(name, f"is not JSON ({exc})") from None
+    if not isinstance(parsed, dict):
+        raise ConfigError(name, 'must be a JSON object such as {"zoom": {"api": "https://…"}}')
+    checked: dict[str, dict[str, str]] = {}
+    for platform, addresses in parsed.items():
+        if platform not in platforms:
+            raise ConfigError(name, f"{platform!r} is not a platform ({', '.join(platforms)})")
+        if not isinstance(addresses, dict) or not all(
+                isinstance(v, str) for v in addresses.values()):
+            raise ConfigError(name, f"{platform}: must map names to URLs")
+        checked[platform] = {k: check_url(name, v, ("https", "http"))
+                             for k, v in addresses.items()}
+    return checked
+
+
+def check_credentials_keys(name: str, values: Sequence[str]) -> tuple[str, ...]:
+    keys = tuple(v.strip() for v in values if v.strip())
+    for key in keys:
+        if (reason := weak_secret_reason(key)) is not None:
+            raise ConfigError(name, f"{reason}; make one with: {MAKE_SECRET}")
+    return keys
+
+
+def embedded_secret_key(data_dir: Path, name: str = "secret_key") -> str:
+    """Generate one of the embedded default's secrets once and keep it beside the SQLite
+    file."""
+    path = data_dir / name
     if path.exists():
         return path.read_text().strip()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -215,6 +252,13 @@ def load(*, host: str | None = None, port: int | None = None) -> AppConfig:
         secret_key = embedded_secret_key(data_dir)
     else:
         raise ConfigError("SECRET_KEY", "is required when DATABASE_URL is set")
+
+    if settings.CREDENTIALS_KEY:
+        credentials_keys = check_credentials_keys("CREDENTIALS_KEY", settings.CREDENTIALS_KEY)
+    elif embedded:
+        credentials_keys = (embedded_secret_key(data_dir, "credentials_key"),)
+    else:
+        credentials_keys = ()
 
     redis_url = settings.REDIS_URL
     if redis_url is not None:
@@ -273,4 +317,7 @@ def load(*, host: str | None = None, port: int | None = None) -> AppConfig:
         webhook_allow_loopback=settings.WEBHOOK_ALLOW_LOOPBACK,
         password_hash_time_cost=settings.PASSWORD_HASH_TIME_COST,
         password_hash_memory_kib=settings.PASSWORD_HASH_MEMORY_KIB,
+        credentials_keys=credentials_keys,
+        platform_endpoints=check_endpoints("PLATFORM_ENDPOINTS", settings.PLATFORM_ENDPOINTS,
+                                           CONNECTABLE),
     )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import re
 
-#: /r/<token>, /j/<token>, /feeds/<token>.ics and what follows them.
-SECRET_PATH = re.compile(r"^(/(?:r|j|feeds)/)[^/?#.]+")
+#: /r/<token>, /j/<token>, /feeds/<token>.ics, /hooks/<platform>/<key> and what follows them.
+SECRET_PATH = re.compile(r"^(/(?:r|j|feeds)/|/hooks/[^/?#]+/)[^/?#.]+")
 
 
 def redact_path(path: str) -> str:

@@ -70,6 +70,9 @@ class Recipient:
     join_token: str  # only follows the join address
     #: Made once per delivery (random) and reused on every attempt.
     message_id: str
+    #: Was in the meeting (the platform saw them, or they followed their join address): the
+    #: follow-up thanks them; the others are told what they missed.
+    attended: bool = False
 
 
 def one_line(value: str) -> str:
@@ -250,6 +253,7 @@ class MessageBatch:
             "outlook_url": self.outlook_url.replace(itip.TOKEN_MARK, recipient.join_token),
             "webinar_cancelled": self.webinar_cancelled,
             "recording_url": w.recording_url or "",
+            "attended": recipient.attended,
             "followup_note": (w.followup_note or "").strip(),
         }
 

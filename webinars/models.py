@@ -25,6 +25,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from .states import (
+    AttendanceSource,
+    ConnectionStatus,
     DeliveryKind,
     DeliveryStatus,
     EventKind,
@@ -221,8 +223,93 @@ class Meeting(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: Whose credentials made the meeting: moving and deleting it use the same ones, even
+    #: after a suborganization connects its own account.
+    connection_id: Mapped[int | None] = mapped_column(
+        ForeignKey("platform_connections.id", ondelete="SET NULL"))
+    #: The platform's other ids (Zoom uuid, MTS Link eventId, Google calendar id).
+    extra: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, server_default="{}")
 
     webinar: Mapped[Webinar] = relationship(back_populates="meeting")
+
+
+class PlatformConnection(Base):
+    """An organization's account on a conferencing platform; its subtree uses it unless a
+    suborganization connects its own. The credentials are one sealed JSON object (key:
+    CREDENTIALS_KEY, never SECRET_KEY), `hints` what may be shown back (secrets masked)."""
+
+    __tablename__ = "platform_connections"
+    __table_args__ = (UniqueConstraint("organization_id", "platform"),
+                      CheckConstraint(check("status", ConnectionStatus), name="status"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"))
+    platform: Mapped[str] = mapped_column(String(30))
+    credentials_sealed: Mapped[str] = mapped_column(Text)
+    hints: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    #: SHA-256 of the random key in this connection's callback address `/hooks/<platform>/<key>`.
+    hook_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(20), default="untested")
+    last_error: Mapped[str | None] = mapped_column(String(1000))
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When the organizers were last told the connection is broken (once per breakage).
+    broken_notice_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PersonalJoin(Base):
+    """A member's own link on the platform (a Zoom registrant, an MTS Link registration),
+    made on their first /j/ click and kept for that meeting only."""
+
+    __tablename__ = "personal_joins"
+    __table_args__ = (UniqueConstraint("registration_id", "external_meeting_id"),
+                      Index("ix_personal_joins_meeting_person", "meeting_id", "platform_person_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
+    registration_id: Mapped[int] = mapped_column(
+        ForeignKey("registrations.id", ondelete="CASCADE"))
+    external_meeting_id: Mapped[str] = mapped_column(String(300))
+    platform_person_id: Mapped[str | None] = mapped_column(String(300))
+    url: Mapped[str] = mapped_column(String(2000))
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Attendance(Base):
+    """Someone in the meeting, as the platform reported it (webhook or report). Members are
+    matched by the ids we issued; anyone else is kept with the name the platform gave."""
+
+    __tablename__ = "attendances"
+    __table_args__ = (Index("ix_attendances_webinar_registration", "webinar_id",
+                            "registration_id"),
+                      CheckConstraint(check("source", AttendanceSource), name="source"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webinar_id: Mapped[int] = mapped_column(ForeignKey("webinars.id", ondelete="CASCADE"))
+    registration_id: Mapped[int | None] = mapped_column(
+        ForeignKey("registrations.id", ondelete="SET NULL"))
+    participant_name: Mapped[str | None] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(20))
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class HookReceipt(Base):
+    """A platform callback already taken: the same event sent again is recognised."""
+
+    __tablename__ = "hook_receipts"
+    __table_args__ = (UniqueConstraint("connection_id", "dedupe_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int] = mapped_column(
+        ForeignKey("platform_connections.id", ondelete="CASCADE"))
+    dedupe_key: Mapped[str] = mapped_column(String(300))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class MemberFeed(Base):

@@ -31,6 +31,8 @@ class WorkerContext(TypedDict, total=False):
     sessionmaker: Sessionmaker
     http: aiohttp.ClientSession
     adapters: dict[str, Adapter]
+    #: OAuth tokens of platform connections, cached for the process.
+    tokens: TokenCache
     mailer: Mailer
     queue: Queue | None
     #: Set by `presence.start_worker`: this process's row in `worker_processes`.
@@ -71,6 +73,7 @@ class Runtime:
             "sessionmaker": self.sessionmaker,
             "http": self.http,
             "adapters": self.adapters,
+            "tokens": self.tokens,
             "mailer": self.mailer,
             "queue": self.queue,
             "webhook_resolver": self.webhook_resolver,
@@ -92,13 +95,14 @@ async def build_runtime(config: AppConfig, clock: Clock | None = None, *,
     sessionmaker = make_sessionmaker(engine)
     http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20))
     tokens = TokenCache()
+    clock = clock or SystemClock()
     return Runtime(
         config=config,
-        clock=clock or SystemClock(),
+        clock=clock,
         engine=engine,
         sessionmaker=sessionmaker,
         http=http,
-        adapters=adapters or preset_adapters(config, http, tokens),
+        adapters=adapters or preset_adapters(config, http, tokens, clock),
         tokens=tokens,
         mailer=mailer or make_mailer(config, sessionmaker),
     )

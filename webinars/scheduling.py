@@ -110,12 +110,6 @@ async def update_webinar(session: AsyncSession, clock: Clock, account: Account,
     return webinar
 
 
-def link_changed(webinar: Webinar, now: datetime) -> None:
-    """The meeting link changed after invitations went out: members must see it too."""
-    webinar.sequence += 1
-    webinar.updated_at = now
-
-
 async def cancel_webinar(session: AsyncSession, clock: Clock, account: Account,
                          webinar_id: int) -> Webinar:
     webinar = await get_managed_webinar(session, account, webinar_id, lock=True)

@@ -48,6 +48,19 @@ class MeetingStatus(StrEnum):
     DELETED = "deleted"
 
 
+class ConnectionStatus(StrEnum):
+    #: Saved, not yet tested.
+    UNTESTED = "untested"
+    OK = "ok"
+    #: The platform refused the credentials (on test, on use or in the daily check).
+    BROKEN = "broken"
+
+
+class AttendanceSource(StrEnum):
+    WEBHOOK = "webhook"
+    REPORT = "report"
+
+
 class RegistrationStatus(StrEnum):
     CONFIRMED = "confirmed"
     CANCELLED = "cancelled"

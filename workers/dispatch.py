@@ -60,8 +60,7 @@ HANDLERS: dict[EventKind, tuple[tuple[str, Handler], ...]] = {
         (NOTIFICATIONS, notifications.registration_cancelled),
         (WEBHOOKS, webhooks.queue_messages),
     ),
-    EventKind.MEETING_READY: (  # a new link after invitations went out: an update
-        (NOTIFICATIONS, notifications.meeting_ready),
+    EventKind.MEETING_READY: (  # members' /j/ addresses follow the link: no mail to them
         (WEBHOOKS, webhooks.queue_messages),
     ),
     EventKind.MEETING_FAILED: (

@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from integrations.base import (
     Adapter,
+    AuthError,
+    ConferencingError,
     MeetingLink,
     MeetingNotFound,
     MeetingSpec,
@@ -22,12 +24,14 @@ from integrations.base import (
     PlatformUnavailable,
     translate_errors,
 )
+from integrations.registry import PLATFORMS
 from webinars import events
-from webinars.models import Meeting, Webinar
+from webinars.connections import CredentialsUnavailable, build_adapter, connection_for
+from webinars.models import Meeting, PlatformConnection, Webinar
 from webinars.queue import commit_and_enqueue, meeting_job, pending_jobs
 from webinars.runtime import WorkerContext
-from webinars.scheduling import MEETING_FIELDS, link_changed
-from webinars.states import EventKind, MeetingStatus, WebinarStatus
+from webinars.scheduling import MEETING_FIELDS
+from webinars.states import ConnectionStatus, EventKind, MeetingStatus, WebinarStatus
 
 from .handling import EventView, Step
 
@@ -49,7 +53,41 @@ def spec_of(webinar: Webinar) -> MeetingSpec:
         description=webinar.description,
         idempotency_key=webinar.uid,
         static_url=webinar.static_url,
+        timezone=webinar.timezone,
     )
+
+
+def link_of(meeting: Meeting) -> MeetingLink:
+    return MeetingLink(meeting.external_id or "", meeting.join_url or "", meeting.host_url,
+                       dict(meeting.extra or {}))
+
+
+async def adapter_of(session: AsyncSession, ctx: WorkerContext, webinar: Webinar,
+                     meeting: Meeting, platform: str) -> tuple[Adapter | None, int | None, str]:
+    """The adapter for `platform`, with the credentials that made the meeting (or, for a new
+    one, the nearest connection up the tree); else why there is none. Never another
+    platform in its place: the organizer chose this one."""
+    preset = ctx["adapters"].get(platform)
+    if preset is not None:
+        return preset, None, ""
+    entry = PLATFORMS.get(platform)
+    if entry is None or entry.factory is None:
+        return None, None, f"platform {platform!r} is not available"
+    connection = None
+    if meeting.connection_id is not None and meeting.platform == platform:
+        connection = await session.get(PlatformConnection, meeting.connection_id)
+    if connection is None:
+        connection = await connection_for(session, webinar.organization_id, platform)
+    if connection is None:
+        return None, None, (f"no {entry.label} account is connected for this organization or "
+                            "the ones above it: connect one on the organization's platforms "
+                            "page, or choose another platform")
+    try:
+        adapter = build_adapter(ctx["config"], ctx["http"], ctx["tokens"], ctx["clock"],
+                                platform, connection)
+    except CredentialsUnavailable as exc:
+        return None, connection.id, str(exc)
+    return adapter, connection.id, ""
 
 
 async def sync(session: AsyncSession, ctx: WorkerContext, event: EventView, cursor: int) -> Step:
@@ -84,20 +122,25 @@ async def sync_meeting(ctx: WorkerContext, webinar_id: int) -> str:
                 or webinar.meeting.status != MeetingStatus.PENDING:
             return "nothing to do"
         meeting = webinar.meeting
-        adapter = ctx["adapters"].get(meeting.platform if webinar.status ==
-                                      WebinarStatus.CANCELLED else webinar.platform)
         spec = spec_of(webinar)
         cancelled = webinar.status == WebinarStatus.CANCELLED
         seen_at = meeting.updated_at
-        previous = (MeetingLink(meeting.external_id, meeting.join_url or "", meeting.host_url)
-                    if meeting.external_id and (cancelled or meeting.platform == webinar.platform)
-                    else None)
+        platform = meeting.platform if cancelled else webinar.platform
+        adapter, connection_id, error_text = await adapter_of(session, ctx, webinar, meeting,
+                                                              platform)
+        replaced = None  # a meeting on the platform the organizer left
+        if meeting.external_id and not cancelled and meeting.platform != webinar.platform:
+            old, _, _ = await adapter_of(session, ctx, webinar, meeting, meeting.platform)
+            replaced = (old, link_of(meeting)) if old is not None else None
+        previous = (link_of(meeting) if meeting.external_id and (
+            cancelled or meeting.platform == webinar.platform) else None)
 
     error: str | None = None
     retry: timedelta | None = None
     link: MeetingLink | None = None
+    refused_credentials = False
     if adapter is None:
-        error = f"platform {webinar.platform!r} is not configured"
+        error = error_text
     else:
         try:
             link = await call(adapter, previous, spec, delete=cancelled)
@@ -106,6 +149,9 @@ async def sync_meeting(ctx: WorkerContext, webinar_id: int) -> str:
             retry = backoff(meeting.attempts + 1, exc.retry_after)
         except PlatformRejected as exc:
             error = str(exc)
+            refused_credentials = isinstance(exc, AuthError)
+    if replaced is not None and link is not None:
+        await leave_behind(*replaced)
 
     async with sessionmaker() as session:
         meeting_row = await session.get(Meeting, meeting.id)
@@ -116,6 +162,12 @@ async def sync_meeting(ctx: WorkerContext, webinar_id: int) -> str:
         now = clock.now()
         meeting_row.attempts += 1
         meeting_row.updated_at = now
+        if refused_credentials and connection_id is not None:
+            connection = await session.get(PlatformConnection, connection_id)
+            if connection is not None:
+                connection.status = ConnectionStatus.BROKEN
+                connection.last_error = error
+                connection.checked_at = now
         if error is None and cancelled:
             meeting_row.status = MeetingStatus.DELETED
             meeting_row.error = None
@@ -123,15 +175,17 @@ async def sync_meeting(ctx: WorkerContext, webinar_id: int) -> str:
         elif link is not None:
             old_url = meeting_row.join_url
             meeting_row.platform = target.platform
+            meeting_row.connection_id = connection_id
             meeting_row.external_id = link.external_id
             meeting_row.join_url = link.join_url
             meeting_row.host_url = link.host_url
+            meeting_row.extra = dict(link.extra)
             meeting_row.status = MeetingStatus.READY
             meeting_row.error = None
             meeting_row.next_attempt_at = None
+            # Members hold only their /j/ address, which follows the meeting: a new platform
+            # link needs no message to them (webhook consumers are told).
             moved = bool(old_url and old_url != link.join_url)
-            if moved:
-                link_changed(target, now)
             events.record(session, EventKind.MEETING_READY, now, webinar=target,
                           data={"platform": target.platform, "link_changed": moved})
         elif retry is not None and meeting_row.attempts < MAX_ATTEMPTS:
@@ -147,6 +201,19 @@ async def sync_meeting(ctx: WorkerContext, webinar_id: int) -> str:
                           data={"platform": target.platform, "error": error})
         await commit_and_enqueue(session, ctx.get("queue"), clock)
         return meeting_row.status
+
+
+async def leave_behind(adapter: Adapter, link: MeetingLink) -> None:
+    """Delete the meeting on the platform the webinar moved away from; a failure there is
+    logged, never in the way of the new meeting."""
+    try:
+        with translate_errors(adapter.name):
+            await adapter.delete(link)
+    except MeetingNotFound:
+        pass
+    except ConferencingError as exc:
+        log.warning("the old %s meeting %s was left behind: %s", adapter.name,
+                    link.external_id, exc)
 
 
 async def call(adapter: Adapter, previous: MeetingLink | None, spec: MeetingSpec, *,

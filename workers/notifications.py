@@ -109,21 +109,6 @@ async def webinar_cancelled(session: AsyncSession, ctx: WorkerContext, event: Ev
         deliveries.row(webinar, rid, DeliveryKind.CANCELLATION, now, now)])
 
 
-async def meeting_ready(session: AsyncSession, ctx: WorkerContext, event: EventView,
-                        cursor: int) -> Step:
-    """The meeting moved to a new link after invitations went out: everyone gets an update."""
-    if not event.data.get("link_changed"):
-        return Step()
-    webinar = await session.get(Webinar, event.webinar_id)
-    if webinar is None or webinar.status != WebinarStatus.SCHEDULED:
-        return Step()
-    now = ctx["clock"].now()
-    if cursor == 0:
-        await deliveries.supersede(session, webinar_id=webinar.id, kinds=[DeliveryKind.UPDATE])
-    return await fan_out(session, webinar, event, cursor, lambda rid: [
-        deliveries.row(webinar, rid, DeliveryKind.UPDATE, now, now)])
-
-
 async def fan_out(session: AsyncSession, webinar: Webinar, event: EventView, cursor: int,
                   rows_for: RowsFor) -> Step:
     """One batch of the webinar's members after `cursor` (a registration id)."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, func, select, update
+from sqlalchemy import String, and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -22,7 +22,8 @@ from sqlalchemy.sql.functions import FunctionElement
 from webinars.config import AppConfig
 from webinars.deliveries import CALENDAR_KINDS
 from webinars.mail import Recipient
-from webinars.models import Delivery, Registration, Webinar
+from webinars.models import Attendance, Delivery, JoinClick, Registration, Webinar
+from webinars.states import DeliveryKind
 
 #: Jobs are deferred to their rows' exact due time (`queue.delivery_jobs`); this only absorbs
 #: clock differences between the process that enqueued and the worker.
@@ -106,7 +107,12 @@ async def load_rows(session: AsyncSession, ids: Sequence[int]) -> list[Row]:
                Registration.email, Registration.locale, Registration.timezone,
                Registration.token, Registration.join_token, Registration.status,
                Registration.reminders_off, Registration.address_confirmed_at,
-               Registration.registered_by_id, Registration.sequence_offset)
+               Registration.registered_by_id, Registration.sequence_offset,
+               and_(Delivery.kind == DeliveryKind.FOLLOWUP, or_(
+                   exists().where(Attendance.webinar_id == Delivery.webinar_id,
+                                  Attendance.registration_id == Delivery.registration_id),
+                   exists().where(JoinClick.registration_id == Delivery.registration_id)))
+               .label("attended"))
         .join(Registration, Registration.id == Delivery.registration_id)
         .where(Delivery.id.in_(list(ids)))
         .order_by(Delivery.id)
@@ -118,7 +124,7 @@ async def load_rows(session: AsyncSession, ids: Sequence[int]) -> list[Row]:
         if not r.message_id:
             raise ValueError(f"delivery {r.id} is loaded for sending without being claimed")
         recipient = Recipient(r.id, r.name if trusted else "", r.email, r.locale, r.timezone,
-                              r.token, r.join_token, r.message_id)
+                              r.token, r.join_token, r.message_id, bool(r.attended))
         rows.append(Row(id=r.id, kind=r.kind, due_at=r.due_at, created_at=r.created_at,
                         offset_minutes=r.offset_minutes, attempts=r.attempts,
                         webinar_id=r.webinar_id, registration_id=r.registration_id,

@@ -40,6 +40,13 @@ templates.env.filters["isoutc"] = lambda dt: dt.strftime("%Y-%m-%dT%H:%M:%SZ") i
 MAX_FORM_BYTES = 64 * 1024
 
 
+def private_headers(response: Response) -> Response:
+    """Pages behind a token: never cached, and the token never leaks in a Referer header."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
 def clock(request: Request) -> Clock:
     return runtime(request).clock
 

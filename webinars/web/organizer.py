@@ -11,15 +11,18 @@ import re
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
+from integrations.base import ConferencingError
 from integrations.registry import PLATFORMS, guess_pasted_platform
 
+from .. import joining
 from ..accounts import create_api_token
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..i18n import gettext
@@ -28,6 +31,7 @@ from ..models import (
     WEBINAR_KINDS,
     Account,
     ApiToken,
+    Attendance,
     Delivery,
     JoinClick,
     Organization,
@@ -50,6 +54,7 @@ from .common import (
     clock,
     db,
     locale,
+    private_headers,
     read_form,
     redirect,
     render,
@@ -307,9 +312,14 @@ async def counts_of(session: AsyncSession, webinar_id: int) -> dict[str, dict[st
         select(func.count()).select_from(JoinClick).join(
             Registration, Registration.id == JoinClick.registration_id)
         .where(Registration.webinar_id == webinar_id))
+    attended = (await session.execute(
+        select(func.count(func.distinct(Attendance.registration_id)),
+               func.count().filter(Attendance.registration_id.is_(None)))
+        .where(Attendance.webinar_id == webinar_id))).one()
     return {"registrations": {s: n for s, n in registrations.all()},
             "deliveries": {s: n for s, n in deliveries.all()},
-            "clicks": {"all": clicks or 0}}
+            "clicks": {"all": clicks or 0},
+            "attendance": {"members": attended[0] or 0, "others": attended[1] or 0}}
 
 
 async def admin_page(request: Request) -> Response:
@@ -317,7 +327,24 @@ async def admin_page(request: Request) -> Response:
         account = await require_account(request, session)
         webinar = await get_managed_webinar(session, account, request.path_params["id"])
         counts = await counts_of(session, webinar.id)
-    return render(request, "pages/webinar_admin.html", {"w": webinar, "counts": counts})
+    return render(request, "pages/webinar_admin.html", {
+        "w": webinar, "counts": counts, "platform": PLATFORMS.get(webinar.platform),
+        "host_error": request.query_params.get("host_error")})
+
+
+async def start_as_host(request: Request) -> Response:
+    """A fresh host link, fetched or signed at the click (Zoom's start_url expires)."""
+    async with db(request) as session:
+        account = await require_account(request, session)
+        webinar = await get_managed_webinar(session, account, request.path_params["id"])
+        meeting = webinar.meeting
+        if meeting is None or meeting.status != "ready" or webinar.status == "cancelled":
+            return redirect(f"/webinars/{webinar.id}")
+        try:
+            link = await joining.host_target(session, runtime(request), account, meeting)
+        except ConferencingError as exc:
+            return redirect(f"/webinars/{webinar.id}?{urlencode({'host_error': str(exc)})}")
+    return private_headers(RedirectResponse(link.url, status_code=303))
 
 
 async def cancel_confirm(request: Request) -> Response:
@@ -410,6 +437,7 @@ routes = [
     route("/webinars/{id:id}", GET=admin_page),
     route("/webinars/{id:id}/edit", GET=edit_form, POST=update),
     route("/webinars/{id:id}/cancel", GET=cancel_confirm, POST=cancel),
+    route("/webinars/{id:id}/start", GET=start_as_host),
     route("/webinars/{id:id}/registrants", GET=registrants),
     route("/tokens", GET=tokens_page, POST=token_create),
     route("/tokens/{id:id}/revoke", POST=token_revoke),

@@ -16,7 +16,7 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from .. import calendars, feeds, organizations, registrations
+from .. import calendars, feeds, joining, organizations, registrations
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..i18n import gettext
 from ..limits import RateLimited
@@ -31,6 +31,7 @@ from .common import (
     db,
     form_dict,
     locale,
+    private_headers,
     read_body,
     read_form,
     redirect,
@@ -79,13 +80,6 @@ def registration_state(webinar: Webinar, now: datetime) -> str | None:
     if webinar.capacity is not None and webinar.registered_count >= webinar.capacity:
         return "full"
     return None
-
-
-def private_headers(response: Response) -> Response:
-    """Pages behind a token: never cached, and the token never leaks in a Referer header."""
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
 
 
 async def calendar_index(request: Request) -> Response:
@@ -348,7 +342,8 @@ async def join(request: Request) -> Response:
         confirmed = registration.status == "confirmed"
         if confirmed and ready and webinar.status != "cancelled":
             assert meeting is not None and meeting.join_url
-            target = meeting.join_url
+            target = await joining.member_target(session, runtime(request), registration,
+                                                 meeting)
             session.add(JoinClick(registration_id=registration.id, at=clock(request).now()))
             await commit(request, session)
             return private_headers(RedirectResponse(target, status_code=303))

@@ -1,0 +1,107 @@
+"""Where a click on "join" or "start as host" leads: the person's own link on the platform.
+
+Links that cost the platform a record (a Zoom registrant, an MTS Link registration) are made
+on the member's first click and kept for that meeting; signed links (BigBlueButton joins,
+Jitsi tokens) are signed on every click, so none outlives its use. Host links are never
+stored: Zoom's start_url carries a host token that expires.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from integrations.base import (
+    Adapter,
+    ConferencingError,
+    MeetingLink,
+    Person,
+    PersonalLink,
+    translate_errors,
+)
+from integrations.registry import PLATFORMS
+
+from .connections import adapter_for_meeting
+from .models import Account, Meeting, PersonalJoin, Registration
+from .runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def member(registration: Registration) -> Person:
+    return Person(f"r{registration.id}", registration.name, registration.email)
+
+
+def host(account: Account) -> Person:
+    return Person(f"h{account.id}", account.name, account.email)
+
+
+def meeting_link(meeting: Meeting) -> MeetingLink:
+    return MeetingLink(meeting.external_id or "", meeting.join_url or "", meeting.host_url,
+                       dict(meeting.extra or {}))
+
+
+async def adapter(session: AsyncSession, rt: Runtime, meeting: Meeting) -> Adapter | None:
+    return await adapter_for_meeting(
+        session, presets=rt.adapters, config=rt.config, http=rt.http, tokens=rt.tokens,
+        clock=rt.clock, platform=meeting.platform, connection_id=meeting.connection_id)
+
+
+async def member_target(session: AsyncSession, rt: Runtime, registration: Registration,
+                        meeting: Meeting) -> str:
+    """The member's own link where the platform has them, else the shared one. A platform
+    that fails here costs the member nothing: they get the meeting's shared link."""
+    shared = meeting.join_url or ""
+    entry = PLATFORMS.get(meeting.platform)
+    if entry is None or not entry.personal_links or not meeting.external_id:
+        return shared
+    now = rt.clock.now()
+    kept = await session.scalar(select(PersonalJoin).where(
+        PersonalJoin.registration_id == registration.id,
+        PersonalJoin.external_meeting_id == meeting.external_id))
+    if kept is not None and (kept.expires_at is None or kept.expires_at > now):
+        return kept.url
+    platform = await adapter(session, rt, meeting)
+    if platform is None:
+        return shared
+    try:
+        with translate_errors(platform.name):
+            link = await platform.join_link(meeting_link(meeting), member(registration))
+    except ConferencingError as exc:
+        log.warning("no personal %s link for registration %s: %s", meeting.platform,
+                    registration.id, exc)
+        return shared
+    if link.platform_id is not None:  # a record on the platform: keep it for this meeting
+        await keep(session, meeting, registration, link, now, kept)
+    return link.url
+
+
+async def keep(session: AsyncSession, meeting: Meeting, registration: Registration,
+               link: PersonalLink, now: datetime, kept: PersonalJoin | None) -> None:
+    if kept is None:
+        kept = PersonalJoin(meeting_id=meeting.id, registration_id=registration.id,
+                            external_meeting_id=meeting.external_id, created_at=now)
+        session.add(kept)
+    kept.url = link.url
+    kept.platform_person_id = link.platform_id
+    kept.expires_at = link.expires_at
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        pass  # a second click at the same moment kept the same registrant
+
+
+async def host_target(session: AsyncSession, rt: Runtime, account: Account,
+                      meeting: Meeting) -> PersonalLink:
+    """A fresh host link, fetched or signed now (ConferencingError when the platform says
+    no: the page shows why)."""
+    platform = await adapter(session, rt, meeting)
+    if platform is None:
+        return PersonalLink(meeting.host_url or meeting.join_url or "")
+    with translate_errors(platform.name):
+        return await platform.host_link(meeting_link(meeting), host(account))
