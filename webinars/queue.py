@@ -29,6 +29,8 @@ SYNC_MEETING = "create_meeting"
 SEND_DELIVERIES = "send_deliveries"
 SEND_WEBHOOK = "send_webhook"
 RECONCILE = "reconcile"
+CHECK_CONNECTIONS = "check_connections"
+POLL_ATTENDANCE = "poll_attendance"
 
 #: Deliveries due within this window are queued at once (deferred); later ones wait for the sweep.
 QUEUE_HORIZON = timedelta(minutes=10)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from webinars.queue import (
+    CHECK_CONNECTIONS,
     DISPATCH,
+    POLL_ATTENDANCE,
     RECONCILE,
     SEND_DELIVERIES,
     SEND_WEBHOOK,
@@ -11,10 +13,12 @@ from webinars.queue import (
     JobFunction,
 )
 
+from .alerts import check_connections
 from .deliveries import send_deliveries
 from .dispatch import dispatch
 from .meetings import sync_meeting
 from .reconcile import reconcile
+from .reports import poll_attendance
 from .webhooks import send_webhook
 
 FUNCTIONS: dict[str, JobFunction] = {
@@ -23,7 +27,10 @@ FUNCTIONS: dict[str, JobFunction] = {
     SEND_DELIVERIES: send_deliveries,
     SEND_WEBHOOK: send_webhook,
     RECONCILE: reconcile,
+    CHECK_CONNECTIONS: check_connections,
+    POLL_ATTENDANCE: poll_attendance,
 }
 
-#: Periodic jobs as (name, every seconds); arq's cron runs reconcile every minute too.
-PERIODIC: list[tuple[str, float]] = [(RECONCILE, 60.0)]
+#: Periodic jobs as (name, every seconds); arq's cron (workers/settings.py) runs the same.
+PERIODIC: list[tuple[str, float]] = [(RECONCILE, 60.0), (POLL_ATTENDANCE, 3600.0),
+                                     (CHECK_CONNECTIONS, 86400.0)]

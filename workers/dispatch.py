@@ -23,7 +23,7 @@ from webinars.queue import commit_and_enqueue, dispatch_job
 from webinars.runtime import WorkerContext
 from webinars.states import EventKind
 
-from . import meetings, notifications, webhooks
+from . import alerts, meetings, notifications, webhooks
 from .handling import EventView, Handler
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 NOTIFICATIONS = "notifications"
 MEETINGS = "meetings"
 WEBHOOKS = "webhooks"
+ORGANIZERS = "organizers"
 
 HANDLERS: dict[EventKind, tuple[tuple[str, Handler], ...]] = {
     EventKind.WEBINAR_DRAFTED: (
@@ -63,7 +64,8 @@ HANDLERS: dict[EventKind, tuple[tuple[str, Handler], ...]] = {
     EventKind.MEETING_READY: (  # members' /j/ addresses follow the link: no mail to them
         (WEBHOOKS, webhooks.queue_messages),
     ),
-    EventKind.MEETING_FAILED: (
+    EventKind.MEETING_FAILED: (  # organizers are told before the start
+        (ORGANIZERS, alerts.meeting_failed),
         (WEBHOOKS, webhooks.queue_messages),
     ),
     EventKind.DELIVERY_FAILED: (

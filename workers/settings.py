@@ -12,8 +12,10 @@ from webinars.queue import ArqQueue
 from webinars.runtime import WorkerContext, build_runtime
 
 from . import FUNCTIONS
+from .alerts import check_connections
 from .presence import start_worker, stop_worker
 from .reconcile import reconcile
+from .reports import poll_attendance
 
 
 async def on_startup(ctx: WorkerContext) -> None:
@@ -44,8 +46,12 @@ def redis_settings() -> RedisSettings:
 class WorkerSettings:
     functions: ClassVar = [func(f, name=name)  # type: ignore[arg-type]
                            for name, f in FUNCTIONS.items()]
-    cron_jobs: ClassVar = [cron(reconcile, second={0}, run_at_startup=True,  # type: ignore[arg-type]
-                                unique=True)]
+    cron_jobs: ClassVar = [
+        cron(reconcile, second={0}, run_at_startup=True, unique=True),  # type: ignore[arg-type]
+        cron(poll_attendance, minute={5}, second={0}, unique=True),  # type: ignore[arg-type]
+        cron(check_connections, hour={4}, minute={30}, second={0},  # type: ignore[arg-type]
+             unique=True),
+    ]
     on_startup = on_startup
     on_shutdown = on_shutdown
     redis_settings = redis_settings()

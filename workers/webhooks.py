@@ -31,12 +31,12 @@ from webinars.models import (
     WebhookMessage,
     Webinar,
 )
+from webinars.notices import disabled_notice
 from webinars.organizations import all_organizations, chain
 from webinars.queue import QUEUE_HORIZON, commit_and_enqueue, pending_jobs
 from webinars.runtime import WorkerContext
 from webinars.sealing import Unsealable
 from webinars.states import WebhookStatus
-from webinars.webhook_mail import disabled_notice
 from webinars.webhook_payloads import encode, event_payload
 from webinars.webhooks import open_secret, send_job
 

@@ -30,13 +30,14 @@ from .common import (
     csrf_token,
     db,
     locale,
+    private_headers,
     read_form,
     redirect,
     render,
     signed_in,
     templates,
 )
-from .public import personal_context, private_headers
+from .public import personal_context
 from .routing import route
 
 ICS_TYPE = "text/calendar; charset=utf-8"

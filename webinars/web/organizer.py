@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from integrations.base import ConferencingError
-from integrations.registry import PLATFORMS, guess_pasted_platform
+from integrations.registry import PLATFORMS, WEBINAR_PLATFORMS, guess_pasted_platform
 
 from .. import joining
 from ..accounts import create_api_token
@@ -43,7 +43,6 @@ from ..requests import commit, runtime
 from ..scheduling import cancel_webinar, create_webinar, get_managed_webinar, update_webinar
 from ..validation import (
     STATIC_PLATFORMS,
-    WEBINAR_PLATFORMS,
     Errors,
     WebinarInput,
     text,

@@ -1,0 +1,73 @@
+"""Plain-text e-mails to organizers (not to members): a webhook endpoint turned off, a meeting
+that could not be made, a platform connection that stopped working."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, formataddr
+
+from .config import AppConfig
+from .i18n import gettext
+from .mailer import OutgoingMail
+
+
+def organizer_notice(config: AppConfig, *, to: str, subject: str, paragraphs: list[str],
+                     now: datetime) -> OutgoingMail:
+    message = EmailMessage()
+    message["From"] = formataddr((config.mail_from_name, config.mail_from))
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = format_datetime(now)
+    message_id = f"<{secrets.token_hex(16)}@{config.uid_domain}>"
+    message["Message-ID"] = message_id
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content("\n\n".join(paragraphs) + "\n")
+    return OutgoingMail(sender=config.mail_from, recipient=to, raw=message.as_bytes(policy=SMTP),
+                        message_id=message_id, subject=subject, date=now)
+
+
+def disabled_notice(config: AppConfig, *, to: str, locale: str, url: str, reason: str,
+                    organization_id: int, now: datetime) -> OutgoingMail:
+    _ = lambda text: gettext(locale, text)
+    return organizer_notice(config, to=to, subject=_("Webhook endpoint turned off"), now=now,
+                            paragraphs=[
+        _("Your webhook endpoint kept failing and has been turned off:"),
+        f"{url}\n{_('Last error')}: {reason}",
+        _("Its undelivered messages are kept. Fix the receiver, then turn the endpoint on "
+          "again on this page; they will be sent:"),
+        f"{config.base_url}/organizations/{organization_id}/webhooks",
+    ])
+
+
+def meeting_failed_notice(config: AppConfig, *, to: str, locale: str, title: str,
+                          webinar_id: int, organization_id: int, when: str, reason: str,
+                          now: datetime) -> OutgoingMail:
+    _ = lambda text: gettext(locale, text)
+    return organizer_notice(config, to=to, now=now,
+                            subject=_("The meeting could not be created: {0}").format(title),
+                            paragraphs=[
+        _("The conferencing platform did not create the meeting of «{0}» ({1}).")
+        .format(title, when),
+        f"{_('Reason')}: {reason}",
+        _("Members cannot join until it is fixed. Reconnect the platform, or edit the webinar "
+          "and paste a link of your own:"),
+        f"{config.base_url}/organizations/{organization_id}/platforms",
+        f"{config.base_url}/webinars/{webinar_id}/edit",
+    ])
+
+
+def connection_broken_notice(config: AppConfig, *, to: str, locale: str, platform: str,
+                             label: str, organization_id: int, reason: str, next_title: str,
+                             next_when: str, now: datetime) -> OutgoingMail:
+    _ = lambda text: gettext(locale, text)
+    return organizer_notice(config, to=to, now=now,
+                            subject=_("Reconnect {0}").format(label), paragraphs=[
+        _("The {0} account connected for your organization stopped working.").format(label),
+        f"{_('Reason')}: {reason}",
+        _("The next webinar that needs it: «{0}», {1}. Reconnect before then:")
+        .format(next_title, next_when),
+        f"{config.base_url}/organizations/{organization_id}/platforms#{platform}",
+    ])
