@@ -269,7 +269,9 @@ class BigBlueButtonAdapter:
                                            created.findtext("createTime")))
 
     async def join_link(self, link: MeetingLink, person: Person) -> PersonalLink:
-        """Signed now, valid as long as the meetingID exists; `userID` is our Person.id."""
+        """Create (idempotent: a member early for the host must find the meeting, which BBB
+        drops when nobody joined), then sign a viewer join; `userID` is our Person.id."""
+        await self._create(link.external_id, meeting_name(link.extra.get("name", DEFAULT_NAME)))
         return PersonalLink(self._join_url(link.external_id, person.name, "VIEWER", person.id))
 
     # -- callbacks --------------------------------------------------------------------------

@@ -159,7 +159,14 @@ class PlatformHttp:
 
     async def request(self, method: str, url: str, *, params: Mapping[str, str] | None = None,
                       headers: Mapping[str, str] | None = None, json: Any = None,
-                      data: Any = None, auth: Bearer | None = None) -> Response:
+                      data: Any = None, auth: Bearer | None = None,
+                      idempotent: bool | None = None) -> Response:
+        """`idempotent` (by default: every method but POST) allows retrying after a 5xx or a
+        timeout, when the platform may already have acted: a POST that creates a meeting is
+        retried only by the job, which knows what it already has. A connection that never
+        opened and a 429 are retried for every method: nothing was done."""
+        if idempotent is None:
+            idempotent = method.upper() != "POST"
         attempt = 0
         refreshed = False
         while True:
@@ -175,7 +182,8 @@ class PlatformHttp:
                         allow_redirects=False) as answer:
                     response = Response(answer.status, answer.headers, await answer.read())
             except (TimeoutError, aiohttp.ClientError) as exc:
-                if attempt < self.retries:
+                never_sent = isinstance(exc, aiohttp.ClientConnectorError)
+                if attempt < self.retries and (idempotent or never_sent):
                     await self.sleep(self.backoff * 2 ** attempt)
                     attempt += 1
                     continue
@@ -203,7 +211,7 @@ class PlatformHttp:
                 raise RateLimited(f"{self.platform}: too many requests (HTTP 429)",
                                   retry_after=wait)
             if response.status >= 500:
-                if attempt < self.retries:
+                if attempt < self.retries and idempotent:
                     await self.sleep(self.backoff * 2 ** attempt)
                     attempt += 1
                     continue
