@@ -90,6 +90,16 @@ def _google_error(response: Response) -> tuple[str, str]:
     return str(first.get("reason") or ""), str(error.get("message") or first.get("message") or "")
 
 
+def _conference(event: Any) -> tuple[dict[str, Any], str | None]:
+    """An event's conferenceData and the status of its create request."""
+    conference = event.get("conferenceData") if isinstance(event, dict) else None
+    conference = conference if isinstance(conference, dict) else {}
+    request = conference.get("createRequest")
+    status = request.get("status") if isinstance(request, dict) else None
+    code = status.get("statusCode") if isinstance(status, dict) else None
+    return conference, code if isinstance(code, str) else None
+
+
 class GoogleMeetAdapter:
     name = "google_meet"
     link_kind = "dynamic"
@@ -206,11 +216,7 @@ class GoogleMeetAdapter:
             raise PlatformUnavailable(f"{LABEL}: the event in the answer has no id")
         if event.get("status") == "cancelled":
             raise MeetingNotFound(f"{LABEL}: the calendar event was deleted")
-        conference = event.get("conferenceData")
-        conference = conference if isinstance(conference, dict) else {}
-        request = conference.get("createRequest")
-        status = request.get("status") if isinstance(request, dict) else None
-        code = status.get("statusCode") if isinstance(status, dict) else None
+        conference, code = _conference(event)
         if code == "failure":
             raise PlatformRejected(f"{LABEL}: Google could not create a Meet conference for "
                                    "the event (conference request failed)")
@@ -248,20 +254,20 @@ class GoogleMeetAdapter:
                                      body=body, what="calendar")
         except MeetingNotFound:
             raise self._no_calendar() from None
-        for attempt in range(PENDING_READS + 1):
-            try:
-                return self._link(event, self.calendar_id)
-            except PlatformUnavailable:
-                if not isinstance(event, dict) or "id" not in event or attempt == PENDING_READS:
-                    await self._discard(event)
-                    raise
-            except PlatformRejected:
-                await self._discard(event)  # no event without its link in the calendar
-                raise
-            await self.ctx.http.sleep(0.5 * 2 ** attempt)
-            event = await self._call("GET", self._events(self.calendar_id, event["id"]),
-                                     params={"conferenceDataVersion": "1"}, what="new event")
-        raise AssertionError("unreachable")  # pragma: no cover
+        try:
+            for attempt in range(PENDING_READS):
+                if _conference(event)[1] != "pending" or not isinstance(event.get("id"), str):
+                    break
+                await self.ctx.http.sleep(0.5 * 2 ** attempt)  # the http layer's (injected)
+                event = await self._call("GET", self._events(self.calendar_id, event["id"]),
+                                         params={"conferenceDataVersion": "1"}, what="new event")
+            return self._link(event, self.calendar_id)
+        except (PlatformUnavailable, PlatformRejected, MeetingNotFound) as exc:
+            await self._discard(event)  # no event without its link left in the calendar
+            if isinstance(exc, MeetingNotFound):
+                raise PlatformUnavailable(f"{LABEL}: the new calendar event vanished while its "
+                                          "conference was being created") from exc
+            raise
 
     async def _discard(self, event: Any) -> None:
         if isinstance(event, dict) and isinstance(event.get("id"), str):

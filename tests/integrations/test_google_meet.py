@@ -181,7 +181,11 @@ async def test_conference_pending_for_too_long_or_failed_leaves_no_event(
     fake.pending_reads, fake.conference_outcome = 0, "failure"
     with pytest.raises(PlatformRejected, match="could not create a Meet conference"):
         await meet(fake, http).create(MeetingSpec(**{**SPEC.__dict__, "idempotency_key": "w2"}))
-    assert [e["status"] for e in fake.events().values()] == ["cancelled", "cancelled"]
+    fake.pending_reads, fake.conference_outcome = 1, "success"
+    fake.fail_next(404, google_error(404, "notFound", "Not Found"), path_contains="/events/")
+    with pytest.raises(PlatformUnavailable, match="vanished"):
+        await meet(fake, http).create(MeetingSpec(**{**SPEC.__dict__, "idempotency_key": "w3"}))
+    assert [e["status"] for e in fake.events().values()] == ["cancelled"] * 3
 
 
 async def test_update_moves_the_same_event_and_keeps_the_link(
