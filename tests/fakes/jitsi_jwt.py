@@ -50,7 +50,7 @@ def joined(user: dict[str, Any], claims: dict[str, Any]) -> str:
 class FakeJitsiJwt(FakeServer):
     platform = "jitsi_jwt"
     APP_ID = "webinars-app"
-    APP_SECRET = "prosody-app-secret-for-the-tests-0123456789abcdef"
+    APP_SECRET = "prosody-app-secret-for-the-tests-0123456789abcdef-long-enough-for-hs512"
 
     def __init__(self, algorithm: str = "HS256") -> None:
         super().__init__()
