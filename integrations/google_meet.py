@@ -158,7 +158,8 @@ class GoogleMeetAdapter:
         return await self._token({"grant_type": JWT_BEARER, "assertion": assertion})
 
     async def _token(self, form: dict[str, str]) -> tuple[str, float]:
-        response = await self.ctx.http.request("POST", self.token_url, data=form)
+        response = await self.ctx.http.request("POST", self.token_url, data=form,
+                                               idempotent=True)
         body = response.json(LABEL)
         if not response.ok:
             reason, description = _google_error(response)

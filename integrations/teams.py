@@ -103,7 +103,7 @@ class TeamsAdapter:
         url = f"{self.login}/{quote(self.tenant, safe='')}/oauth2/v2.0/token"
         response = await self.ctx.http.request("POST", url, data={
             "client_id": self.client_id, "client_secret": secret, "scope": SCOPE,
-            "grant_type": "client_credentials"})
+            "grant_type": "client_credentials"}, idempotent=True)
         body = response.json(LABEL)
         body = body if isinstance(body, dict) else {}
         if not response.ok:

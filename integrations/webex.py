@@ -123,7 +123,8 @@ class WebexAdapter:
         with translate_errors(PLATFORM):
             response = await self.ctx.http.request("POST", f"{self.api}/access_token", data={
                 "grant_type": "refresh_token", "client_id": self.client_id,
-                "client_secret": self.client_secret, "refresh_token": self.refresh_token})
+                "client_secret": self.client_secret, "refresh_token": self.refresh_token},
+                idempotent=True)
         if not response.ok:
             problem = _problem(response)
             if "invalid_client" in problem or response.status == 401:

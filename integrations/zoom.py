@@ -123,7 +123,8 @@ class ZoomAdapter:
         basic = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
         response = await self.ctx.http.request(
             "POST", f"{self.oauth}/oauth/token", headers={"Authorization": f"Basic {basic}"},
-            params={"grant_type": "account_credentials", "account_id": self.account_id})
+            params={"grant_type": "account_credentials", "account_id": self.account_id},
+            idempotent=True)  # asking for a token twice is harmless
         if not response.ok:
             body = _loose(response)
             error = _s(body.get("error"))
