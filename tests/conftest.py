@@ -43,6 +43,7 @@ PG_TEST_DB = f"webinars_test_{os.getpid()}"
 #: "Now" in every test, unless a test moves the clock.
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
+CREDENTIALS_SECRET = "test-credentials-key-other-than-the-secret-9876"
 
 
 async def _pg_admin(*statements: str) -> None:
@@ -101,7 +102,8 @@ def config(database_url: str, tmp_path: Path) -> AppConfig:
     return AppConfig(database_url=database_url, secret_key=SECRET, base_url="http://testserver",
                      mail_from="events@union.example", data_dir=tmp_path,
                      registration_limit_per_client=10_000, registration_limit_per_address=10_000,
-                     password_hash_time_cost=1, password_hash_memory_kib=1024)
+                     password_hash_time_cost=1, password_hash_memory_kib=1024,
+                     credentials_keys=(CREDENTIALS_SECRET,))
 
 
 @pytest.fixture
