@@ -113,7 +113,7 @@ PLATFORMS: dict[str, Platform] = {p.name: p for p in (
             Field("client_id", "Client ID"),
             Field("client_secret", "Client secret", secret=True),
             Field("host_user", "Host (user e-mail or id)", kind="email"),
-            Field("meeting_type", "Create", kind="choice", choices=("meeting", "webinar"),
+            Field("meeting_type", "Make on the platform", kind="choice", choices=("meeting", "webinar"),
                   default="meeting", help="Zoom Webinars need the Webinar add-on."),
             Field("webhook_secret", "Webhook secret token", secret=True, required=False,
                   help=WEBHOOK_SECRET_HELP),

@@ -420,6 +420,94 @@ RU: dict[str, str] = {
     "Being processed": "Обрабатывается",
     "before must be an event id": "before должен быть номером события",
     "no such organization": "такой организации нет",
+    # conferencing platforms (integrations/registry.py, pages/platforms.html)
+    "Your own link": "своя ссылка",
+    "Yandex Telemost": "Яндекс Телемост",
+    "MTS Link": "МТС Линк",
+    "VK Calls / Sferum": "VK Звонки / Сферум",
+    "Jitsi with tokens (own server)": "Jitsi с токенами (свой сервер)",
+    "Conferencing platforms": "Платформы видеосвязи",
+    "An account connected here serves this organization and every organization below it, unless one below connects its own. Secrets are stored encrypted and never shown again: leave a secret field empty to keep it.":
+        "Подключённая здесь учётная запись служит этой организации и всем нижестоящим, если нижестоящая не подключит свою. Секреты хранятся зашифрованными и больше не показываются: оставьте поле секрета пустым, чтобы сохранить прежний.",
+    "CREDENTIALS_KEY is not set: platform credentials cannot be stored. Ask the administrator to set it.":
+        "Не задан CREDENTIALS_KEY: учётные данные платформ нельзя сохранить. Попросите администратора задать его.",
+    "connected": "подключено",
+    "not working": "не работает",
+    "not tested": "не проверено",
+    "Checked": "Проверено",
+    "inherited": "унаследовано",
+    "Uses the account connected by": "Использует учётную запись, подключённую организацией",
+    "Not connected.": "Не подключено.",
+    "Callback address for the platform's webhooks": "Адрес для вебхуков платформы",
+    "optional": "необязательно",
+    "stored": "сохранено",
+    "Test connection": "Проверить подключение",
+    "Disconnect": "Отключить",
+    "API address": "Адрес API",
+    "Shared secret": "Общий секрет",
+    "Checksum algorithm": "Алгоритм контрольной суммы",
+    "Account ID": "ID учётной записи",
+    "Client ID": "ID клиента",
+    "Client secret": "Секрет клиента",
+    "Host (user e-mail or id)": "Ведущий (e-mail или id пользователя)",
+    "Make on the platform": "Создавать на платформе",
+    "Zoom Webinars need the Webinar add-on.": "Для вебинаров Zoom нужно дополнение Webinar.",
+    "Webhook secret token": "Секретный токен вебхуков",
+    "Webhook secret": "Секрет вебхуков",
+    "The secret the platform signs its webhooks with; empty: no webhooks.":
+        "Секрет, которым платформа подписывает вебхуки; пусто — без вебхуков.",
+    "Calendar": "Календарь",
+    "Service account key (JSON)": "Ключ сервисного аккаунта (JSON)",
+    "With domain-wide delegation; or fill in the three OAuth fields.":
+        "С делегированием на уровне домена; или заполните три поля OAuth.",
+    "User to act as (e-mail)": "Пользователь, от имени которого действовать (e-mail)",
+    "OAuth client ID": "ID клиента OAuth",
+    "OAuth client secret": "Секрет клиента OAuth",
+    "Refresh token": "Токен обновления",
+    "Tenant ID": "ID клиента (tenant)",
+    "Application (client) ID": "ID приложения (клиента)",
+    "Organizer (user id or e-mail)": "Организатор (id пользователя или e-mail)",
+    "Host e-mail": "E-mail ведущего",
+    "OAuth token": "OAuth-токен",
+    "Waiting room": "Зал ожидания",
+    "Co-hosts (e-mails, comma-separated)": "Соведущие (e-mail через запятую)",
+    "API key (x-auth-token)": "Ключ API (x-auth-token)",
+    "Server address": "Адрес сервера",
+    "Application id (Prosody app_id)": "Идентификатор приложения (app_id Prosody)",
+    "Application secret (Prosody app_secret)": "Секрет приложения (app_secret Prosody)",
+    "Audience": "Аудитория (aud)",
+    "Signature": "Подпись",
+    "AppID (vpaas-magic-cookie-…)": "AppID (vpaas-magic-cookie-…)",
+    "API key id": "ID ключа API",
+    "Private key (PEM)": "Закрытый ключ (PEM)",
+    "Start as host": "Начать как ведущий",
+    "The platform gave no host link:": "Платформа не выдала ссылку ведущего:",
+    "The meeting could not be created. Fix the platform's connection (organization's platforms page) and save the webinar again, or edit the webinar and choose your own link (paste a Zoom, Telemost, VK/Sferum or other meeting address) instead.":
+        "Встречу создать не удалось. Исправьте подключение платформы (страница платформ организации) и сохраните мероприятие ещё раз или измените мероприятие и выберите свою ссылку (вставьте адрес встречи в Zoom, Телемосте, VK/Сферуме или другой платформе).",
+    "Members seen in the meeting": "Участники, замеченные на встрече",
+    "Other participants": "Другие участники",
+    "Attendance comes from the platform's webhooks, matched to registrants by the personal links they used.":
+        "Посещаемость приходит из вебхуков платформы; участники узнаются по личным ссылкам, по которым вошли.",
+    "Attendance comes from the platform's attendance report, read after the meeting; registrants are counted by their join clicks.":
+        "Посещаемость берётся из отчёта платформы после встречи; зарегистрированные учитываются по переходам по ссылке входа.",
+    "This platform reports no attendance: registrants are counted by their join clicks.":
+        "Эта платформа не сообщает о посещаемости: зарегистрированные учитываются по переходам по ссылке входа.",
+    "The other platforms create the meeting in your organization's account, connected on its platforms page.":
+        "Остальные платформы создают встречу в учётной записи вашей организации, подключённой на странице платформ.",
+    "Thank you for taking part in «%(title)s».": "Спасибо, что приняли участие в мероприятии «%(title)s».",
+    "We missed you at «%(title)s». Here is what you can catch up on.":
+        "Жаль, что вас не было на мероприятии «%(title)s». Вот что можно наверстать.",
+    # organizer notices (webinars/notices.py)
+    "The meeting could not be created: {0}": "Встречу не удалось создать: {0}",
+    "The conferencing platform did not create the meeting of «{0}» ({1}).":
+        "Платформа видеосвязи не создала встречу мероприятия «{0}» ({1}).",
+    "Members cannot join until it is fixed. Reconnect the platform, or edit the webinar and paste a link of your own:":
+        "Участники не смогут подключиться, пока это не исправлено. Подключите платформу заново или измените мероприятие и вставьте свою ссылку:",
+    "Reconnect {0}": "Подключите {0} заново",
+    "The {0} account connected for your organization stopped working.":
+        "Учётная запись {0}, подключённая для вашей организации, перестала работать.",
+    "The next webinar that needs it: «{0}», {1}. Reconnect before then:":
+        "Ближайшее мероприятие, которому она нужна: «{0}», {1}. Подключите её заново до него:",
 }
 
 CATALOGS = {"ru": RU, "en": {}}

@@ -10,10 +10,11 @@ from datetime import datetime
 from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from integrations.registry import WEBINAR_PLATFORMS
+from integrations.registry import PLATFORMS, WEBINAR_PLATFORMS
 
 from . import events
 from .clock import Clock
+from .connections import connection_for
 from .errors import Conflict, NotFound, ValidationFailed
 from .models import DEFAULT_REMINDER_OFFSETS, Account, Meeting, Organization, Webinar
 from .organizations import require_manage
@@ -62,6 +63,7 @@ async def create_webinar(session: AsyncSession, clock: Clock, account: Account,
     now = clock.now()
     if values.get("platform") not in WEBINAR_PLATFORMS:
         values["platform"] = "jitsi"
+    await require_connected(session, values["platform"], values["organization_id"])
     values.setdefault("reminder_offsets", list(DEFAULT_REMINDER_OFFSETS))
     webinar = Webinar(**values, uid=new_uid(uid_domain), public_id=uuid.uuid4().hex,
                       sequence=0, registered_count=0, created_by_id=account.id, created_at=now,
@@ -75,6 +77,17 @@ async def create_webinar(session: AsyncSession, clock: Clock, account: Account,
                   if webinar.status == WebinarStatus.SCHEDULED else EventKind.WEBINAR_DRAFTED,
                   now, webinar=webinar, actor_id=account.id)
     return webinar
+
+
+async def require_connected(session: AsyncSession, platform: str,
+                            organization_id: int) -> None:
+    """A platform that needs an account must have one connected for the organization (or
+    above it): refused here, with what to do, rather than failing in the meeting job."""
+    entry = PLATFORMS[platform]
+    if entry.needs_connection and await connection_for(session, organization_id,
+                                                       platform) is None:
+        raise ValidationFailed({"platform": f"no {entry.label} account is connected for this "
+                                            "organization; connect one on its platforms page"})
 
 
 async def update_webinar(session: AsyncSession, clock: Clock, account: Account,
@@ -93,6 +106,9 @@ async def update_webinar(session: AsyncSession, clock: Clock, account: Account,
                                           " cancel it instead"})
     if not changed:
         return webinar
+    if changed & {"platform", "organization_id"}:
+        await require_connected(session, values.get("platform", webinar.platform),
+                                values.get("organization_id", webinar.organization_id))
     await touch_plans(session, {webinar.organization_id,
                                 values.get("organization_id", webinar.organization_id)}, now)
     before = {key: getattr(webinar, key) for key in changed}
