@@ -456,7 +456,6 @@ RU: dict[str, str] = {
     "Webhook secret": "Секрет вебхуков",
     "The secret the platform signs its webhooks with; empty: no webhooks.":
         "Секрет, которым платформа подписывает вебхуки; пусто — без вебхуков.",
-    "Calendar": "Календарь",
     "Service account key (JSON)": "Ключ сервисного аккаунта (JSON)",
     "With domain-wide delegation; or fill in the three OAuth fields.":
         "С делегированием на уровне домена; или заполните три поля OAuth.",
