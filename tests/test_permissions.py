@@ -260,7 +260,7 @@ def fill(path: str, victim: Victim) -> str:
     """The path with the victim's ids; a parameter this test does not know fails it, so a new
     route behind a login is walked too once its ids are added here."""
     ids = {"registration_id": victim.registration_id, "webinar_id": victim.webinar.id,
-           "platform": "zoom",
+           "platform": "zoom", "organization_id": victim.org.id,
            "endpoint_id": victim.endpoint_id, "message_id": victim.webhook_message_id,
            "id": (victim.message_id if path.startswith("/outbox/")
                   else victim.token_id if path.startswith("/tokens/")

@@ -49,6 +49,9 @@ ID_ROUTES = [
     ("GET", "/api/v1/webinars/{webinar_id}/activity"),
     ("POST", "/organizations/{id}/webhooks"),
     ("GET", "/organizations/{id}/platforms"),
+    ("GET", "/api/v1/organizations/{organization_id}/platforms"),
+    ("PUT", "/api/v1/organizations/{organization_id}/platforms/{platform}"),
+    ("DELETE", "/api/v1/organizations/{organization_id}/platforms/{platform}"),
     ("POST", "/organizations/{id}/platforms/{platform}"),
     ("POST", "/organizations/{id}/platforms/{platform}/test"),
     ("POST", "/organizations/{id}/platforms/{platform}/delete"),
@@ -167,7 +170,8 @@ async def test_the_largest_id_is_still_looked_up(
 
 def concrete(path: str) -> str:
     """A path the template matches: ids that could exist, keys that are well formed."""
-    for name in ("id", "webinar_id", "registration_id", "feed_id", "endpoint_id", "message_id"):
+    for name in ("id", "webinar_id", "registration_id", "feed_id", "endpoint_id", "message_id",
+                 "organization_id"):
         path = path.replace("{" + name + "}", "1")
     for name in ("slug", "public_id", "token", "feed_token", "proof", "platform", "key"):
         path = path.replace("{" + name + "}", "abc")

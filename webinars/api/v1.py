@@ -41,6 +41,7 @@ from .activity import routes as activity_routes
 from .auth import authorized
 from .inputs import check_shape, check_value, query_instant, query_int, read_json
 from .openapi import DEFAULT_LIMIT, DOCUMENT, MAX_LIMIT, MAX_OFFSET, MAX_QUERY, SCHEMAS
+from .platforms import routes as platform_routes
 from .serializers import organization_json, registration_json, webinar_json
 from .webhooks import routes as webhook_routes
 
@@ -306,5 +307,6 @@ routes: list[Route] = [
     route("/webinars/{webinar_id:id}/registrations/{registration_id:id}/cancel",
           POST=cancel_registration),
     *webhook_routes,
+    *platform_routes,
     *activity_routes,
 ]

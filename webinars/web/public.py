@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -38,22 +37,6 @@ from .common import (
     render,
 )
 from .routing import route
-
-
-class KeyConvertor(Convertor[str]):
-    """Slugs, public ids and tokens never contain a dot, so `/o/x.ics` falls through to feeds."""
-
-    regex = "[A-Za-z0-9_-]{1,64}"
-
-    def convert(self, value: str) -> str:
-        return value
-
-    def to_string(self, value: str) -> str:
-        return value
-
-
-# Starlette resolves `{name:key}` through this global table when the routes below compile.
-register_url_convertor("key", KeyConvertor())
 
 REGISTRATION_FIELDS = ("name", "email", "locale", "timezone", "organization_id")
 #: Why registration is not offered, as the page says it (English key of the RU catalog).

@@ -51,6 +51,22 @@ class IdConvertor(Convertor[int]):
 register_url_convertor("id", IdConvertor())
 
 
+class KeyConvertor(Convertor[str]):
+    """Slugs, public ids and tokens never contain a dot, so `/o/x.ics` falls through to feeds."""
+
+    regex = "[A-Za-z0-9_-]{1,64}"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+# Starlette resolves `{name:key}` through this global table when the routes below compile.
+register_url_convertor("key", KeyConvertor())
+
+
 def route(path: str, /, **handlers: Endpoint) -> Route:
     """One route for `path` serving each method given, e.g. `route("/x", GET=show, POST=save)`.
 
