@@ -231,3 +231,74 @@ async def test_upgrading_a_database_of_0002_keeps_every_row_and_checks_states(
             await engine.dispose()
     finally:
         await _drop(url)
+
+
+ROWS_AT_0003 = [
+    ("INSERT INTO events (id, kind, occurred_at, organization_id, webinar_id, registration_id, "
+     "actor_id, data, dispatched_at, dispatch_attempts) VALUES (1, 'webinar.scheduled', "
+     "'2026-11-29 10:00:00', 2, 1, NULL, 1, '{}', '2026-11-29 10:00:01', 1)"),
+    ("INSERT INTO webhook_endpoints (id, organization_id, url, description, kinds, "
+     "secret_sealed, enabled, created_at) VALUES (1, 2, 'https://crm.example/hooks', 'CRM', "
+     "'[]', 'sealed', true, '2026-11-29 10:00:00')"),
+]
+TABLES_AT_0003 = (*TABLES_AT_0002, "events", "webhook_endpoints")
+
+
+async def test_upgrading_a_database_of_0003_keeps_every_row_and_its_meetings(
+    database_url: str,
+) -> None:
+    """The previous head (0003) with rows, upgraded to 0004: nothing is lost, and the meetings
+    made before (public Jitsi, pasted links) have no connection and no extra ids."""
+    url = await _fresh_database(database_url)
+    try:
+        await asyncio.to_thread(upgrade, url, "0001")
+        engine = make_engine(url)
+        try:
+            async with engine.begin() as conn:
+                for statement in ROWS_AT_0001:
+                    await conn.execute(text(statement))
+        finally:
+            await engine.dispose()
+        await asyncio.to_thread(upgrade, url, "0002")
+        engine = make_engine(url)
+        try:
+            async with engine.begin() as conn:
+                for statement in ROWS_AT_0002:
+                    await conn.execute(text(statement))
+        finally:
+            await engine.dispose()
+        await asyncio.to_thread(upgrade, url, "0003")
+        engine = make_engine(url)
+        try:
+            async with engine.begin() as conn:
+                for statement in ROWS_AT_0003:
+                    await conn.execute(text(statement))
+                before = {t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one()
+                          for t in TABLES_AT_0003}
+                meeting_before = (await conn.execute(text(
+                    "SELECT platform, external_id, join_url, status FROM meetings"))).all()
+        finally:
+            await engine.dispose()
+        assert all(before.values())
+        await asyncio.to_thread(upgrade, url, "head")
+        engine = make_engine(url)
+        try:
+            async with engine.connect() as conn:
+                after = {t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one()
+                         for t in TABLES_AT_0003}
+                assert after == before
+                meeting_after = (await conn.execute(text(
+                    "SELECT platform, external_id, join_url, status FROM meetings"))).all()
+                assert meeting_after == meeting_before
+                assert (await conn.execute(text(
+                    "SELECT count(*) FROM meetings WHERE connection_id IS NOT NULL "
+                    "OR failure_notified_at IS NOT NULL"))).scalar_one() == 0
+                assert await conn.run_sync(diff) == []
+            async with make_sessionmaker(engine)() as session:
+                webinar = await session.get(Webinar, 1)
+                assert webinar is not None and webinar.meeting is not None
+                assert webinar.meeting.extra == {}
+        finally:
+            await engine.dispose()
+    finally:
+        await _drop(url)

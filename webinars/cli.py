@@ -128,6 +128,42 @@ def cmd_db_upgrade(args: argparse.Namespace, config: AppConfig) -> int:
     return 0
 
 
+async def _rotate_credentials(config: AppConfig) -> int:
+    from sqlalchemy import select
+
+    from .connections import rotate
+    from .db import make_engine, make_sessionmaker
+    from .models import PlatformConnection
+
+    engine = make_engine(config.database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            rows = (await session.scalars(select(PlatformConnection))).all()
+            for row in rows:
+                row.credentials_sealed = rotate(config, row.credentials_sealed)
+            await session.commit()
+            return len(rows)
+    finally:
+        await engine.dispose()
+
+
+def cmd_db_rotate_credentials(args: argparse.Namespace, config: AppConfig) -> int:
+    """Seal every stored platform credential again under the first CREDENTIALS_KEY."""
+    from cryptography.fernet import InvalidToken
+
+    from .connections import CredentialsUnavailable
+
+    try:
+        count = asyncio.run(_rotate_credentials(config))
+    except CredentialsUnavailable as exc:
+        return fail(str(exc))
+    except InvalidToken:
+        return fail("some credentials were sealed under a key that is not in CREDENTIALS_KEY; "
+                    "keep the old key in the list (after the new one) and run this again")
+    print(f"{count} platform connection(s) sealed under the first CREDENTIALS_KEY")
+    return 0
+
+
 async def _org_create(config: AppConfig, args: argparse.Namespace) -> str:
     from .db import make_engine, make_sessionmaker
     from .organizations import create_organization, get_by_slug
@@ -267,6 +303,12 @@ def parser() -> argparse.ArgumentParser:
     dbsub.add_parser("upgrade", help="apply Alembic migrations up to the latest",
                      description="Apply every Alembic migration to DATABASE_URL."
                      ).set_defaults(handler=cmd_db_upgrade)
+    dbsub.add_parser("rotate-credentials",
+                     help="seal platform credentials again under the first CREDENTIALS_KEY",
+                     description="After putting a new key in front of CREDENTIALS_KEY (the old "
+                     "one still after it), seal every organization's platform credentials "
+                     "again under the new key; then the old one can be dropped."
+                     ).set_defaults(handler=cmd_db_rotate_credentials)
     org = sub.add_parser("org", help="organization commands", description="Organization commands.")
     orgsub = org.add_subparsers(dest="org_command", required=True)
     oc = orgsub.add_parser("create", help="add an organization to the tree",

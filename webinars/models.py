@@ -229,6 +229,9 @@ class Meeting(Base):
         ForeignKey("platform_connections.id", ondelete="SET NULL"))
     #: The platform's other ids (Zoom uuid, MTS Link eventId, Google calendar id).
     extra: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, server_default="{}")
+    #: When the organizers were told the meeting failed (claimed before sending; cleared when
+    #: the meeting is tried again, so a new failure is told again).
+    failure_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     webinar: Mapped[Webinar] = relationship(back_populates="meeting")
 

@@ -31,6 +31,7 @@ SEND_WEBHOOK = "send_webhook"
 RECONCILE = "reconcile"
 CHECK_CONNECTIONS = "check_connections"
 POLL_ATTENDANCE = "poll_attendance"
+TELL_MEETING_FAILED = "tell_meeting_failed"
 
 #: Deliveries due within this window are queued at once (deferred); later ones wait for the sweep.
 QUEUE_HORIZON = timedelta(minutes=10)
@@ -53,6 +54,10 @@ class Queue(Protocol):
 
 def dispatch_job(event_id: int, tag: str = "", defer_until: datetime | None = None) -> Job:
     return Job(DISPATCH, (event_id,), f"dispatch:{event_id}{tag}", defer_until)
+
+
+def meeting_failed_job(webinar_id: int, tag: str) -> Job:
+    return Job(TELL_MEETING_FAILED, (webinar_id,), f"meeting-failed:{webinar_id}:{tag}")
 
 
 def meeting_job(webinar_id: int, tag: str, defer_until: datetime | None = None) -> Job:

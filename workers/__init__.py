@@ -10,10 +10,11 @@ from webinars.queue import (
     SEND_DELIVERIES,
     SEND_WEBHOOK,
     SYNC_MEETING,
+    TELL_MEETING_FAILED,
     JobFunction,
 )
 
-from .alerts import check_connections
+from .alerts import check_connections, tell_meeting_failed
 from .deliveries import send_deliveries
 from .dispatch import dispatch
 from .meetings import sync_meeting
@@ -29,6 +30,7 @@ FUNCTIONS: dict[str, JobFunction] = {
     RECONCILE: reconcile,
     CHECK_CONNECTIONS: check_connections,
     POLL_ATTENDANCE: poll_attendance,
+    TELL_MEETING_FAILED: tell_meeting_failed,
 }
 
 #: Periodic jobs as (name, every seconds); arq's cron (workers/settings.py) runs the same.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from integrations.base import PlatformUnavailable
@@ -17,11 +17,13 @@ from webinars.connections import (
     check_connection,
 )
 from webinars.mail import when_text
+from webinars.mailer import OutgoingMail
 from webinars.models import Account, Meeting, PlatformConnection, Role, Webinar
 from webinars.notices import connection_broken_notice, meeting_failed_notice
 from webinars.organizations import all_organizations, subtree_ids
+from webinars.queue import meeting_failed_job, pending_jobs
 from webinars.runtime import WorkerContext
-from webinars.states import ConnectionStatus, WebinarStatus
+from webinars.states import ConnectionStatus, MeetingStatus, WebinarStatus
 
 from .handling import EventView, Step
 
@@ -42,19 +44,53 @@ async def organizers(session: AsyncSession, organization_id: int,
 
 async def meeting_failed(session: AsyncSession, ctx: WorkerContext, event: EventView,
                          cursor: int) -> Step:
-    """The handler of meeting.failed: an e-mail to the organizers, if the start is ahead."""
-    webinar = await session.get(Webinar, event.webinar_id)
+    """The handler of meeting.failed: the organizers' e-mail goes from a job, outside this
+    transaction (the embedded outbox writes to the same database); reconcile queues it again
+    if the job is lost."""
+    pending_jobs(session).append(meeting_failed_job(event.webinar_id or 0, f"e{event.id}"))
+    return Step(1)
+
+
+async def tell_meeting_failed(ctx: WorkerContext, webinar_id: int) -> int:
+    """E-mail the organizers that the meeting failed, once, if the start is still ahead. The
+    notice is claimed first and given back if it could not go."""
     now = ctx["clock"].now()
-    if webinar is None or webinar.status != WebinarStatus.SCHEDULED or webinar.start_at <= now:
-        return Step()
-    people = await organizers(session, webinar.organization_id, webinar.created_by_id)
-    for person in people:
-        await ctx["mailer"].send(meeting_failed_notice(
-            ctx["config"], to=person.email, locale=person.locale, title=webinar.title,
-            webinar_id=webinar.id, organization_id=webinar.organization_id,
-            when=when_text(webinar.start_at, webinar.timezone, person.locale),
-            reason=str(event.data.get("error") or ""), now=now))
-    return Step(len(people))
+    async with ctx["sessionmaker"]() as session:
+        claimed = await session.execute(
+            update(Meeting).where(Meeting.webinar_id == webinar_id,
+                                  Meeting.status == MeetingStatus.FAILED,
+                                  Meeting.failure_notified_at.is_(None))
+            .values(failure_notified_at=now).execution_options(synchronize_session=False))
+        if not claimed.rowcount:  # type: ignore[attr-defined]
+            return 0
+        webinar = await session.get(Webinar, webinar_id)
+        assert webinar is not None and webinar.meeting is not None
+        mails = [] if webinar.status != WebinarStatus.SCHEDULED or webinar.start_at <= now else [
+            meeting_failed_notice(
+                ctx["config"], to=person.email, locale=person.locale, title=webinar.title,
+                webinar_id=webinar.id, organization_id=webinar.organization_id,
+                when=when_text(webinar.start_at, webinar.timezone, person.locale),
+                reason=webinar.meeting.error or "", now=now)
+            for person in await organizers(session, webinar.organization_id,
+                                           webinar.created_by_id)]
+        await session.commit()
+    if await send_all(ctx, mails):
+        return len(mails)
+    async with ctx["sessionmaker"]() as session:
+        await session.execute(update(Meeting).where(Meeting.webinar_id == webinar_id)
+                              .values(failure_notified_at=None))
+        await session.commit()
+    return 0
+
+
+async def send_all(ctx: WorkerContext, mails: list[OutgoingMail]) -> bool:
+    try:
+        for mail in mails:
+            await ctx["mailer"].send(mail)
+    except Exception:
+        log.exception("an organizer notice could not be sent; it is tried again later")
+        return False
+    return True
 
 
 async def check_connections(ctx: WorkerContext) -> int:
@@ -78,10 +114,20 @@ async def check_connections(ctx: WorkerContext) -> int:
                     await check_connection(adapter, connection, ctx["clock"])
                 except PlatformUnavailable:
                     pass
+            mails = (await broken_notices(session, ctx, connection)
+                     if connection.status == ConnectionStatus.BROKEN
+                     and connection.broken_notice_at is None else [])
+            if mails:
+                connection.broken_notice_at = ctx["clock"].now()
             await session.commit()
-            if connection.status == ConnectionStatus.BROKEN and \
-                    connection.broken_notice_at is None:
-                sent += await tell_broken(session, ctx, connection)
+        if mails and await send_all(ctx, mails):
+            sent += len(mails)
+        elif mails:
+            async with ctx["sessionmaker"]() as session:
+                await session.execute(update(PlatformConnection)
+                                      .where(PlatformConnection.id == connection_id)
+                                      .values(broken_notice_at=None))
+                await session.commit()
     return sent
 
 
@@ -100,20 +146,17 @@ async def next_webinar_needing(session: AsyncSession, connection: PlatformConnec
         .order_by(Webinar.start_at).limit(1))
 
 
-async def tell_broken(session: AsyncSession, ctx: WorkerContext,
-                      connection: PlatformConnection) -> int:
+async def broken_notices(session: AsyncSession, ctx: WorkerContext,
+                         connection: PlatformConnection) -> list[OutgoingMail]:
+    """The reconnect e-mails, if a coming webinar needs the connection."""
     webinar = await next_webinar_needing(session, connection, ctx)
     if webinar is None:
-        return 0
+        return []
     now = ctx["clock"].now()
-    people = await organizers(session, connection.organization_id)
     label = PLATFORMS[connection.platform].label
-    for person in people:
-        await ctx["mailer"].send(connection_broken_notice(
-            ctx["config"], to=person.email, locale=person.locale, platform=connection.platform,
-            label=label, organization_id=connection.organization_id,
-            reason=connection.last_error or "", next_title=webinar.title,
-            next_when=when_text(webinar.start_at, webinar.timezone, person.locale), now=now))
-    connection.broken_notice_at = now
-    await session.commit()
-    return len(people)
+    return [connection_broken_notice(
+        ctx["config"], to=person.email, locale=person.locale, platform=connection.platform,
+        label=label, organization_id=connection.organization_id,
+        reason=connection.last_error or "", next_title=webinar.title,
+        next_when=when_text(webinar.start_at, webinar.timezone, person.locale), now=now)
+        for person in await organizers(session, connection.organization_id)]

@@ -106,6 +106,7 @@ async def sync(session: AsyncSession, ctx: WorkerContext, event: EventView, curs
         meeting = webinar.meeting = Meeting(platform=webinar.platform, attempts=0)
     meeting.status = MeetingStatus.PENDING
     meeting.error = None
+    meeting.failure_notified_at = None
     meeting.attempts = 0
     meeting.updated_at = now
     pending_jobs(session).append(meeting_job(webinar.id, f"e{event.id}"))

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from webinars.clock import Clock
 from webinars.config import AppConfig
 from webinars.db import Sessionmaker
-from webinars.models import Delivery, Event, Meeting, WorkerProcess
+from webinars.models import Delivery, Event, Meeting, Webinar, WorkerProcess
 from webinars.queue import (
     QUEUE_HORIZON,
     SEND_DELIVERIES,
@@ -20,6 +20,7 @@ from webinars.queue import (
     Queue,
     delivery_jobs,
     dispatch_job,
+    meeting_failed_job,
     meeting_job,
 )
 from webinars.runtime import WorkerContext
@@ -74,7 +75,14 @@ async def reconcile_meetings(ctx: WorkerContext) -> int:
         )).all()
     for webinar_id, attempts in rows:
         await queue.enqueue(meeting_job(webinar_id, f"reconcile:{attempts}"))
-    return len(rows)
+    async with sessionmaker() as session:  # organizers not yet told of a failure (job lost)
+        untold = (await session.scalars(
+            select(Meeting.webinar_id).join(Webinar, Webinar.id == Meeting.webinar_id).where(
+                Meeting.status == MeetingStatus.FAILED, Meeting.failure_notified_at.is_(None),
+                Meeting.updated_at < now - MEETING_GRACE, Webinar.start_at > now))).all()
+    for webinar_id in untold:
+        await queue.enqueue(meeting_failed_job(webinar_id, "reconcile"))
+    return len(rows) + len(untold)
 
 
 @dataclass

@@ -96,8 +96,7 @@ async def save(request: Request) -> Response:
                 if isinstance(form.get(f.name), str)}
         try:
             await save_connection(session, rt.config, rt.clock, account, org.id, name, data)
-        except ValidationFailed as exc:
-            await session.rollback()
+        except ValidationFailed as exc:  # raised before anything was changed
             shown = {k: ("" if k in PLATFORMS[name].secret_fields else v)
                      for k, v in data.items()}
             return await render_page(request, session, org, errors={name: exc.fields},

@@ -90,6 +90,7 @@ def upgrade() -> None:
     with op.batch_alter_table('meetings', schema=None) as batch_op:
         batch_op.add_column(sa.Column('connection_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('extra', sa.JSON(), server_default='{}', nullable=False))
+        batch_op.add_column(sa.Column('failure_notified_at', sa.DateTime(), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_meetings_connection_id_platform_connections'), 'platform_connections', ['connection_id'], ['id'], ondelete='SET NULL')
 
 
@@ -97,6 +98,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table('meetings', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_meetings_connection_id_platform_connections'), type_='foreignkey')
+        batch_op.drop_column('failure_notified_at')
         batch_op.drop_column('extra')
         batch_op.drop_column('connection_id')
 
