@@ -30,7 +30,15 @@ from webinars.queue import InProcessQueue
 from webinars.runtime import Runtime, build_runtime
 from workers import FUNCTIONS
 
-from .conftest import CHROMIUM, CHROMIUM_ARGS, SECRET, T0, LiveServer, empty_tables
+from .conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    CREDENTIALS_SECRET,
+    SECRET,
+    T0,
+    LiveServer,
+    empty_tables,
+)
 from .webhook_receiver import LocalOnlyDns
 
 T = TypeVar("T")
@@ -83,7 +91,8 @@ def live_app(database_url: str, tmp_path: Path) -> Iterator[tuple[ServedApp, Liv
     served = ServedApp()
     server = LiveServer(served)
     served.config = AppConfig(database_url=database_url, secret_key=SECRET, base_url=server.url,
-                              mail_from="events@union.example", data_dir=tmp_path)
+                              mail_from="events@union.example", data_dir=tmp_path,
+                              credentials_keys=(CREDENTIALS_SECRET,))
     with server:
         with urllib.request.urlopen(f"{server.url}/healthz", timeout=10) as response:
             assert response.status == 200  # builds the runtime in the server's loop

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.policy import default
 from typing import Any
 
 import aiohttp
@@ -23,6 +25,7 @@ from integrations.base import (
 )
 from integrations.registry import PLATFORMS, WEBINAR_PLATFORMS
 from tests.fakes import serve
+from webinars import attendance
 from webinars.clock import FixedClock
 from webinars.connections import (
     HOOK_KEY,
@@ -36,6 +39,7 @@ from webinars.models import (
     Attendance,
     Delivery,
     JoinClick,
+    OutboxMessage,
     PersonalJoin,
     PlatformConnection,
     Registration,
@@ -199,3 +203,32 @@ async def test_scheduled_joined_attended_moved_and_deleted_on_every_platform(
     if name not in ("jitsi_jwt", "jaas"):  # token rooms exist only while someone is in them
         with pytest.raises(MeetingNotFound):
             await adapter.get(link)
+
+
+async def test_the_recording_follow_up_thanks_who_came_and_tells_the_others_what_they_missed(
+    runtime: Runtime, clock: FixedClock, queue: InProcessQueue,
+) -> None:
+    async with runtime.sessionmaker() as s:
+        org = await make_org(s, clock)
+        account = await make_account(s, clock, org)
+        webinar = await make_webinar(s, clock, account, org)
+        came = await make_registration(s, clock, webinar, "came@school.example")
+        await make_registration(s, clock, webinar, "missed@school.example")
+        await commit_and_enqueue(s, queue, clock)
+    await queue.drain()
+    clock.advance(timedelta(days=7, hours=2))  # the webinar is over
+    async with runtime.sessionmaker() as s:
+        s.add(Attendance(webinar_id=webinar.id, registration_id=came.id, source="webhook",
+                         participant_name="Мария", joined_at=clock.now()))
+        await attendance.recording(s, webinar.id, RECORDING, clock.now())
+        await commit_and_enqueue(s, queue, clock)
+    await queue.drain()
+    async with runtime.sessionmaker() as s:
+        mails = {m.recipient: message_from_bytes(m.raw, policy=default)
+                 for m in await s.scalars(select(OutboxMessage).where(
+                     OutboxMessage.subject.contains("После мероприятия")
+                     | OutboxMessage.subject.contains("After the event")))}
+    thanked = mails["came@school.example"].get_body(("plain",)).get_content()
+    missed = mails["missed@school.example"].get_body(("plain",)).get_content()
+    assert "Спасибо, что приняли участие" in thanked and RECORDING in thanked
+    assert "Жаль, что вас не было" in missed and RECORDING in missed
