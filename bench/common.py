@@ -336,7 +336,7 @@ async def seed(sessionmaker: Sessionmaker, config: AppConfig, *, registrants: Se
 
     import aiohttp
 
-    from integrations.http import TokenCache
+    from integrations.registry import TokenCache
     from webinars.connections import preset_adapters
 
     async with aiohttp.ClientSession() as http:

@@ -10,9 +10,12 @@ OpenAPI enums and the labels all read this table; core modules import only this 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import urlsplit
+
+import aiohttp
 
 from . import (
     bigbluebutton,
@@ -27,7 +30,11 @@ from . import (
     zoom,
 )
 from .base import Adapter
-from .http import AdapterContext
+from .http import AdapterContext, PlatformHttp, TokenCache
+
+__all__ = ["CONNECTABLE", "PASTE_PLATFORMS", "PLATFORMS", "WEBINAR_PLATFORMS", "Field",
+           "Platform", "TokenCache", "check_pasted_url", "guess_pasted_platform",
+           "make_adapter"]
 
 
 @dataclass(frozen=True)
@@ -248,3 +255,17 @@ def guess_pasted_platform(url: str | None) -> str:
         if pattern is not None and pattern is not HTTPS_ANY and pattern.match(url or ""):
             return name
     return "other"
+
+
+def make_adapter(name: str, *, session: aiohttp.ClientSession, tokens: TokenCache,
+                 credentials: Mapping[str, str], endpoints: Mapping[str, str],
+                 hook_url: str | None, secret: str,
+                 now: Callable[[], datetime]) -> Adapter:
+    """The adapter of `name`, on the process's shared session and token cache: the one way
+    the core makes one."""
+    factory = PLATFORMS[name].factory
+    if factory is None:
+        raise KeyError(f"{name} has no adapter")
+    return factory(AdapterContext(
+        http=PlatformHttp(session, name, tokens=tokens, now=now), credentials=credentials,
+        endpoints=endpoints, hook_url=hook_url, secret=secret, now=now))

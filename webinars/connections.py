@@ -23,8 +23,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from integrations.base import Adapter, ConferencingError, PlatformUnavailable
-from integrations.http import AdapterContext, PlatformHttp, TokenCache
-from integrations.registry import PLATFORMS, Platform
+from integrations.registry import PLATFORMS, Platform, TokenCache, make_adapter
 
 from .clock import Clock
 from .config import AppConfig
@@ -197,16 +196,13 @@ def build_adapter(config: AppConfig, http: aiohttp.ClientSession, tokens: TokenC
                   clock: Clock, platform: str,
                   connection: PlatformConnection | None) -> Adapter:
     """The registry's adapter for `platform`, with the connection's credentials."""
-    entry = PLATFORMS[platform]
-    assert entry.factory is not None, platform
     credentials = (open_credentials(config, connection.credentials_sealed)
                    if connection is not None else {})
     key = credentials.pop(HOOK_KEY, None)
-    return entry.factory(AdapterContext(
-        http=PlatformHttp(http, platform, tokens=tokens, now=clock.now),
-        credentials=credentials, endpoints=endpoints_of(config, platform),
-        hook_url=hook_url(config, platform, key) if key else None,
-        secret=config.secret_key, now=clock.now))
+    return make_adapter(platform, session=http, tokens=tokens, credentials=credentials,
+                        endpoints=endpoints_of(config, platform),
+                        hook_url=hook_url(config, platform, key) if key else None,
+                        secret=config.secret_key, now=clock.now)
 
 
 def preset_adapters(config: AppConfig, http: aiohttp.ClientSession,

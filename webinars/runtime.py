@@ -12,7 +12,7 @@ import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from integrations.base import Adapter
-from integrations.http import TokenCache
+from integrations.registry import TokenCache
 
 from .clock import Clock, SystemClock
 from .config import AppConfig
