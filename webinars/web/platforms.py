@@ -67,8 +67,7 @@ async def render_page(request: Request, session: AsyncSession, org: Organization
         rows.append({
             "platform": PLATFORMS[name], "connection": connection,
             "inherited": inherited, "inherited_from": inherited_from,
-            "callback": callback if PLATFORMS[name].attendance == "webhooks" or name in (
-                "bigbluebutton", "mts_link") else None,
+            "callback": callback if PLATFORMS[name].attendance == "webhooks" else None,
             "form": (forms or {}).get(name) or (connection.hints if connection else {}),
             "errors": {k: reason_text(lang, v) for k, v in ((errors or {}).get(name) or {}
                                                              ).items()},
