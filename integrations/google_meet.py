@@ -6,10 +6,18 @@ organizer is the host by signing in with their Google account, so host and membe
 link; Meet sends us no callbacks here (Workspace Events need Pub/Sub), attendance comes from our
 /j/ clicks. Two ways to authenticate: a service account key with domain-wide delegation acting
 as a Workspace user (`subject`), or an OAuth client plus a user's stored refresh token.
+
+Creating is idempotent through the event id, which we choose (`event_id` of the idempotency
+key): the HTTP layer does not repeat a POST whose answer was lost, so the job's next attempt
+inserts the same id, Google answers 409 "duplicate", and we take the event that is there. An
+event deleted earlier keeps its id (Google shows it as "cancelled"): a webinar that gets a
+Google meeting again (moved back from another platform, or its event deleted by hand) gets
+that event restored (PATCH status "confirmed"), not an error.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from datetime import datetime
@@ -63,6 +71,29 @@ OAUTH_REASONS = {
 def request_id(key: str) -> str:
     """The conference request id: stable per event, so a repeated request is ignored."""
     return "webinar-" + hashlib.sha256(key.encode()).hexdigest()[:40]
+
+
+def event_id(key: str) -> str:
+    """Our id for the event of `key`: base32hex (a-v, 0-9) of its SHA-256, as Calendar ids
+    must be (5-1024 of those characters), so the same key always names the same event."""
+    digest = hashlib.sha256(key.encode()).digest()
+    return base64.b32hexencode(digest).decode().rstrip("=").lower()
+
+
+class _Duplicate(InvalidRequest):
+    """409 "duplicate": an event with this id exists (or existed) on the calendar."""
+
+
+def _instant(when: Any) -> datetime | None:
+    """The moment of an event's start or end; None when absent or without an offset."""
+    value = when.get("dateTime") if isinstance(when, dict) else None
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else None
 
 
 def _when(moment: datetime, zone: str) -> dict[str, str]:
@@ -207,6 +238,8 @@ class GoogleMeetAdapter:
             raise PlanRestricted(f"{LABEL}: this Google identity cannot create Meet conferences "
                                  f"{detail}; a service account needs domain-wide delegation "
                                  "and a Workspace user in 'User to act as'")
+        if response.status == 409 and reason == "duplicate":
+            raise _Duplicate(f"{LABEL}: the {what} already exists {detail}")
         if 400 <= response.status < 500:
             raise InvalidRequest(f"{LABEL}: Google refused the {what} {detail}")
         raise PlatformRejected(f"{LABEL}: unexpected answer {detail}")
@@ -250,11 +283,15 @@ class GoogleMeetAdapter:
         body["conferenceData"] = {"createRequest": {
             "requestId": request_id(spec.idempotency_key or spec.title),
             "conferenceSolutionKey": {"type": "hangoutsMeet"}}}
+        if spec.idempotency_key:  # without a key Google picks the id: nothing to find again
+            body["id"] = event_id(spec.idempotency_key)
         try:
             event = await self._call("POST", self._events(self.calendar_id), params=QUIET,
-                                     body=body, what="calendar")
+                                     body=body, what="calendar event")
         except MeetingNotFound:
             raise self._no_calendar() from None
+        except _Duplicate:
+            event = await self._existing(body)
         try:
             for attempt in range(PENDING_READS):
                 if _conference(event)[1] != "pending" or not isinstance(event.get("id"), str):
@@ -269,6 +306,42 @@ class GoogleMeetAdapter:
                 raise PlatformUnavailable(f"{LABEL}: the new calendar event vanished while its "
                                           "conference was being created") from exc
             raise
+
+    async def _existing(self, body: dict[str, Any]) -> Any:
+        """The event an earlier insert of the same id made (its answer was lost, or it was
+        deleted since), brought to `body`: a cancelled one is restored, a stale one moved."""
+        url = self._events(self.calendar_id, body["id"])
+        try:
+            event = await self._call("GET", url, params={"conferenceDataVersion": "1"},
+                                     what="calendar event")
+        except MeetingNotFound:
+            raise PlatformUnavailable(f"{LABEL}: Google says the event {body['id']} exists "
+                                      "but cannot find it; retrying later") from None
+        cancelled = isinstance(event, dict) and event.get("status") == "cancelled"
+        if not cancelled and self._current(event, body):
+            return event
+        change = {k: v for k, v in body.items() if k != "id"}
+        if cancelled:
+            change["status"] = "confirmed"
+        try:
+            return await self._call("PATCH", url, params=QUIET, body=change,
+                                    what="calendar event")
+        except MeetingNotFound:
+            raise PlatformRejected(
+                f"{LABEL}: the calendar event {body['id']} of this webinar was deleted and "
+                "Google refuses to restore it, while its id stays taken; restore the event "
+                "from Google Calendar's Bin, or choose another platform") from None
+
+    @staticmethod
+    def _current(event: Any, body: dict[str, Any]) -> bool:
+        """Whether the event already says what `body` says (title, text, times, zone)."""
+        if not isinstance(event, dict):
+            return False
+        return (event.get("summary", "") == body["summary"]
+                and event.get("description", "") == body["description"]
+                and all(_instant(event.get(side)) == _instant(body[side])
+                        and (event.get(side) or {}).get("timeZone") == body[side]["timeZone"]
+                        for side in ("start", "end")))
 
     async def _discard(self, event: Any) -> None:
         if isinstance(event, dict) and isinstance(event.get("id"), str):

@@ -3,13 +3,16 @@
 The app signs in as itself (client credentials) and creates meetings for one organizer, which
 needs the OnlineMeetings.ReadWrite.All application permission AND an application access policy
 granted by a Teams admin. Everyone shares `joinWebUrl`; the organizer is host by signing in.
-Meetings are made with a plain `POST …/onlineMeetings`, not `createOrGet` [⚠ not in the
-reference]: the core keeps the external id and moves that meeting with PATCH, so a repeated job
-does not create a second one. Attendance comes from the meeting's attendance reports, polled.
+Meetings are made with `POST …/onlineMeetings/createOrGet` and an `externalId` derived from the
+idempotency key [⚠ not in the reference: Graph's documented createOrGet, 201 when it creates,
+200 with the organizer's meeting of that externalId when there is one]: the HTTP layer does not
+repeat a POST whose answer was lost, and the job's next attempt must find that meeting, not
+make a second one. Attendance comes from the meeting's attendance reports, polled.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -59,6 +62,11 @@ def _graph_error(response: Response) -> tuple[str, str]:
     if not isinstance(error, dict):
         return "", ""
     return str(error.get("code") or ""), str(error.get("message") or "")
+
+
+def external_id(key: str) -> str:
+    """The meeting's externalId for `key`: stable, and without the key's own characters."""
+    return "webinar-" + hashlib.sha256(key.encode()).hexdigest()[:48]
 
 
 def _iso(moment: datetime) -> str:
@@ -188,13 +196,29 @@ class TeamsAdapter:
     # --- the adapter ----------------------------------------------------------------------
 
     async def create(self, spec: MeetingSpec) -> MeetingLink:
+        body = self._body(spec)
+        url = self._meetings()
+        if spec.idempotency_key:  # without a key there is nothing to find the meeting by
+            body["externalId"] = external_id(spec.idempotency_key)
+            url += "/createOrGet"
         try:
-            meeting = await self._call("POST", self._meetings(), body=self._body(spec),
-                                       what="new online meeting")
+            meeting = await self._call("POST", url, body=body, what="new online meeting")
         except MeetingNotFound as exc:  # the organizer, not a meeting
             raise InvalidRequest(f"{LABEL}: the organizer {self.organizer} is not a user of "
                                  f"this tenant ({exc})") from None
-        return self._link(meeting)
+        link = self._link(meeting)
+        if not self._current(meeting, spec):
+            # An earlier attempt made it and the webinar moved since: createOrGet returns it
+            # as it was [⚠], so it is moved like any other.
+            return await self.update(link, spec)
+        return link
+
+    @staticmethod
+    def _current(meeting: dict[str, Any], spec: MeetingSpec) -> bool:
+        """Whether the meeting already has the spec's subject and times."""
+        return (meeting.get("subject") == spec.title
+                and _moment(meeting.get("startDateTime")) == spec.start
+                and _moment(meeting.get("endDateTime")) == spec.start + spec.duration)
 
     async def get(self, link: MeetingLink) -> MeetingLink:
         return self._link(await self._call("GET", self._meetings(link.external_id),

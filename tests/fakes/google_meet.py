@@ -4,13 +4,18 @@
 It refuses what Google refuses: assertions not signed by the service account's key, with the
 wrong audience or scope or a lifetime over an hour; delegation to a user when domain-wide
 delegation is not granted (unauthorized_client); revoked refresh tokens (invalid_grant); a
-missing, unknown or expired bearer token; form-encoded API bodies; events without start or end.
+missing, unknown or expired bearer token; form-encoded API bodies; events without start or end;
+client-chosen event ids that are not 5-1024 base32hex characters (400 "invalid"), and ids already
+used on the calendar (409 "duplicate"), deleted events included: like Google's, they stay as
+"cancelled", readable, and come back with a PATCH of status "confirmed" [⚠ the reference says
+nothing of event ids; the conference of a restored event is kept].
 Like Google it IGNORES conferenceData unless the query has conferenceDataVersion=1.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import string
 import time
@@ -27,6 +32,8 @@ from tests.fakes import FakeServer
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 SCOPE = "https://www.googleapis.com/auth/calendar.events"
 BASE32HEX = string.digits + "abcdefghijklmnopqrstuv"
+EVENT_ID = re.compile(f"[{BASE32HEX}]{{5,1024}}")
+STATUSES = ("confirmed", "tentative", "cancelled")
 #: One RSA key for every fake instance: generating one costs ~50 ms.
 _KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 PRIVATE_PEM = _KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -71,6 +78,8 @@ class FakeGoogle(FakeServer):
         #: already used on the calendar returns that event instead of a second one.
         self.dedupe_request_ids = True
         self.inserts: list[dict[str, str]] = []  # the query of each events.insert
+        #: The next insert stores its event, then loses the answer: (status, hang).
+        self._lose_answer: tuple[int, bool] | None = None
         api = "/calendar/v3/calendars/{calendar}/events"
         self.app.router.add_post("/token", self.token)
         self.app.router.add_get(api, self.list_events)
@@ -101,6 +110,19 @@ class FakeGoogle(FakeServer):
 
     def events(self, calendar: str = "primary") -> dict[str, dict[str, Any]]:
         return self.meetings.setdefault(calendar, {})
+
+    def fail_after_create(self, status: int = 503, *, hang: bool = False) -> None:
+        """The next insert makes its event and then answers `status`, or never (`hang`):
+        a create whose answer is lost, which the client must not repeat into a second one."""
+        self._lose_answer = (status, hang)
+
+    async def _lost(self) -> web.Response | None:
+        if self._lose_answer is None:
+            return None
+        (status, hang), self._lose_answer = self._lose_answer, None
+        if hang:
+            await self._never.wait()
+        return web.Response(status=status)
 
     # --- OAuth ----------------------------------------------------------------------------
 
@@ -256,6 +278,12 @@ class FakeGoogle(FakeServer):
         if (bad := self._times(body)) is not None:
             return bad
         calendar = self.events(request.match_info["calendar"])
+        event_id = body.get("id")
+        if event_id is not None and not (isinstance(event_id, str)
+                                         and EVENT_ID.fullmatch(event_id)):
+            return google_error(400, "invalid", "Invalid resource id value.")
+        if event_id in calendar:  # deleted ones too: their ids stay taken
+            return google_error(409, "duplicate", "The requested identifier already exists.")
         wanted = (body.get("conferenceData") or {}).get("createRequest") or {}
         for existing in calendar.values():
             used = existing.get("conferenceData", {}).get("createRequest", {})
@@ -264,7 +292,7 @@ class FakeGoogle(FakeServer):
                     and existing["status"] != "cancelled"):
                 return self._shown(existing)
         self.inserts.append(dict(request.query))
-        event_id = "".join(secrets.choice(BASE32HEX) for _ in range(26))
+        event_id = event_id or "".join(secrets.choice(BASE32HEX) for _ in range(26))
         event: dict[str, Any] = {
             "kind": "calendar#event", "id": event_id, "status": "confirmed",
             "htmlLink": f"https://www.google.com/calendar/event?eid={event_id}",
@@ -277,7 +305,8 @@ class FakeGoogle(FakeServer):
                 bad := self._conference(event, body.get("conferenceData"), user)) is not None:
             return bad
         calendar[event_id] = event
-        return self._shown(event)
+        lost = await self._lost()
+        return lost if lost is not None else self._shown(event)
 
     def _event(self, request: web.Request) -> dict[str, Any] | web.Response:
         event = self.events(request.match_info["calendar"]).get(request.match_info["event"])
@@ -302,8 +331,10 @@ class FakeGoogle(FakeServer):
             return event
         if isinstance(body, web.Response):
             return body
+        if body.get("status", "confirmed") not in STATUSES:
+            return google_error(400, "invalid", "Invalid value for: status")
         merged = {**event, **{k: v for k, v in body.items()
-                              if k in ("summary", "description", "start", "end")}}
+                              if k in ("summary", "description", "start", "end", "status")}}
         if (bad := self._times(merged)) is not None:
             return bad
         if request.query.get("conferenceDataVersion") == "1" and "conferenceData" in body and (

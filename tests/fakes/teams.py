@@ -6,6 +6,9 @@ It refuses what Microsoft refuses: an unknown tenant (AADSTS90002), an app not i
 missing, forged or expired bearer token (401 InvalidAuthenticationToken); an app without the
 OnlineMeetings.ReadWrite.All role, or without an application access policy for the organizer
 (403); bodies that are not JSON (415) or lack subject/startDateTime/endDateTime (400).
+`createOrGet` [⚠ not in the reference] needs an externalId too, and answers 200 with the
+organizer's meeting of that externalId, as it is (the request's times are not applied), or
+201 with a new one; a deleted meeting is gone, its externalId free again.
 Error bodies are Graph's `{"error": {"code", "message", "innerError"}}`. [⚠] The exact codes
 and messages of the 403/404/415 answers are assumptions (the reference gives only the shape).
 """
@@ -72,10 +75,13 @@ class FakeTeams(FakeServer):
         #: meeting id -> its attendance reports, each with its "records"
         self.reports: dict[str, list[dict[str, Any]]] = {}
         self.page_size = 2
+        #: The next create stores its meeting, then loses the answer: (status, hang).
+        self._lose_answer: tuple[int, bool] | None = None
         self.app.router.add_post("/{tenant}/oauth2/v2.0/token", self.token)
         base = "/v1.0/users/{user}/onlineMeetings"
         self.app.router.add_get(base, self.find)
         self.app.router.add_post(base, self.create)
+        self.app.router.add_post(base + "/createOrGet", self.create_or_get)
         self.app.router.add_get(base + "/{id}", self.get)
         self.app.router.add_patch(base + "/{id}", self.patch)
         self.app.router.add_delete(base + "/{id}", self.delete)
@@ -92,6 +98,19 @@ class FakeTeams(FakeServer):
 
     def expire_tokens(self) -> None:
         self.tokens = dict.fromkeys(self.tokens, 0.0)
+
+    def fail_after_create(self, status: int = 503, *, hang: bool = False) -> None:
+        """The next create (plain or createOrGet) makes its meeting and then answers
+        `status`, or never (`hang`): a create whose answer is lost."""
+        self._lose_answer = (status, hang)
+
+    async def _lost(self) -> web.Response | None:
+        if self._lose_answer is None:
+            return None
+        (status, hang), self._lose_answer = self._lose_answer, None
+        if hang:
+            await self._never.wait()
+        return web.Response(status=status)
 
     def record_attendance(self, meeting_id: str, display_name: str, join: datetime,
                           leave: datetime | None, *, new_report: bool = False) -> str:
@@ -227,6 +246,30 @@ class FakeTeams(FakeServer):
         body = await self._body(request, required=True)
         if isinstance(body, web.Response):
             return body
+        meeting = self._new(request, body)
+        lost = await self._lost()
+        return lost if lost is not None else self._shown(meeting, 201)
+
+    async def create_or_get(self, request: web.Request) -> web.Response:
+        if (refused := self._refused(request)) is not None:
+            return refused
+        body = await self._body(request, required=True)
+        if isinstance(body, web.Response):
+            return body
+        wanted = body.get("externalId")
+        if not isinstance(wanted, str) or not wanted:
+            return graph_error(400, "BadRequest", "Missing required property 'externalId'.")
+        organizer = self._organizer(request)
+        found = next((m for m in self.meetings.values()
+                      if m["externalId"] == wanted and m["_organizer"] == organizer), None)
+        if found is not None:
+            return self._shown(found)
+        meeting = self._new(request, body)
+        lost = await self._lost()
+        return lost if lost is not None else self._shown(meeting, 201)
+
+    def _new(self, request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
+        """A new meeting of the request's organizer, stored."""
         organizer = self._organizer(request)
         thread = f"19:meeting_{secrets.token_urlsafe(30)}@thread.v2"
         meeting_id = base64.urlsafe_b64encode(
@@ -253,7 +296,7 @@ class FakeTeams(FakeServer):
             "chatInfo": {"threadId": thread, "messageId": "0"},
             "_organizer": organizer}
         self.meetings[meeting_id] = meeting
-        return self._shown(meeting, 201)
+        return meeting
 
     async def get(self, request: web.Request) -> web.Response:
         if (refused := self._refused(request)) is not None:

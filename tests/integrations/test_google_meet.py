@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -153,14 +154,109 @@ async def test_create_makes_an_event_with_a_meet_link_and_sends_no_invitations(
     assert claims["scope"] == "https://www.googleapis.com/auth/calendar.events"
 
 
-async def test_the_same_idempotency_key_sends_the_same_request_id(
+async def test_the_same_idempotency_key_makes_the_same_event(
         fake: FakeGoogle, http: aiohttp.ClientSession) -> None:
     adapter = meet(fake, http)
     first = await adapter.create(SPEC)
-    assert await adapter.create(SPEC) == first  # [⚠] the fake dedupes reused requestIds
+    assert first.external_id == google_meet.event_id(SPEC.idempotency_key)
+    assert await adapter.create(SPEC) == first  # 409 duplicate: the event that is there
     other = await adapter.create(MeetingSpec(**{**SPEC.__dict__, "idempotency_key": "w2"}))
     assert other.external_id != first.external_id
     assert google_meet.request_id("w2") != google_meet.request_id(SPEC.idempotency_key)
+    assert len(fake.events()) == 2 and len(fake.inserts) == 2
+
+
+def test_event_ids_are_what_calendar_accepts() -> None:
+    ids = {google_meet.event_id(key) for key in ("a", "b", SPEC.idempotency_key, "é" * 500)}
+    assert len(ids) == 4
+    assert all(re.fullmatch("[0-9a-v]{52}", i) for i in ids)
+    assert google_meet.event_id("a") == google_meet.event_id("a")
+
+
+@pytest.mark.parametrize("hang", [True, False])
+async def test_a_create_whose_answer_is_lost_is_found_again(
+        fake: FakeGoogle, http: aiohttp.ClientSession, hang: bool) -> None:
+    fake.fail_after_create(503, hang=hang)
+    with pytest.raises(PlatformUnavailable, match="no answer in time" if hang else "HTTP 503"):
+        await meet(fake, http, timeout=0.2).create(SPEC)
+    [stored] = fake.events().values()  # Google made it; we never heard
+    link = await meet(fake, http).create(SPEC)  # the job's next attempt
+    assert (link.external_id, link.join_url) == (stored["id"], stored["hangoutLink"])
+    assert list(fake.events()) == [stored["id"]] and stored["sequence"] == 0  # untouched
+    events = "/calendar/v3/calendars/primary/events"
+    assert [r for r in fake.requests if "/events" in r[1]][-2:] == [
+        ("POST", f"{events}?conferenceDataVersion=1&sendUpdates=none"),
+        ("GET", f"{events}/{stored['id']}?conferenceDataVersion=1")]
+
+
+async def test_a_lost_create_of_a_webinar_moved_since_is_moved(
+        fake: FakeGoogle, http: aiohttp.ClientSession) -> None:
+    fake.fail_after_create(hang=True)
+    with pytest.raises(PlatformUnavailable):
+        await meet(fake, http, timeout=0.2).create(SPEC)
+    moved = MeetingSpec(**{**SPEC.__dict__, "title": "Перенесён",
+                           "start": SPEC.start + timedelta(days=1)})
+    link = await meet(fake, http).create(moved)
+    [event] = fake.events().values()
+    assert (link.external_id, link.join_url) == (event["id"], event["hangoutLink"])
+    assert event["summary"] == "Перенесён"
+    assert event["start"]["dateTime"] == "2027-03-02T15:00:00+03:00"
+
+
+async def test_a_deleted_event_created_again_is_restored(
+        fake: FakeGoogle, http: aiohttp.ClientSession) -> None:
+    adapter = meet(fake, http)
+    first = await adapter.create(SPEC)
+    await adapter.delete(first)  # e.g. the webinar moved to another platform, or by hand
+    assert fake.events()[first.external_id]["status"] == "cancelled"
+    again = MeetingSpec(**{**SPEC.__dict__, "start": SPEC.start + timedelta(days=7)})
+    link = await adapter.create(again)  # Google keeps the id: 409, then restored
+    [event] = fake.events().values()
+    assert event["status"] == "confirmed" and link.external_id == first.external_id
+    assert link.join_url == event["hangoutLink"] and link.join_url.startswith(
+        "https://meet.google.com/")
+    assert event["start"]["dateTime"] == "2027-03-08T15:00:00+03:00"
+    assert (await adapter.get(link)).join_url == link.join_url
+    path = f"/calendar/v3/calendars/primary/events/{first.external_id}"
+    assert ("PATCH", path + "?conferenceDataVersion=1&sendUpdates=none") in fake.requests
+
+
+async def test_a_deleted_event_google_will_not_restore(
+        fake: FakeGoogle, http: aiohttp.ClientSession) -> None:
+    adapter = meet(fake, http)
+    first = await adapter.create(SPEC)
+    await adapter.delete(first)
+    fake.fail_next(410, google_error(410, "deleted", "Resource has been deleted"),
+                   path_contains=f"/events/{first.external_id}?conferenceDataVersion=1&send")
+    with pytest.raises(PlatformRejected, match="restore the event from Google Calendar's Bin"):
+        await adapter.create(SPEC)
+    assert fake.events()[first.external_id]["status"] == "cancelled"
+
+
+async def test_fake_refuses_malformed_and_taken_event_ids(
+        fake: FakeGoogle, http: aiohttp.ClientSession) -> None:
+    headers = {"Authorization": f"Bearer {await bearer(fake, http)}"}
+    url = f"{fake.url}/calendar/v3/calendars/primary/events"
+    body = {"summary": "x", "start": {"dateTime": "2027-03-01T12:00:00Z"},
+            "end": {"dateTime": "2027-03-01T13:00:00Z"}}
+
+    async def insert(event_id: object) -> tuple[int, str]:
+        async with http.post(url, json={**body, "id": event_id}, headers=headers) as answer:
+            reply = await answer.json()
+            return answer.status, reply["error"]["errors"][0]["reason"] if (
+                answer.status >= 400) else reply["id"]
+
+    for bad in ("abcd", "ABCDEF", "abcdw", "abc-def", "a" * 1025, 12345):
+        assert await insert(bad) == (400, "invalid"), bad
+    assert await insert("0av9" + "a" * 1020) == (200, "0av9" + "a" * 1020)
+    assert await insert("abcde") == (200, "abcde")
+    assert await insert("abcde") == (409, "duplicate")
+    async with http.delete(f"{url}/abcde", headers=headers) as answer:
+        assert answer.status == 204
+    async with http.get(f"{url}/abcde", headers=headers) as answer:
+        assert (await answer.json())["status"] == "cancelled"
+    assert await insert("abcde") == (409, "duplicate")  # a deleted event's id stays taken
+    assert len(fake.events()) == 2
 
 
 async def test_pending_conference_is_read_again_until_ready(

@@ -24,7 +24,7 @@ from integrations.base import (
     RateLimited,
 )
 from integrations.http import TokenCache
-from integrations.teams import TeamsAdapter
+from integrations.teams import TeamsAdapter, external_id
 from tests.fakes import NoWait, adapter_for
 from tests.fakes.teams import ARTIFACTS, MEETINGS, FakeTeams, serve
 
@@ -124,6 +124,82 @@ async def test_create_get_update_delete(fake: FakeTeams, http: aiohttp.ClientSes
         await adapter.get(moved)
     with pytest.raises(MeetingNotFound):
         await adapter.update(moved, SPEC)
+
+
+async def test_create_goes_through_create_or_get_with_a_stable_external_id(
+        fake: FakeTeams, http: aiohttp.ClientSession) -> None:
+    adapter = teams(fake, http)
+    first = await adapter.create(SPEC)
+    assert await adapter.create(SPEC) == first  # 200: the meeting of that externalId
+    [meeting] = fake.meetings.values()
+    assert meeting["externalId"] == external_id(SPEC.idempotency_key)
+    other = await adapter.create(MeetingSpec(**{**SPEC.__dict__, "idempotency_key": "w2"}))
+    assert other.external_id != first.external_id and len(fake.meetings) == 2
+    assert external_id("w2") != external_id(SPEC.idempotency_key)
+    path = "/v1.0/users/organizer@union.example/onlineMeetings/createOrGet"
+    assert [r for r in fake.requests if "/onlineMeetings" in r[1]] == [("POST", path)] * 3
+
+
+@pytest.mark.parametrize("hang", [True, False])
+async def test_a_create_whose_answer_is_lost_is_found_again(
+        fake: FakeTeams, http: aiohttp.ClientSession, hang: bool) -> None:
+    fake.fail_after_create(503, hang=hang)
+    with pytest.raises(PlatformUnavailable, match="no answer in time" if hang else "HTTP 503"):
+        await teams(fake, http, timeout=0.2).create(SPEC)
+    [stored] = fake.meetings.values()  # Teams made it; we never heard
+    link = await teams(fake, http).create(SPEC)  # the job's next attempt
+    assert (link.external_id, link.join_url) == (stored["id"], stored["joinWebUrl"])
+    assert list(fake.meetings) == [stored["id"]]
+    assert not any(method == "PATCH" for method, _ in fake.requests)  # nothing to move
+
+
+async def test_a_lost_create_of_a_webinar_moved_since_is_moved(
+        fake: FakeTeams, http: aiohttp.ClientSession) -> None:
+    fake.fail_after_create(hang=True)
+    with pytest.raises(PlatformUnavailable):
+        await teams(fake, http, timeout=0.2).create(SPEC)
+    moved = MeetingSpec(**{**SPEC.__dict__, "title": "Перенесён",
+                           "start": SPEC.start + timedelta(days=1)})
+    link = await teams(fake, http).create(moved)  # createOrGet gives it as it was: moved
+    [meeting] = fake.meetings.values()
+    assert (link.external_id, link.join_url) == (meeting["id"], meeting["joinWebUrl"])
+    assert (meeting["subject"], meeting["startDateTime"], meeting["endDateTime"]) == (
+        "Перенесён", "2027-03-02T12:00:00Z", "2027-03-02T13:30:00Z")
+
+
+async def test_a_deleted_meeting_created_again_is_a_new_one(
+        fake: FakeTeams, http: aiohttp.ClientSession) -> None:
+    adapter = teams(fake, http)
+    first = await adapter.create(SPEC)
+    await adapter.delete(first)
+    again = await adapter.create(SPEC)
+    assert again.external_id != first.external_id and again.join_url != first.join_url
+    assert list(fake.meetings) == [again.external_id]
+
+
+async def test_fake_create_or_get_by_external_id_and_organizer(
+        fake: FakeTeams, http: aiohttp.ClientSession) -> None:
+    headers = {"Authorization": f"Bearer {await token(fake, http)}"}
+    fake.users["other@union.example"] = "other-oid"
+    good = {"subject": "x", "startDateTime": "2027-03-01T12:00:00Z",
+            "endDateTime": "2027-03-01T13:00:00Z", "externalId": "e1"}
+
+    async def create_or_get(user: str, body: dict[str, str]) -> tuple[int, str]:
+        url = f"{fake.url}/v1.0/users/{user}/onlineMeetings/createOrGet"
+        async with http.post(url, json=body, headers=headers) as answer:
+            reply = await answer.json()
+            return answer.status, reply["id"] if answer.status < 300 else reply["error"]["code"]
+
+    status, first = await create_or_get("organizer@union.example", good)
+    assert status == 201
+    assert await create_or_get("organizer@union.example", {**good, "subject": "y"}) == (
+        200, first)
+    assert fake.meetings[first]["subject"] == "x"  # returned as it is
+    status, theirs = await create_or_get("other@union.example", good)
+    assert status == 201 and theirs != first  # externalIds are per organizer
+    assert await create_or_get("organizer@union.example", {**good, "externalId": ""}) == (
+        400, "BadRequest")
+    assert len(fake.meetings) == 2
 
 
 async def test_organizer_by_object_id_and_unknown_organizer(
