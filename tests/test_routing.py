@@ -47,6 +47,9 @@ ID_ROUTES = [
     ("GET", "/webinars/{id}/activity"),
     ("GET", "/organizations/{id}/activity"),
     ("GET", "/api/v1/webinars/{webinar_id}/activity"),
+    ("GET", "/organizations/{id}/reports"),
+    ("GET", "/organizations/{id}/reports/{table}.csv"),
+    ("GET", "/api/v1/organizations/{organization_id}/reports"),
     ("POST", "/organizations/{id}/webhooks"),
     ("GET", "/organizations/{id}/platforms"),
     ("GET", "/api/v1/organizations/{organization_id}/platforms"),
@@ -173,7 +176,8 @@ def concrete(path: str) -> str:
     for name in ("id", "webinar_id", "registration_id", "feed_id", "endpoint_id", "message_id",
                  "organization_id"):
         path = path.replace("{" + name + "}", "1")
-    for name in ("slug", "public_id", "token", "feed_token", "proof", "platform", "key"):
+    for name in ("slug", "public_id", "token", "feed_token", "proof", "platform", "key",
+                 "table"):
         path = path.replace("{" + name + "}", "abc")
     assert "{" not in path, path
     return path

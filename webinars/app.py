@@ -34,6 +34,7 @@ from .web import (
     outbox,
     platforms,
     public,
+    reports,
     webhooks,
 )
 from .web.common import locale, redirect, render, signed_in
@@ -212,6 +213,7 @@ def create_app(runtime: Runtime | None = None, *, config: AppConfig | None = Non
         *outbox.routes,
         *webhooks.routes,
         *activity.routes,
+        *reports.routes,
         *hooks.routes,
         *platforms.routes,
         Mount("/api/v1", routes=api_v1.routes),

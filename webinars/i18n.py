@@ -330,6 +330,43 @@ RU: dict[str, str] = {
     "Subject": "Тема",
     "Registrant": "Участник",
     "Reason": "Причина",
+    # Participation reports (webinars/web/reports.py, templates/pages/reports.html)
+    "Participation report": "Отчёт об участии",
+    "Participation reports": "Отчёты об участии",
+    "Attended (platform report)": "Присутствовали (по данным платформы)",
+    "Clicked the join address": "Перешли по ссылке входа",
+    "Attended counts only platforms that report who was in the meeting.":
+        "«Присутствовали» считается только там, где платформа сообщает, кто был на встрече.",
+    "By level": "По уровням",
+    "By month": "По месяцам",
+    "By organization (with everything below it)":
+        "По организациям (вместе со всеми нижестоящими)",
+    "By webinar": "По мероприятиям",
+    "Counted": "Кого считаем",
+    "Download CSV": "Скачать CSV",
+    "Earlier": "Раньше",
+    "Later": "Позже",
+    "Events of the organizations above count only the members who declared an organization "
+    "of this part of the tree.":
+        "На мероприятиях вышестоящих организаций учитываются только участники, указавшие "
+        "организацию из этой части дерева.",
+    "Level": "Уровень",
+    "Month": "Месяц",
+    "No events in this period.": "В этот период мероприятий нет.",
+    "Organizations": "Организаций",
+    "Period": "Период",
+    "Periods: a month (2026-12), a quarter (2026-Q4) or a year (2026), in the zone of":
+        "Период: месяц (2026-12), квартал (2026-Q4) или год (2026), по времени",
+    "Registered and attended, by month": "Зарегистрировались и присутствовали, по месяцам",
+    "Registered and attended, by organization":
+        "Зарегистрировались и присутствовали, по организациям",
+    "Show": "Показать",
+    "The organization is the one the member declared when registering; nobody checked it.":
+        "Организация — со слов участника: её указывают при регистрации, и никто её не "
+        "проверяет.",
+    "The same numbers are in the table below.": "Те же числа — в таблице ниже.",
+    "all registrants": "все зарегистрированные",
+    "only members of {0}": "только участники из «{0}»",
     "due": "срок",
     "attempts": "попыток",
     "Resend invitation": "Отправить приглашение ещё раз",

@@ -34,7 +34,7 @@ from ..validation import (
     MAX_TITLE,
 )
 from ..web.routing import MAX_ID
-from . import activity_docs, platform_docs, webhook_docs
+from . import activity_docs, platform_docs, report_docs, webhook_docs
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -293,6 +293,7 @@ def largest_json(schema: dict[str, Any]) -> int:
 SCHEMAS.update(webhook_docs.SCHEMAS)
 SCHEMAS.update(activity_docs.SCHEMAS)
 SCHEMAS.update(platform_docs.SCHEMAS)
+SCHEMAS.update(report_docs.SCHEMAS)
 REQUEST_SCHEMAS = ("WebinarCreate", "WebinarUpdate", "RegistrationCreate",
                    *webhook_docs.REQUEST_SCHEMAS, *platform_docs.REQUEST_SCHEMAS)
 #: The largest valid request body, every string at its maxLength and escaped, plus a margin:
@@ -509,6 +510,7 @@ PATHS: dict[str, Any] = {
 PATHS.update(webhook_docs.PATHS)
 PATHS.update(activity_docs.PATHS)
 PATHS.update(platform_docs.PATHS)
+PATHS.update(report_docs.PATHS)
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",

@@ -42,6 +42,7 @@ from .auth import authorized
 from .inputs import check_shape, check_value, query_instant, query_int, read_json
 from .openapi import DEFAULT_LIMIT, DOCUMENT, MAX_LIMIT, MAX_OFFSET, MAX_QUERY, SCHEMAS
 from .platforms import routes as platform_routes
+from .reports import routes as report_routes
 from .serializers import organization_json, registration_json, webinar_json
 from .webhooks import routes as webhook_routes
 
@@ -309,4 +310,5 @@ routes: list[Route] = [
     *webhook_routes,
     *platform_routes,
     *activity_routes,
+    *report_routes,
 ]
