@@ -175,6 +175,7 @@ def concrete(path: str) -> str:
         path = path.replace("{" + name + "}", "1")
     for name in ("slug", "public_id", "token", "feed_token", "proof", "platform", "key"):
         path = path.replace("{" + name + "}", "abc")
+    path = path.replace("{year}", "2027")  # the plan's year
     assert "{" not in path, path
     return path
 
