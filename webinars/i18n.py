@@ -34,6 +34,48 @@ RU: dict[str, str] = {
     "Your password is changed. Every other browser signed in to your account is signed out.":
         "Пароль изменён. Во всех других браузерах вход в вашу учётную запись завершён.",
     "Dashboard": "Мои мероприятия",
+    # the yearly plan: plan views, indicative items, the organization tree
+    "Plan": "План",
+    "the organization's time zone": "пояс организации",
+    "Window": "Период",
+    "Previous": "Назад",
+    "Next": "Вперёд",
+    "Level": "Уровень",
+    "All levels": "Все уровни",
+    "All kinds": "Все типы",
+    "Show": "Показать",
+    "The whole year": "Весь год",
+    "Nothing in the plan for this period.": "На этот период в плане ничего нет.",
+    "from above": "вышестоящая",
+    "joined": "присоединились",
+    "own": "своё",
+    "planned": "намечено",
+    "Page": "Страница",
+    "Planned for": "Намечено на",
+    "In the plan as": "В плане как",
+    "upcoming: {0}": "предстоит: {0}",
+    "The date is not fixed yet.": "Дата пока не назначена.",
+    "Registration opens once the date is fixed.":
+        "Регистрация откроется, когда будет назначена дата.",
+    "Planned for (no date yet)": "Намечено на (без даты)",
+    "For a planned item: a year (2027), a quarter (2027-Q1) or a month (2027-03); leave the date and time empty. It shows in the plan, not in calendars, until it gets a date and the status “scheduled”.":
+        "Для пункта плана без даты: год (2027), квартал (2027-Q1) или месяц (2027-03); дату и время оставьте пустыми. Он виден в плане, но не в календарях, пока не получит дату и статус «запланировано».",
+    "during {0}": "в течение {0} года",
+    "Q{0} {1}": "{2} квартал {1}",
+    "Planned {0}": "Запланировано {0}",
+    "Planned for {0}": "Запланировано на {0}",
+    "a planned item has no date yet: leave it empty, or make it scheduled":
+        "у пункта плана ещё нет даты: оставьте поле пустым или выберите статус «запланировано»",
+    "is required for a planned item": "обязательно для пункта плана без даты",
+    "is only for planned items (with no date yet)":
+        "указывается только для пунктов плана без даты",
+    "must be a year, a quarter or a month: 2027, 2027-Q1 or 2027-03":
+        "укажите год, квартал или месяц: 2027, 2027-Q1 или 2027-03",
+    "is already over": "уже прошёл",
+    "is required once the item gets its date": "обязательно, когда пункт плана получает дату",
+    "a webinar with registrants cannot go back to the plan; cancel it instead":
+        "мероприятие с участниками нельзя вернуть в план без даты; отмените его",
+    "this item of the plan has no date yet": "у этого пункта плана ещё нет даты",
     "Upcoming webinars": "Ближайшие мероприятия",
     "New webinar": "Новое мероприятие",
     "Edit": "Изменить",
