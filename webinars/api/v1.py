@@ -38,6 +38,7 @@ from ..requests import base_url, commit, runtime
 from ..validation import registration_input, webinar_input
 from ..web.routing import route
 from .activity import routes as activity_routes
+from .adoptions import routes as adoption_routes
 from .auth import authorized
 from .inputs import check_shape, check_value, query_instant, query_int, read_json
 from .openapi import DEFAULT_LIMIT, DOCUMENT, MAX_LIMIT, MAX_OFFSET, MAX_QUERY, SCHEMAS
@@ -309,4 +310,5 @@ routes: list[Route] = [
     *webhook_routes,
     *platform_routes,
     *activity_routes,
+    *adoption_routes,
 ]
