@@ -27,6 +27,7 @@ from .queue import ArqQueue, InProcessQueue
 from .runtime import Runtime, build_runtime
 from .web import (
     activity,
+    adoption,
     auth,
     feeds,
     hooks,
@@ -209,6 +210,7 @@ def create_app(runtime: Runtime | None = None, *, config: AppConfig | None = Non
         Mount("/static", StaticAssets(), name="static"),
         *auth.routes,
         *organizer.routes,
+        *adoption.routes,
         *public.routes,
         *plan.routes,
         *feeds.routes,

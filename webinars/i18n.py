@@ -416,6 +416,73 @@ RU: dict[str, str] = {
     "Some messages could not be delivered; the reason is shown next to each.":
         "Некоторые письма не удалось доставить; причина указана рядом с каждым.",
     "Previous page": "Предыдущая страница",
+    # Adopting down the tree and coverage (webinars/adoption.py, web/adoption.py, notices)
+    "Take into your plan": "Взять в свой план",
+    "Plan items from the levels above": "Пункты плана вышестоящих уровней",
+    "Already in your plans": "Уже в ваших планах",
+    "How": "Как",
+    "Note": "Примечание",
+    "Contact": "Контакт",
+    "joined": "присоединились",
+    "copied": "провели своё",
+    "your event": "ваше мероприятие",
+    "not yet": "пока нет",
+    "planned": "запланировано",
+    "Withdraw": "Отказаться",
+    "Join it": "Присоединиться",
+    "Your copy stays an event of yours; cancel it to call it off.":
+        "Ваша копия остаётся вашим мероприятием; чтобы его не проводить, отмените его.",
+    "The event shows in your plan as yours too; your members register for the one shared "
+    "event.": "Мероприятие появится и в вашем плане; ваши участники регистрируются на общее "
+              "мероприятие.",
+    "This item has no date yet: copy it with your own date.":
+        "У этого пункта ещё нет даты: проведите своё мероприятие со своей датой.",
+    "Local note": "Местное примечание",
+    "Local contact": "Местный контакт",
+    "Copy as your own event": "Провести как своё мероприятие",
+    "Your own event, linked to the original: its own registrations and meeting. Leave a field "
+    "empty to keep the original's.": "Ваше мероприятие, связанное с исходным: свои регистрации "
+                                     "и своя встреча. Пустое поле оставляет значение исходного.",
+    "As the original": "Как в исходном",
+    "Coverage": "Охват",
+    "Level": "Уровень",
+    "Took it up": "Взяли в план",
+    "Joined": "Присоединились",
+    "Copied": "Провели своё",
+    "Reminded": "Напоминание",
+    "{0} of {1}": "{0} из {1}",
+    "No organizations below this one.": "Ниже этой организации никого нет.",
+    "Remind those that have not": "Напомнить тем, кто ещё не взял",
+    "One e-mail to each of their organizers; an organization is reminded at most once a day.":
+        "По письму каждому их организатору; одной организации — не чаще раза в сутки.",
+    "Reminders are being sent to {0} organizations.":
+        "Напоминания отправляются организациям: {0}.",
+    "A plan item to take up: {0}": "Пункт плана ждёт вас: {0}",
+    "{0} reminds you of «{1}» ({2}) in its plan.":
+        "{0} напоминает о пункте своего плана «{1}» ({2}).",
+    "{0} has not joined it or run its own copy yet. Join it (your members register for the "
+    "shared event) or copy it with your own date:":
+        "{0} пока не присоединилась к нему и не провела своё. Присоединитесь (ваши участники "
+        "регистрируются на общее мероприятие) или проведите своё со своей датой:",
+    "The original of your event changed: {0}": "Исходное мероприятие изменилось: {0}",
+    "«{0}», the event your «{1}» was copied from, has changed:":
+        "«{0}», по которому проводится ваше «{1}», изменилось:",
+    "Your copy was not changed. To follow the original, edit your event:":
+        "Ваше мероприятие не изменено. Чтобы последовать за исходным, измените его:",
+    "the event is not of a level above this organization":
+        "мероприятие не относится к вышестоящему уровню этой организации",
+    "no such event to adopt": "нет такого мероприятия, которое можно взять в план",
+    "you manage no organization below this event's":
+        "вы не управляете ни одной организацией ниже организатора этого мероприятия",
+    "is required: an indicative item is copied with your own date":
+        "обязательно: примерный пункт плана проводится со своей датой",
+    "is not a field a copy may change": "это поле в копии изменить нельзя",
+    "this organization has already joined the event; withdraw first to change it":
+        "эта организация уже присоединилась к мероприятию; сначала откажитесь от него",
+    "this organization has already copied the event; withdraw first to change it":
+        "эта организация уже проводит своё мероприятие по этому; сначала откажитесь от него",
+    "only a public item that is planned or scheduled can be reminded of":
+        "напомнить можно только об открытом запланированном мероприятии",
     "Next page": "Следующая страница",
     "No messages yet.": "Писем пока нет.",
     "Attachments": "Вложения",

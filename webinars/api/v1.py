@@ -38,6 +38,7 @@ from ..requests import base_url, commit, runtime
 from ..validation import registration_input, webinar_input
 from ..web.routing import route
 from .activity import routes as activity_routes
+from .adoptions import routes as adoption_routes
 from .auth import authorized
 from .inputs import check_shape, check_value, query_instant, query_int, read_json
 from .openapi import DEFAULT_LIMIT, DOCUMENT, MAX_LIMIT, MAX_OFFSET, MAX_QUERY, SCHEMAS
@@ -311,4 +312,5 @@ routes: list[Route] = [
     *platform_routes,
     *activity_routes,
     *report_routes,
+    *adoption_routes,
 ]

@@ -24,6 +24,7 @@ from integrations.registry import PLATFORMS, WEBINAR_PLATFORMS, guess_pasted_pla
 
 from .. import joining
 from ..accounts import create_api_token
+from ..adoption import from_above
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..i18n import gettext
 from ..models import (
@@ -304,11 +305,13 @@ async def dashboard(request: Request) -> Response:
             .order_by(Webinar.start_at, Webinar.id)
             .limit(DASHBOARD_LIMIT)
         )).unique().all())
+        above = await from_above(session, account, now)
     ends = {w.id: w.start_at + timedelta(minutes=w.duration_minutes) for w in rows}
     upcoming = [w for w in rows if ends[w.id] > now]
     recent = [w for w in reversed(rows) if now - RECENT <= ends[w.id] <= now]
     return render(request, "pages/dashboard.html", {
-        "account": account, "upcoming": upcoming, "recent": recent, "orgs": tree})
+        "account": account, "upcoming": upcoming, "recent": recent, "orgs": tree,
+        "above": above})
 
 
 async def counts_of(session: AsyncSession, webinar_id: int) -> dict[str, dict[str, int]]:

@@ -25,6 +25,7 @@ from ..registrations import RegistrationLimits
 from ..requests import base_url, commit, runtime
 from ..scheduling import upcoming_query
 from ..validation import registration_input
+from .adoption import can_adopt
 from .common import (
     client_address,
     clock,
@@ -36,6 +37,7 @@ from .common import (
     read_form,
     redirect,
     render,
+    signed_in,
 )
 from .routing import route
 
@@ -162,8 +164,9 @@ async def webinar_page(request: Request) -> Response:
     async with db(request) as session:
         webinar = await feeds.get_public_webinar(session, request.path_params["public_id"])
         orgs = await member_organizations(session, webinar)
+        adopt = signed_in(request) and await can_adopt(request, session, webinar)
     return render(request, "pages/webinar.html",
-                  webinar_context(request, webinar, member_orgs=orgs))
+                  webinar_context(request, webinar, member_orgs=orgs, adopt=adopt))
 
 
 async def register(request: Request) -> Response:
