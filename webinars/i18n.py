@@ -392,7 +392,6 @@ RU: dict[str, str] = {
     "of this part of the tree.":
         "На мероприятиях вышестоящих организаций учитываются только участники, указавшие "
         "организацию из этой части дерева.",
-    "Level": "Уровень",
     "Month": "Месяц",
     "No events in this period.": "В этот период мероприятий нет.",
     "Organizations": "Организаций",
@@ -402,7 +401,6 @@ RU: dict[str, str] = {
     "Registered and attended, by month": "Зарегистрировались и присутствовали, по месяцам",
     "Registered and attended, by organization":
         "Зарегистрировались и присутствовали, по организациям",
-    "Show": "Показать",
     "The organization is the one the member declared when registering; nobody checked it.":
         "Организация — со слов участника: её указывают при регистрации, и никто её не "
         "проверяет.",
@@ -423,11 +421,9 @@ RU: dict[str, str] = {
     "How": "Как",
     "Note": "Примечание",
     "Contact": "Контакт",
-    "joined": "присоединились",
     "copied": "провели своё",
     "your event": "ваше мероприятие",
     "not yet": "пока нет",
-    "planned": "запланировано",
     "Withdraw": "Отказаться",
     "Join it": "Присоединиться",
     "Your copy stays an event of yours; cancel it to call it off.":
@@ -445,7 +441,6 @@ RU: dict[str, str] = {
                                      "и своя встреча. Пустое поле оставляет значение исходного.",
     "As the original": "Как в исходном",
     "Coverage": "Охват",
-    "Level": "Уровень",
     "Took it up": "Взяли в план",
     "Joined": "Присоединились",
     "Copied": "Провели своё",
