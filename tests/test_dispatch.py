@@ -121,7 +121,7 @@ async def test_dispatching_an_event_twice_or_concurrently_writes_its_rows_once(
         markers = (await s.scalars(select(EventHandled).where(
             EventHandled.event_id == changed.id))).all()
     assert {(m.handler, m.done_at is not None) for m in markers} == {
-        ("notifications", True), ("meetings", True), ("webhooks", True)}
+        ("notifications", True), ("meetings", True), ("copies", True), ("webhooks", True)}
     assert {m.handler: m.count for m in markers}["notifications"] == len(PEOPLE)
 
 

@@ -302,3 +302,66 @@ async def test_upgrading_a_database_of_0003_keeps_every_row_and_its_meetings(
             await engine.dispose()
     finally:
         await _drop(url)
+
+
+ROWS_AT_0004 = [
+    ("INSERT INTO platform_connections (id, organization_id, platform, credentials_sealed, "
+     "hints, hook_key_hash, status, created_at, updated_at) VALUES (1, 2, 'zoom', 'sealed', "
+     "'{}', 'hash', 'ok', '2026-11-29 10:00:00', '2026-11-29 10:00:00')"),
+    ("INSERT INTO attendances (id, webinar_id, registration_id, participant_name, source, "
+     "joined_at) VALUES (1, 1, 1, 'Мария', 'webhook', '2026-11-29 10:05:00')"),
+]
+TABLES_AT_0004 = (*TABLES_AT_0003, "platform_connections", "attendances")
+
+
+async def test_upgrading_a_database_of_0004_keeps_every_row_and_the_webinars_as_they_were(
+    database_url: str,
+) -> None:
+    """The previous head (0004) with rows, upgraded to 0005 (the yearly plan): nothing is lost,
+    every webinar stays a dated, non-all-day event of its own, and the new status is allowed."""
+    url = await _fresh_database(database_url)
+    try:
+        for revision, rows in (("0001", ROWS_AT_0001), ("0002", ROWS_AT_0002),
+                               ("0003", ROWS_AT_0003), ("0004", ROWS_AT_0004)):
+            await asyncio.to_thread(upgrade, url, revision)
+            engine = make_engine(url)
+            try:
+                async with engine.begin() as conn:
+                    for statement in rows:
+                        await conn.execute(text(statement))
+            finally:
+                await engine.dispose()
+        engine = make_engine(url)
+        try:
+            async with engine.connect() as conn:
+                before = {t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one()
+                          for t in TABLES_AT_0004}
+                webinars_before = (await conn.execute(text(
+                    "SELECT id, title, status, start_at FROM webinars ORDER BY id"))).all()
+        finally:
+            await engine.dispose()
+        assert all(before.values())
+        await asyncio.to_thread(upgrade, url, "head")
+        engine = make_engine(url)
+        try:
+            async with engine.connect() as conn:
+                after = {t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one()
+                         for t in TABLES_AT_0004}
+                assert after == before
+                assert (await conn.execute(text(
+                    "SELECT id, title, status, start_at FROM webinars ORDER BY id"))).all() \
+                    == webinars_before
+                assert (await conn.execute(text(
+                    "SELECT count(*) FROM webinars WHERE all_day OR source_id IS NOT NULL "
+                    "OR plan_period IS NOT NULL OR end_date IS NOT NULL"))).scalar_one() == 0
+                assert await conn.run_sync(diff) == []
+            async with engine.begin() as conn:
+                await conn.execute(text("UPDATE webinars SET status = 'planned', "
+                                        "plan_period = '2027-Q1' WHERE id = 1"))
+            with pytest.raises(IntegrityError):
+                async with engine.begin() as conn:
+                    await conn.execute(text("UPDATE webinars SET status = 'plan' WHERE id = 1"))
+        finally:
+            await engine.dispose()
+    finally:
+        await _drop(url)

@@ -30,6 +30,13 @@ ID_ROUTES = [
     ("GET", "/webinars/{id}/cancel"),
     ("POST", "/webinars/{id}/cancel"),
     ("GET", "/webinars/{id}/registrants"),
+    ("GET", "/webinars/{id}/adopt"),
+    ("POST", "/webinars/{id}/adopt"),
+    ("GET", "/webinars/{id}/coverage"),
+    ("POST", "/webinars/{id}/coverage/remind"),
+    ("POST", "/api/v1/webinars/{webinar_id}/adoptions"),
+    ("DELETE", "/api/v1/webinars/{webinar_id}/adoptions/{organization_id}"),
+    ("GET", "/api/v1/webinars/{webinar_id}/coverage"),
     ("POST", "/tokens/{id}/revoke"),
     ("GET", "/outbox/{id}"),
     ("GET", "/outbox/{id}.eml"),
@@ -47,6 +54,9 @@ ID_ROUTES = [
     ("GET", "/webinars/{id}/activity"),
     ("GET", "/organizations/{id}/activity"),
     ("GET", "/api/v1/webinars/{webinar_id}/activity"),
+    ("GET", "/organizations/{id}/reports"),
+    ("GET", "/organizations/{id}/reports/{table}.csv"),
+    ("GET", "/api/v1/organizations/{organization_id}/reports"),
     ("POST", "/organizations/{id}/webhooks"),
     ("GET", "/organizations/{id}/platforms"),
     ("GET", "/api/v1/organizations/{organization_id}/platforms"),
@@ -173,8 +183,10 @@ def concrete(path: str) -> str:
     for name in ("id", "webinar_id", "registration_id", "feed_id", "endpoint_id", "message_id",
                  "organization_id"):
         path = path.replace("{" + name + "}", "1")
-    for name in ("slug", "public_id", "token", "feed_token", "proof", "platform", "key"):
+    for name in ("slug", "public_id", "token", "feed_token", "proof", "platform", "key",
+                 "table"):
         path = path.replace("{" + name + "}", "abc")
+    path = path.replace("{year}", "2027")  # the plan's year
     assert "{" not in path, path
     return path
 

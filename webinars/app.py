@@ -27,13 +27,16 @@ from .queue import ArqQueue, InProcessQueue
 from .runtime import Runtime, build_runtime
 from .web import (
     activity,
+    adoption,
     auth,
     feeds,
     hooks,
     organizer,
     outbox,
+    plan,
     platforms,
     public,
+    reports,
     webhooks,
 )
 from .web.common import locale, redirect, render, signed_in
@@ -207,11 +210,14 @@ def create_app(runtime: Runtime | None = None, *, config: AppConfig | None = Non
         Mount("/static", StaticAssets(), name="static"),
         *auth.routes,
         *organizer.routes,
+        *adoption.routes,
         *public.routes,
+        *plan.routes,
         *feeds.routes,
         *outbox.routes,
         *webhooks.routes,
         *activity.routes,
+        *reports.routes,
         *hooks.routes,
         *platforms.routes,
         Mount("/api/v1", routes=api_v1.routes),

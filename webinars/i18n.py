@@ -34,6 +34,48 @@ RU: dict[str, str] = {
     "Your password is changed. Every other browser signed in to your account is signed out.":
         "Пароль изменён. Во всех других браузерах вход в вашу учётную запись завершён.",
     "Dashboard": "Мои мероприятия",
+    # the yearly plan: plan views, indicative items, the organization tree
+    "Plan": "План",
+    "the organization's time zone": "пояс организации",
+    "Window": "Период",
+    "Previous": "Назад",
+    "Next": "Вперёд",
+    "Level": "Уровень",
+    "All levels": "Все уровни",
+    "All kinds": "Все типы",
+    "Show": "Показать",
+    "The whole year": "Весь год",
+    "Nothing in the plan for this period.": "На этот период в плане ничего нет.",
+    "from above": "вышестоящая",
+    "joined": "присоединились",
+    "own": "своё",
+    "planned": "намечено",
+    "Page": "Страница",
+    "Planned for": "Намечено на",
+    "In the plan as": "В плане как",
+    "upcoming: {0}": "предстоит: {0}",
+    "The date is not fixed yet.": "Дата пока не назначена.",
+    "Registration opens once the date is fixed.":
+        "Регистрация откроется, когда будет назначена дата.",
+    "Planned for (no date yet)": "Намечено на (без даты)",
+    "For a planned item: a year (2027), a quarter (2027-Q1) or a month (2027-03); leave the date and time empty. It shows in the plan, not in calendars, until it gets a date and the status “scheduled”.":
+        "Для пункта плана без даты: год (2027), квартал (2027-Q1) или месяц (2027-03); дату и время оставьте пустыми. Он виден в плане, но не в календарях, пока не получит дату и статус «запланировано».",
+    "during {0}": "в течение {0} года",
+    "Q{0} {1}": "{2} квартал {1}",
+    "Planned {0}": "Запланировано {0}",
+    "Planned for {0}": "Запланировано на {0}",
+    "a planned item has no date yet: leave it empty, or make it scheduled":
+        "у пункта плана ещё нет даты: оставьте поле пустым или выберите статус «запланировано»",
+    "is required for a planned item": "обязательно для пункта плана без даты",
+    "is only for planned items (with no date yet)":
+        "указывается только для пунктов плана без даты",
+    "must be a year, a quarter or a month: 2027, 2027-Q1 or 2027-03":
+        "укажите год, квартал или месяц: 2027, 2027-Q1 или 2027-03",
+    "is already over": "уже прошёл",
+    "is required once the item gets its date": "обязательно, когда пункт плана получает дату",
+    "a webinar with registrants cannot go back to the plan; cancel it instead":
+        "мероприятие с участниками нельзя вернуть в план без даты; отмените его",
+    "this item of the plan has no date yet": "у этого пункта плана ещё нет даты",
     "Upcoming webinars": "Ближайшие мероприятия",
     "New webinar": "Новое мероприятие",
     "Edit": "Изменить",
@@ -330,6 +372,41 @@ RU: dict[str, str] = {
     "Subject": "Тема",
     "Registrant": "Участник",
     "Reason": "Причина",
+    # Participation reports (webinars/web/reports.py, templates/pages/reports.html)
+    "Participation report": "Отчёт об участии",
+    "Participation reports": "Отчёты об участии",
+    "Attended (platform report)": "Присутствовали (по данным платформы)",
+    "Clicked the join address": "Перешли по ссылке входа",
+    "Attended counts only platforms that report who was in the meeting.":
+        "«Присутствовали» считается только там, где платформа сообщает, кто был на встрече.",
+    "By level": "По уровням",
+    "By month": "По месяцам",
+    "By organization (with everything below it)":
+        "По организациям (вместе со всеми нижестоящими)",
+    "By webinar": "По мероприятиям",
+    "Counted": "Кого считаем",
+    "Download CSV": "Скачать CSV",
+    "Earlier": "Раньше",
+    "Later": "Позже",
+    "Events of the organizations above count only the members who declared an organization "
+    "of this part of the tree.":
+        "На мероприятиях вышестоящих организаций учитываются только участники, указавшие "
+        "организацию из этой части дерева.",
+    "Month": "Месяц",
+    "No events in this period.": "В этот период мероприятий нет.",
+    "Organizations": "Организаций",
+    "Period": "Период",
+    "Periods: a month (2026-12), a quarter (2026-Q4) or a year (2026), in the zone of":
+        "Период: месяц (2026-12), квартал (2026-Q4) или год (2026), по времени",
+    "Registered and attended, by month": "Зарегистрировались и присутствовали, по месяцам",
+    "Registered and attended, by organization":
+        "Зарегистрировались и присутствовали, по организациям",
+    "The organization is the one the member declared when registering; nobody checked it.":
+        "Организация — со слов участника: её указывают при регистрации, и никто её не "
+        "проверяет.",
+    "The same numbers are in the table below.": "Те же числа — в таблице ниже.",
+    "all registrants": "все зарегистрированные",
+    "only members of {0}": "только участники из «{0}»",
     "due": "срок",
     "attempts": "попыток",
     "Resend invitation": "Отправить приглашение ещё раз",
@@ -337,6 +414,70 @@ RU: dict[str, str] = {
     "Some messages could not be delivered; the reason is shown next to each.":
         "Некоторые письма не удалось доставить; причина указана рядом с каждым.",
     "Previous page": "Предыдущая страница",
+    # Adopting down the tree and coverage (webinars/adoption.py, web/adoption.py, notices)
+    "Take into your plan": "Взять в свой план",
+    "Plan items from the levels above": "Пункты плана вышестоящих уровней",
+    "Already in your plans": "Уже в ваших планах",
+    "How": "Как",
+    "Note": "Примечание",
+    "Contact": "Контакт",
+    "copied": "провели своё",
+    "your event": "ваше мероприятие",
+    "not yet": "пока нет",
+    "Withdraw": "Отказаться",
+    "Join it": "Присоединиться",
+    "Your copy stays an event of yours; cancel it to call it off.":
+        "Ваша копия остаётся вашим мероприятием; чтобы его не проводить, отмените его.",
+    "The event shows in your plan as yours too; your members register for the one shared "
+    "event.": "Мероприятие появится и в вашем плане; ваши участники регистрируются на общее "
+              "мероприятие.",
+    "This item has no date yet: copy it with your own date.":
+        "У этого пункта ещё нет даты: проведите своё мероприятие со своей датой.",
+    "Local note": "Местное примечание",
+    "Local contact": "Местный контакт",
+    "Copy as your own event": "Провести как своё мероприятие",
+    "Your own event, linked to the original: its own registrations and meeting. Leave a field "
+    "empty to keep the original's.": "Ваше мероприятие, связанное с исходным: свои регистрации "
+                                     "и своя встреча. Пустое поле оставляет значение исходного.",
+    "As the original": "Как в исходном",
+    "Coverage": "Охват",
+    "Took it up": "Взяли в план",
+    "Joined": "Присоединились",
+    "Copied": "Провели своё",
+    "Reminded": "Напоминание",
+    "{0} of {1}": "{0} из {1}",
+    "No organizations below this one.": "Ниже этой организации никого нет.",
+    "Remind those that have not": "Напомнить тем, кто ещё не взял",
+    "One e-mail to each of their organizers; an organization is reminded at most once a day.":
+        "По письму каждому их организатору; одной организации — не чаще раза в сутки.",
+    "Reminders are being sent to {0} organizations.":
+        "Напоминания отправляются организациям: {0}.",
+    "A plan item to take up: {0}": "Пункт плана ждёт вас: {0}",
+    "{0} reminds you of «{1}» ({2}) in its plan.":
+        "{0} напоминает о пункте своего плана «{1}» ({2}).",
+    "{0} has not joined it or run its own copy yet. Join it (your members register for the "
+    "shared event) or copy it with your own date:":
+        "{0} пока не присоединилась к нему и не провела своё. Присоединитесь (ваши участники "
+        "регистрируются на общее мероприятие) или проведите своё со своей датой:",
+    "The original of your event changed: {0}": "Исходное мероприятие изменилось: {0}",
+    "«{0}», the event your «{1}» was copied from, has changed:":
+        "«{0}», по которому проводится ваше «{1}», изменилось:",
+    "Your copy was not changed. To follow the original, edit your event:":
+        "Ваше мероприятие не изменено. Чтобы последовать за исходным, измените его:",
+    "the event is not of a level above this organization":
+        "мероприятие не относится к вышестоящему уровню этой организации",
+    "no such event to adopt": "нет такого мероприятия, которое можно взять в план",
+    "you manage no organization below this event's":
+        "вы не управляете ни одной организацией ниже организатора этого мероприятия",
+    "is required: an indicative item is copied with your own date":
+        "обязательно: примерный пункт плана проводится со своей датой",
+    "is not a field a copy may change": "это поле в копии изменить нельзя",
+    "this organization has already joined the event; withdraw first to change it":
+        "эта организация уже присоединилась к мероприятию; сначала откажитесь от него",
+    "this organization has already copied the event; withdraw first to change it":
+        "эта организация уже проводит своё мероприятие по этому; сначала откажитесь от него",
+    "only a public item that is planned or scheduled can be reminded of":
+        "напомнить можно только об открытом запланированном мероприятии",
     "Next page": "Следующая страница",
     "No messages yet.": "Писем пока нет.",
     "Attachments": "Вложения",

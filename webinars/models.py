@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -25,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from .states import (
+    AdoptionKind,
     AttendanceSource,
     ConnectionStatus,
     DeliveryKind,
@@ -196,6 +198,20 @@ class Webinar(Base):
     reminder_offsets: Mapped[list[int]] = mapped_column(JSON, default=list)
     recording_url: Mapped[str | None] = mapped_column(String(500))
     followup_note: Mapped[str | None] = mapped_column(Text)
+    #: A copy's original (a regional run of a federal training): changes to the original are
+    #: told to the copy's organizers, never written over the copy.
+    source_id: Mapped[int | None] = mapped_column(
+        ForeignKey("webinars.id", ondelete="SET NULL"), index=True)
+    #: When a `planned` item is meant to happen, before it has a date: "2027" (during the
+    #: year), "2027-Q1" (a quarter) or "2027-03" (a month). `start_at` is then the period's
+    #: first moment in the organization's zone, for ordering.
+    plan_period: Mapped[str | None] = mapped_column(String(7))
+    #: A period rather than a meeting (a contest, a PR action): whole days from the start's
+    #: date to `end_date` (inclusive), DTSTART;VALUE=DATE in calendars.
+    all_day: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    end_date: Mapped[date | None] = mapped_column(Date)
+    #: A submission deadline inside a period; members are reminded of it.
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -234,6 +250,44 @@ class Meeting(Base):
     failure_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     webinar: Mapped[Webinar] = relationship(back_populates="meeting")
+
+
+class Adoption(Base):
+    """A lower organization taking a plan item of a higher level into its own plan."""
+
+    __tablename__ = "adoptions"
+    __table_args__ = (UniqueConstraint("webinar_id", "organization_id"),
+                      CheckConstraint(check("kind", AdoptionKind), name="kind"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webinar_id: Mapped[int] = mapped_column(ForeignKey("webinars.id", ondelete="CASCADE"))
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    #: For a copy: the organization's own event.
+    copy_id: Mapped[int | None] = mapped_column(
+        ForeignKey("webinars.id", ondelete="SET NULL"), index=True)
+    #: A local note and a local contact, shown in the adopting organization's plan.
+    note: Mapped[str] = mapped_column(Text, default="")
+    contact: Mapped[str] = mapped_column(String(200), default="")
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PlanReminder(Base):
+    """A higher level reminded a lower organization of a plan item it has not taken up."""
+
+    __tablename__ = "plan_reminders"
+    __table_args__ = (Index("ix_plan_reminders_webinar_org", "webinar_id", "organization_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webinar_id: Mapped[int] = mapped_column(ForeignKey("webinars.id", ondelete="CASCADE"))
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"))
+    sent_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"))
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class PlatformConnection(Base):

@@ -71,3 +71,33 @@ def connection_broken_notice(config: AppConfig, *, to: str, locale: str, platfor
         .format(next_title, next_when),
         f"{config.base_url}/organizations/{organization_id}/platforms#{platform}",
     ])
+
+
+def plan_reminder_notice(config: AppConfig, *, to: str, locale: str, title: str, when: str,
+                         owner: str, organization: str, webinar_id: int, organization_id: int,
+                         now: datetime) -> OutgoingMail:
+    _ = lambda text: gettext(locale, text)
+    return organizer_notice(config, to=to, now=now,
+                            subject=_("A plan item to take up: {0}").format(title),
+                            paragraphs=[
+        _("{0} reminds you of «{1}» ({2}) in its plan.").format(owner, title, when),
+        _("{0} has not joined it or run its own copy yet. Join it (your members register for "
+          "the shared event) or copy it with your own date:").format(organization),
+        f"{config.base_url}/webinars/{webinar_id}/adopt?organization_id={organization_id}",
+    ])
+
+
+def original_changed_notice(config: AppConfig, *, to: str, locale: str, title: str,
+                            original: str, copy_id: int, changes: list[tuple[str, str, str]],
+                            now: datetime) -> OutgoingMail:
+    """`changes`: (field label, old, new), already in the organizer's language."""
+    _ = lambda text: gettext(locale, text)
+    lines = "\n".join(f"{_(label)}: {old} → {new}" for label, old, new in changes)
+    return organizer_notice(config, to=to, now=now,
+                            subject=_("The original of your event changed: {0}").format(title),
+                            paragraphs=[
+        _("«{0}», the event your «{1}» was copied from, has changed:").format(original, title),
+        lines,
+        _("Your copy was not changed. To follow the original, edit your event:"),
+        f"{config.base_url}/webinars/{copy_id}/edit",
+    ])

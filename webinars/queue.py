@@ -32,6 +32,8 @@ RECONCILE = "reconcile"
 CHECK_CONNECTIONS = "check_connections"
 POLL_ATTENDANCE = "poll_attendance"
 TELL_MEETING_FAILED = "tell_meeting_failed"
+REMIND_PLAN = "remind_plan"
+TELL_COPIES_CHANGED = "tell_copies_changed"
 
 #: Deliveries due within this window are queued at once (deferred); later ones wait for the sweep.
 QUEUE_HORIZON = timedelta(minutes=10)
@@ -58,6 +60,16 @@ def dispatch_job(event_id: int, tag: str = "", defer_until: datetime | None = No
 
 def meeting_failed_job(webinar_id: int, tag: str) -> Job:
     return Job(TELL_MEETING_FAILED, (webinar_id,), f"meeting-failed:{webinar_id}:{tag}")
+
+
+def remind_plan_job(webinar_id: int, organization_ids: list[int], account_id: int,
+                    tag: str) -> Job:
+    return Job(REMIND_PLAN, (webinar_id, sorted(organization_ids), account_id),
+               f"remind-plan:{webinar_id}:{tag}")
+
+
+def copies_changed_job(event_id: int) -> Job:
+    return Job(TELL_COPIES_CHANGED, (event_id,), f"copies-changed:{event_id}")
 
 
 def meeting_job(webinar_id: int, tag: str, defer_until: datetime | None = None) -> Job:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +19,7 @@ from .connections import connection_for
 from .errors import Conflict, NotFound, ValidationFailed
 from .models import DEFAULT_REMINDER_OFFSETS, Account, Meeting, Organization, Webinar
 from .organizations import require_manage
+from .periods import parse_period
 from .states import EventKind, MeetingStatus, WebinarStatus
 from .validation import WebinarInput
 
@@ -56,10 +58,44 @@ async def touch_plans(session: AsyncSession, org_ids: Iterable[int], now: dateti
         .values(plan_changed_at=now).execution_options(synchronize_session=False))
 
 
+async def place_in_plan(session: AsyncSession, values: dict[str, Any],
+                        webinar: Webinar | None = None) -> None:
+    """Hold `values` to the rule of indicative items: a `planned` one has a plan period and
+    no date (its `start_at` is the period's first moment in its organization's zone, for
+    ordering); any other status has a date and no plan period."""
+    status = values.get("status", webinar.status if webinar else WebinarStatus.SCHEDULED)
+    if status != WebinarStatus.PLANNED:
+        if values.get("plan_period"):
+            raise ValidationFailed({"plan_period": "is only for planned items (with no date "
+                                                   "yet)"})
+        if webinar is not None and webinar.plan_period is not None:
+            values["plan_period"] = None
+            if "start_at" not in values:
+                raise ValidationFailed({"start": "is required once the item gets its date"})
+        return
+    if webinar is not None and webinar.registered_count > 0 and \
+            webinar.status != WebinarStatus.PLANNED:
+        raise ValidationFailed({"status": "a webinar with registrants cannot go back to the "
+                                          "plan; cancel it instead"})
+    code = values.get("plan_period", webinar.plan_period if webinar else None)
+    period = parse_period(code) if code else None
+    if period is None:
+        raise ValidationFailed({"plan_period": "is required for a planned item"})
+    if "start_at" in values:
+        raise ValidationFailed({"start": "a planned item has no date yet: leave it empty, "
+                                         "or make it scheduled"})
+    org_id = values.get("organization_id", webinar.organization_id if webinar else None)
+    org = await session.get(Organization, org_id)
+    if org is None:
+        raise NotFound("no such organization")
+    values["start_at"] = period.first_moment(org.timezone)
+
+
 async def create_webinar(session: AsyncSession, clock: Clock, account: Account,
                          data: WebinarInput, *, uid_domain: str) -> Webinar:
     values = dict(data.values)
     await require_manage(session, account, values["organization_id"])
+    await place_in_plan(session, values)
     now = clock.now()
     if values.get("platform") not in WEBINAR_PLATFORMS:
         values["platform"] = "jitsi"
@@ -98,6 +134,7 @@ async def update_webinar(session: AsyncSession, clock: Clock, account: Account,
     values = dict(data.values)
     if "organization_id" in values and values["organization_id"] != webinar.organization_id:
         await require_manage(session, account, values["organization_id"])
+    await place_in_plan(session, values, webinar)
     now = clock.now()
     changed = {k for k, v in values.items() if getattr(webinar, k) != v}
     if ("status" in changed and values["status"] == "draft" and webinar.registered_count > 0):
@@ -118,7 +155,8 @@ async def update_webinar(session: AsyncSession, clock: Clock, account: Account,
         webinar.sequence += 1
     webinar.updated_at = now
     await session.flush()
-    scheduled = before.get("status") == WebinarStatus.DRAFT and \
+    # A draft or an indicative item that becomes a dated event is new to everyone who reacts.
+    scheduled = before.get("status") in (WebinarStatus.DRAFT, WebinarStatus.PLANNED) and \
         webinar.status == WebinarStatus.SCHEDULED
     events.record(session, EventKind.WEBINAR_SCHEDULED if scheduled
                   else EventKind.WEBINAR_CHANGED, now, webinar=webinar, actor_id=account.id,

@@ -17,6 +17,9 @@ class WebinarKind(StrEnum):
 
 class WebinarStatus(StrEnum):
     DRAFT = "draft"
+    #: An indicative item of a yearly plan: a month, a quarter or the year (`plan_period`),
+    #: no date yet. It shows in plans, not in calendars, and takes no registrations.
+    PLANNED = "planned"
     SCHEDULED = "scheduled"
     CANCELLED = "cancelled"
     FINISHED = "finished"
@@ -46,6 +49,13 @@ class MeetingStatus(StrEnum):
     FAILED = "failed"
     #: The webinar was cancelled and the meeting removed from the platform.
     DELETED = "deleted"
+
+
+class AdoptionKind(StrEnum):
+    #: The organization's members register for the one shared event; it shows in its plan.
+    JOIN = "join"
+    #: The organization runs its own event made from the original (`Adoption.copy_id`).
+    COPY = "copy"
 
 
 class ConnectionStatus(StrEnum):

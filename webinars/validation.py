@@ -18,6 +18,7 @@ from .clock import Clock
 from .config import SUPPORTED_LOCALES
 from .errors import ValidationFailed
 from .models import VISIBILITIES, WEBINAR_KINDS
+from .periods import parse_period
 from .timezones import is_timezone
 
 EMAIL_RE = re.compile(r"^[^@\s<>\"(),;:]+@[^@\s<>\"(),;:]+\.[^@\s<>\"(),;:]+$")
@@ -267,6 +268,26 @@ def reminder_offsets(data: Mapping[str, Any], errors: Errors) -> list[int] | Non
     return sorted(set(result), reverse=True)
 
 
+def plan_period(data: Mapping[str, Any], errors: Errors, clock: Clock) -> str | None:
+    """A planned item's period: "2027", "2027-Q1" or "2027-03", not over yet and within five
+    years; None when absent or empty."""
+    value = data.get("plan_period")
+    if value is None or value == "":
+        return None
+    period = parse_period(value) if isinstance(value, str) else None
+    if period is None:
+        errors["plan_period"] = "must be a year, a quarter or a month: 2027, 2027-Q1 or 2027-03"
+        return None
+    today = clock.now().date()
+    if period.end <= today:
+        errors["plan_period"] = "is already over"
+        return None
+    if period.start.year > today.year + 5:
+        errors["plan_period"] = "must be within five years"
+        return None
+    return period.code
+
+
 @dataclass
 class WebinarInput:
     """Validated values; absent keys in `values` mean "leave as is" (for updates)."""
@@ -285,6 +306,7 @@ def webinar_input(data: Mapping[str, Any], clock: Clock, *, default_timezone: st
         "title", "description", "kind", "start", "timezone", "duration_minutes", "capacity",
         "registration_open", "visibility", "platform", "static_url", "static_platform",
         "reminder_offsets", "organization_id", "recording_url", "followup_note", "status",
+        "plan_period",
     }
     for name in sorted(unknown):
         errors[name] = "is not a known field"
@@ -305,9 +327,23 @@ def webinar_input(data: Mapping[str, Any], clock: Clock, *, default_timezone: st
         "timezone" in data or need) else None
     if zone is not None:
         put("timezone", zone)
-    start = start_instant(data, errors, zone or default_timezone, clock, required=need)
-    if start is not None:
-        values["start_at"] = start
+    planned = data.get("status") == "planned"
+    if planned and data.get("start") not in (None, ""):
+        errors["start"] = "a planned item has no date yet: leave it empty, or make it scheduled"
+    else:
+        start = start_instant(data, errors, zone or default_timezone, clock,
+                              required=need and not planned)
+        if start is not None:
+            values["start_at"] = start
+    period = plan_period(data, errors, clock)
+    if "plan_period" in data or need:
+        values["plan_period"] = period
+    if "status" in data or need:
+        if planned and period is None and "plan_period" not in errors and (
+                need or "plan_period" in data):
+            errors["plan_period"] = "is required for a planned item"
+        elif not planned and period is not None:
+            errors["plan_period"] = "is only for planned items (with no date yet)"
     put("duration_minutes", integer(data, "duration_minutes", errors, required=need,
                                     minimum=5, maximum=MAX_DURATION))
     if "capacity" in data or need:
@@ -342,7 +378,8 @@ def webinar_input(data: Mapping[str, Any], clock: Clock, *, default_timezone: st
         values["followup_note"] = text(data, "followup_note", errors, required=False,
                                        max_len=MAX_DESCRIPTION, multiline=True)
     if "status" in data or need:
-        values["status"] = choice(data, "status", errors, ("draft", "scheduled"), "scheduled")
+        values["status"] = choice(data, "status", errors, ("draft", "planned", "scheduled"),
+                                  "scheduled")
     errors.check()
     return WebinarInput(values)
 

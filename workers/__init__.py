@@ -7,14 +7,17 @@ from webinars.queue import (
     DISPATCH,
     POLL_ATTENDANCE,
     RECONCILE,
+    REMIND_PLAN,
     SEND_DELIVERIES,
     SEND_WEBHOOK,
     SYNC_MEETING,
+    TELL_COPIES_CHANGED,
     TELL_MEETING_FAILED,
     JobFunction,
 )
 
 from .alerts import check_connections, tell_meeting_failed
+from .copies import remind_plan, tell_copies_changed
 from .deliveries import send_deliveries
 from .dispatch import dispatch
 from .meetings import sync_meeting
@@ -31,6 +34,8 @@ FUNCTIONS: dict[str, JobFunction] = {
     CHECK_CONNECTIONS: check_connections,
     POLL_ATTENDANCE: poll_attendance,
     TELL_MEETING_FAILED: tell_meeting_failed,
+    TELL_COPIES_CHANGED: tell_copies_changed,
+    REMIND_PLAN: remind_plan,
 }
 
 #: Periodic jobs as (name, every seconds); arq's cron (workers/settings.py) runs the same.

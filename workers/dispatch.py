@@ -23,7 +23,7 @@ from webinars.queue import commit_and_enqueue, dispatch_job
 from webinars.runtime import WorkerContext
 from webinars.states import EventKind
 
-from . import alerts, meetings, notifications, webhooks
+from . import alerts, copies, meetings, notifications, webhooks
 from .handling import EventView, Handler
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ NOTIFICATIONS = "notifications"
 MEETINGS = "meetings"
 WEBHOOKS = "webhooks"
 ORGANIZERS = "organizers"
+COPIES = "copies"
 
 HANDLERS: dict[EventKind, tuple[tuple[str, Handler], ...]] = {
     EventKind.WEBINAR_DRAFTED: (
@@ -46,6 +47,7 @@ HANDLERS: dict[EventKind, tuple[tuple[str, Handler], ...]] = {
     EventKind.WEBINAR_CHANGED: (  # updates and new reminders to members, follow-ups
         (NOTIFICATIONS, notifications.webinar_changed),
         (MEETINGS, meetings.sync),
+        (COPIES, copies.original_changed),  # the copies' organizers told, copies untouched
         (WEBHOOKS, webhooks.queue_messages),
     ),
     EventKind.WEBINAR_CANCELLED: (

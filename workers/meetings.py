@@ -96,8 +96,8 @@ async def sync(session: AsyncSession, ctx: WorkerContext, event: EventView, curs
     if event.kind == EventKind.WEBINAR_CHANGED and not set(event.changed) & set(MEETING_FIELDS):
         return Step()
     webinar = await session.scalar(select(Webinar).where(Webinar.id == event.webinar_id))
-    if webinar is None:
-        return Step()
+    if webinar is None or webinar.status == WebinarStatus.PLANNED:
+        return Step()  # an indicative item has no date: its meeting waits for one
     meeting = webinar.meeting
     if event.kind == EventKind.WEBINAR_CANCELLED and (meeting is None or not meeting.external_id):
         return Step()
@@ -120,7 +120,8 @@ async def sync_meeting(ctx: WorkerContext, webinar_id: int) -> str:
     async with sessionmaker() as session:
         webinar = await session.scalar(select(Webinar).where(Webinar.id == webinar_id))
         if webinar is None or webinar.meeting is None \
-                or webinar.meeting.status != MeetingStatus.PENDING:
+                or webinar.meeting.status != MeetingStatus.PENDING \
+                or webinar.status == WebinarStatus.PLANNED:
             return "nothing to do"
         meeting = webinar.meeting
         spec = spec_of(webinar)

@@ -24,7 +24,7 @@ from webinars.queue import (
     meeting_job,
 )
 from webinars.runtime import WorkerContext
-from webinars.states import MeetingStatus
+from webinars.states import MeetingStatus, WebinarStatus
 
 from .deliveries import MAX_ATTEMPTS, enqueue_all, mark_enqueued
 from .dispatch import MAX_ATTEMPTS as MAX_DISPATCH_ATTEMPTS
@@ -67,8 +67,11 @@ async def reconcile_meetings(ctx: WorkerContext) -> int:
         return 0
     async with sessionmaker() as session:
         rows = (await session.execute(
-            select(Meeting.webinar_id, Meeting.attempts).where(
+            select(Meeting.webinar_id, Meeting.attempts)
+            .join(Webinar, Webinar.id == Meeting.webinar_id).where(
                 Meeting.status == MeetingStatus.PENDING,
+                # an indicative item's meeting waits for its date (`meetings.sync`)
+                Webinar.status != WebinarStatus.PLANNED,
                 Meeting.updated_at < now - MEETING_GRACE,
                 or_(Meeting.next_attempt_at.is_(None), Meeting.next_attempt_at <= now),
             )

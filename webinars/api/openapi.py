@@ -34,7 +34,7 @@ from ..validation import (
     MAX_TITLE,
 )
 from ..web.routing import MAX_ID
-from . import activity_docs, platform_docs, webhook_docs
+from . import activity_docs, adoption_docs, platform_docs, report_docs, webhook_docs
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -75,6 +75,7 @@ def page_of(item: str) -> dict[str, Any]:
     }
 
 _DATETIME = {"type": "string", "format": "date-time"}
+PLAN_PERIOD = "^[0-9]{4}(-Q[1-4]|-(0[1-9]|1[0-2]))?$"
 _WEBINAR_FIELDS: dict[str, Any] = {
     "title": {"type": "string", "minLength": 1, "maxLength": MAX_TITLE},
     "description": nullable({"type": "string", "maxLength": MAX_DESCRIPTION}),
@@ -109,7 +110,16 @@ _WEBINAR_FIELDS: dict[str, Any] = {
     "recording_url": nullable({"type": "string", "maxLength": 500,
                                "description": "https:// link to the recording."}),
     "followup_note": nullable({"type": "string", "maxLength": MAX_DESCRIPTION}),
-    "status": {"type": "string", "enum": ["draft", "scheduled"]},
+    "status": {"type": "string", "enum": ["draft", "planned", "scheduled"],
+               "description": "planned: an indicative item of the yearly plan, with "
+                              "`plan_period` and no `start` (it reaches calendars and takes "
+                              "registrations once it gets a start and the status scheduled)."},
+    "plan_period": nullable({
+        "type": "string", "pattern": PLAN_PERIOD, "maxLength": 7,
+        "description": "When a planned item is meant to happen: a year (2027), a quarter "
+                       "(2027-Q1) or a month (2027-03), not over yet and within five years. "
+                       "Required for status planned, refused for any other status.",
+    }),
 }
 
 SCHEMAS: dict[str, Any] = {
@@ -167,7 +177,7 @@ SCHEMAS: dict[str, Any] = {
             "timezone", "start_local", "duration_minutes", "end", "capacity",
             "registered_count", "seats_left", "registration_open", "visibility", "platform",
             "static_url", "status", "uid", "sequence", "reminder_offsets", "recording_url",
-            "followup_note", "page_url", "ics_url", "meeting",
+            "followup_note", "page_url", "ics_url", "meeting", "plan_period",
         ],
         "properties": {
             "id": {"type": "integer"},
@@ -202,13 +212,18 @@ SCHEMAS: dict[str, Any] = {
             "page_url": {"type": "string"},
             "ics_url": {"type": "string"},
             "meeting": {"oneOf": [ref("Meeting"), {"type": "null"}]},
+            "plan_period": {"type": ["string", "null"],
+                            "description": "A planned item's period (then `start` is its "
+                                           "first moment, for ordering)."},
         },
     },
     "WebinarList": page_of("Webinar"),
     "WebinarCreate": {
         "type": "object",
         "additionalProperties": False,
-        "required": ["title", "start", "duration_minutes", "organization_id"],
+        "required": ["title", "duration_minutes", "organization_id"],
+        "description": "`start` is required unless the status is planned (then "
+                       "`plan_period` is, and `start` is refused).",
         "properties": _WEBINAR_FIELDS,
     },
     "WebinarUpdate": {
@@ -293,8 +308,11 @@ def largest_json(schema: dict[str, Any]) -> int:
 SCHEMAS.update(webhook_docs.SCHEMAS)
 SCHEMAS.update(activity_docs.SCHEMAS)
 SCHEMAS.update(platform_docs.SCHEMAS)
+SCHEMAS.update(report_docs.SCHEMAS)
+SCHEMAS.update(adoption_docs.schemas(_WEBINAR_FIELDS))
 REQUEST_SCHEMAS = ("WebinarCreate", "WebinarUpdate", "RegistrationCreate",
-                   *webhook_docs.REQUEST_SCHEMAS, *platform_docs.REQUEST_SCHEMAS)
+                   *webhook_docs.REQUEST_SCHEMAS, *platform_docs.REQUEST_SCHEMAS,
+                   *adoption_docs.REQUEST_SCHEMAS)
 #: The largest valid request body, every string at its maxLength and escaped, plus a margin:
 #: a valid body is never refused for its size.
 MAX_BODY_BYTES = max(largest_json(SCHEMAS[name]) for name in REQUEST_SCHEMAS) + BODY_MARGIN
@@ -509,6 +527,8 @@ PATHS: dict[str, Any] = {
 PATHS.update(webhook_docs.PATHS)
 PATHS.update(activity_docs.PATHS)
 PATHS.update(platform_docs.PATHS)
+PATHS.update(report_docs.PATHS)
+PATHS.update(adoption_docs.PATHS)
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",

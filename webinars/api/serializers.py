@@ -69,6 +69,7 @@ def webinar_json(webinar: Webinar, base_url: str) -> dict[str, Any]:
         "page_url": f"{base_url}/w/{webinar.public_id}",
         "ics_url": f"{base_url}/w/{webinar.public_id}.ics",
         "meeting": meeting_json(webinar.meeting),
+        "plan_period": webinar.plan_period,
     }
 
 

@@ -38,10 +38,12 @@ from ..requests import base_url, commit, runtime
 from ..validation import registration_input, webinar_input
 from ..web.routing import route
 from .activity import routes as activity_routes
+from .adoptions import routes as adoption_routes
 from .auth import authorized
 from .inputs import check_shape, check_value, query_instant, query_int, read_json
 from .openapi import DEFAULT_LIMIT, DOCUMENT, MAX_LIMIT, MAX_OFFSET, MAX_QUERY, SCHEMAS
 from .platforms import routes as platform_routes
+from .reports import routes as report_routes
 from .serializers import organization_json, registration_json, webinar_json
 from .webhooks import routes as webhook_routes
 
@@ -309,4 +311,6 @@ routes: list[Route] = [
     *webhook_routes,
     *platform_routes,
     *activity_routes,
+    *report_routes,
+    *adoption_routes,
 ]

@@ -150,6 +150,8 @@ async def webinar_ics(request: Request) -> Response:
     public_id = request.path_params["public_id"]
     async with db(request) as session:
         webinar = await feeds.get_public_webinar(session, public_id)
+    if webinar.status == "planned":
+        raise NotFound("this item of the plan has no date yet")
     base = base_url(request)
     items = [FeedItem(webinar, feeds.public_links(base, webinar))]
     return await serve_calendar(request, items, filename=f"webinar-{webinar.public_id}.ics",

@@ -24,6 +24,7 @@ from integrations.registry import PLATFORMS, WEBINAR_PLATFORMS, guess_pasted_pla
 
 from .. import joining
 from ..accounts import create_api_token
+from ..adoption import from_above
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..i18n import gettext
 from ..models import (
@@ -68,6 +69,7 @@ FORM_FIELDS = (
     "title", "description", "kind", "organization_id", "date", "time", "timezone",
     "duration_minutes", "capacity", "registration_open", "visibility", "platform", "static_url",
     "static_platform", "reminder_offsets", "status", "recording_url", "followup_note",
+    "plan_period",
 )
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 TIME_RE = re.compile(r"^\d{1,2}:\d{2}$")
@@ -143,6 +145,8 @@ def values_of(webinar: Webinar) -> dict[str, str]:
         "reminder_offsets": ", ".join(str(m) for m in webinar.reminder_offsets or []),
         "status": webinar.status, "recording_url": webinar.recording_url or "",
         "followup_note": webinar.followup_note or "",
+        "plan_period": webinar.plan_period or "",
+        **({"date": "", "time": ""} if webinar.status == "planned" else {}),
     }
 
 
@@ -179,26 +183,34 @@ def to_input(request: Request, raw: Mapping[str, str], managed: Mapping[int, Org
     zone = raw.get("timezone", "").strip() or default_zone
     data["timezone"] = zone
     date, time = raw.get("date", "").strip(), raw.get("time", "").strip()
-    if not date:
+    planned = raw.get("status", "") == "planned" and (
+        webinar is None or webinar.status in ("draft", "planned", "scheduled"))
+    if planned:
+        # An indicative item: a period instead of a date (validation says what is wrong).
+        data["plan_period"] = raw.get("plan_period", "")
+        if date or time:
+            errors["date"] = "a planned item has no date yet: leave it empty, or make it scheduled"
+        date = time = ""
+    if not date and not planned:
         errors["date"] = "is required"
-    elif not DATE_RE.match(date):
+    elif date and not DATE_RE.match(date):
         errors["date"] = "must be a date such as 2027-03-01"
-    if not time:
+    if not time and not planned:
         errors["time"] = "is required"
-    elif not TIME_RE.match(time):
+    elif time and not TIME_RE.match(time):
         errors["time"] = "must be a time such as 15:00"
     elif len(time) == 4:
         time = "0" + time
-    unchanged = webinar is not None and (date, time, zone) == (
+    unchanged = webinar is not None and webinar.status != "planned" and (date, time, zone) == (
         *as_local_inputs(webinar.start_at, webinar.timezone), webinar.timezone)
-    if not unchanged and "date" not in errors and "time" not in errors:
+    if not planned and not unchanged and "date" not in errors and "time" not in errors:
         data["start"] = f"{date}T{time}"
     if data["platform"] == "static":
         data["static_url"] = raw.get("static_url", "")
         data["static_platform"] = raw.get("static_platform", "") or "other"
     else:
         data["static_url"] = ""  # a meeting made by the platform replaces any pasted link
-    if webinar is None or webinar.status in ("draft", "scheduled"):
+    if webinar is None or webinar.status in ("draft", "planned", "scheduled"):
         data["status"] = raw.get("status", "")
     if webinar is not None:
         data["recording_url"] = raw.get("recording_url", "")
@@ -293,11 +305,13 @@ async def dashboard(request: Request) -> Response:
             .order_by(Webinar.start_at, Webinar.id)
             .limit(DASHBOARD_LIMIT)
         )).unique().all())
+        above = await from_above(session, account, now)
     ends = {w.id: w.start_at + timedelta(minutes=w.duration_minutes) for w in rows}
     upcoming = [w for w in rows if ends[w.id] > now]
     recent = [w for w in reversed(rows) if now - RECENT <= ends[w.id] <= now]
     return render(request, "pages/dashboard.html", {
-        "account": account, "upcoming": upcoming, "recent": recent, "orgs": tree})
+        "account": account, "upcoming": upcoming, "recent": recent, "orgs": tree,
+        "above": above})
 
 
 async def counts_of(session: AsyncSession, webinar_id: int) -> dict[str, dict[str, int]]:

@@ -15,15 +15,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from .. import calendars, feeds, joining, organizations, registrations
+from .. import calendars, feeds, joining, organizations, plan, registrations
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..i18n import gettext
 from ..limits import RateLimited
 from ..models import JoinClick, Organization, Registration, Webinar
+from ..periods import parse_period
 from ..registrations import RegistrationLimits
 from ..requests import base_url, commit, runtime
 from ..scheduling import upcoming_query
 from ..validation import registration_input
+from .adoption import can_adopt
 from .common import (
     client_address,
     clock,
@@ -35,6 +37,7 @@ from .common import (
     read_form,
     redirect,
     render,
+    signed_in,
 )
 from .routing import route
 
@@ -47,6 +50,7 @@ STATE_MESSAGES = {
     "closed": "Registration is closed.",
     "full": "All seats are taken.",
     "duplicate": "This e-mail is already registered.",
+    "planned": "Registration opens once the date is fixed.",
 }
 
 
@@ -54,6 +58,8 @@ def registration_state(webinar: Webinar, now: datetime) -> str | None:
     """None when the form is offered, otherwise the key of STATE_MESSAGES that explains why."""
     if webinar.status == "cancelled":
         return "cancelled"
+    if webinar.status == "planned":
+        return "planned"
     if webinar.status == "finished" or calendars.end_at(webinar) <= now:
         return "past"
     if webinar.start_at <= now:
@@ -68,16 +74,19 @@ def registration_state(webinar: Webinar, now: datetime) -> str | None:
 async def calendar_index(request: Request) -> Response:
     async with db(request) as session:
         orgs = await organizations.all_organizations(session)
+        counts = plan.subtree_counts(orgs, await plan.upcoming_counts(session,
+                                                                      clock(request).now()))
     children: dict[int | None, list[Organization]] = {}
     for org in orgs:
         children.setdefault(org.parent_id, []).append(org)
 
     def tree(parent_id: int | None) -> list[dict[str, Any]]:
-        return [{"org": org, "children": tree(org.id)}
+        return [{"org": org, "children": tree(org.id), "upcoming": counts.get(org.id, 0)}
                 for org in sorted(children.get(parent_id, []), key=lambda o: o.name)]
 
     known = {org.id for org in orgs}
-    roots = tree(None) + [{"org": org, "children": tree(org.id)} for org in orgs
+    roots = tree(None) + [{"org": org, "children": tree(org.id),
+                           "upcoming": counts.get(org.id, 0)} for org in orgs
                           if org.parent_id is not None and org.parent_id not in known]
     return render(request, "pages/calendar.html", {"tree": roots})
 
@@ -109,6 +118,7 @@ def webinar_context(request: Request, webinar: Webinar, **extra: Any) -> dict[st
     now = clock(request).now()
     state = extra.pop("state", registration_state(webinar, now))
     links = feeds.public_links(base_url(request), webinar)
+    period = parse_period(webinar.plan_period) if webinar.plan_period else None
     seats_left = (max(webinar.capacity - webinar.registered_count, 0)
                   if webinar.capacity is not None else None)
     return {
@@ -121,6 +131,8 @@ def webinar_context(request: Request, webinar: Webinar, **extra: Any) -> dict[st
         "ics_url": f"/w/{webinar.public_id}.ics",
         "google_url": calendars.google_calendar_url(webinar, links),
         "outlook_url": calendars.outlook_calendar_url(webinar, links, personal=True),
+        "planned_note": (period.planned_note(locale(request))
+                         if webinar.status == "planned" and period else None),
         **extra,
     }
 
@@ -152,8 +164,9 @@ async def webinar_page(request: Request) -> Response:
     async with db(request) as session:
         webinar = await feeds.get_public_webinar(session, request.path_params["public_id"])
         orgs = await member_organizations(session, webinar)
+        adopt = signed_in(request) and await can_adopt(request, session, webinar)
     return render(request, "pages/webinar.html",
-                  webinar_context(request, webinar, member_orgs=orgs))
+                  webinar_context(request, webinar, member_orgs=orgs, adopt=adopt))
 
 
 async def register(request: Request) -> Response:
