@@ -20,7 +20,7 @@ from starlette.routing import Route
 from webinars.cli import main, uvicorn_config
 from webinars.config import AppConfig, load
 from webinars.db import make_engine, make_sessionmaker
-from webinars.models import Account, Meeting, Organization, Webinar
+from webinars.models import Account, Adoption, Meeting, Organization, Registration, Webinar
 
 from .conftest import SECRET, empty_tables
 from .served import SETTINGS, clean_env, free_port, serving
@@ -68,6 +68,11 @@ async def counts(url: str) -> dict[str, object]:
                 "ready": await session.scalar(select(func.count()).select_from(Meeting).where(
                     Meeting.status == "ready")),
                 "titles": [w.title for w in webinars],
+                "planned": sum(1 for w in webinars if w.status == "planned"),
+                "copies": sum(1 for w in webinars if w.source_id is not None),
+                "adoptions": sorted((await session.scalars(select(Adoption.kind))).all()),
+                "declared": set((await session.scalars(
+                    select(Registration.organization_id))).all()),
             }
     finally:
         await engine.dispose()
@@ -107,8 +112,14 @@ def test_demo_loads_a_yearly_plan_across_levels_and_zones(database_url: str, env
     assert found["orgs"] == 7
     assert found["levels"] == {"federal", "regional", "municipal", "primary"}
     assert found["accounts"] == 7
-    assert 10 <= found["webinars"] <= 15
-    assert found["ready"] == found["webinars"]  # every event already has its Jitsi link
+    assert 10 <= found["webinars"] <= 20
+    # every dated event already has its Jitsi link; the indicative ones ask for none
+    assert found["planned"] == 2
+    assert found["ready"] == found["webinars"] - found["planned"]
+    # the plan spreads down the tree: a region joins, another copies twice (one of them an
+    # indicative item it gave its own date); members of three organizations registered
+    assert found["adoptions"] == ["copy", "copy", "join"] and found["copies"] == 2
+    assert len(found["declared"]) == 3
     assert len(found["zones"]) >= 3
     assert {"training", "conference", "action", "contest", "webinar"} <= found["kinds"]
     assert any("Обучение" in t for t in found["titles"])  # type: ignore[union-attr]

@@ -10,14 +10,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .accounts import create_account
+from .adoption import copy, join
 from .clock import Clock
 from .errors import ValidationFailed
-from .models import Account, Organization
+from .models import Account, Organization, Webinar
 from .organizations import create_organization
 from .queue import Queue, commit_and_enqueue
+from .registrations import register
 from .runtime import Runtime
 from .scheduling import create_webinar
-from .validation import webinar_input
+from .validation import registration_input, webinar_input
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,25 @@ PLAN = [
 ]
 
 
+#: Indicative items of the federal sample plan: a quarter or the year, no date yet.
+SAMPLE_PLAN = [
+    ("Региональные семинары-совещания ответственных за информационную работу", "training",
+     "Каждая региональная организация проводит у себя: дату назначает регион."),
+    ("Неделя профсоюзных медиа", "action",
+     "Единая неделя публикаций первичных организаций о своей работе."),
+]
+#: (member, e-mail, declared organization, event index in PLAN): registrations spread over
+#: the tree, so reports have something to roll up.
+MEMBERS = [
+    ("Елена Сидорова", "elena@school12.demo.example", "ekb-school-12", 0),
+    ("Андрей Попов", "andrey@school12.demo.example", "ekb-school-12", 0),
+    ("Татьяна Гришина", "tatiana@school12.demo.example", "ekb-school-12", 1),
+    ("Николай Ан", "nikolay@gym2.demo.example", "vvo-gymnasium-2", 0),
+    ("Вера Пак", "vera@gym2.demo.example", "vvo-gymnasium-2", 1),
+    ("Юлия Мельник", "yulia@ekb.demo.example", "ekb", 6),
+]
+
+
 def local_start(now: datetime, weeks: int, at: time, zone: str) -> datetime:
     day = (now.astimezone(ZoneInfo(zone)) + timedelta(weeks=weeks)).date()
     while day.weekday() >= 5:  # events fall on working days
@@ -139,9 +160,31 @@ async def create_tree(session: AsyncSession, clock: Clock, password: str
     return created
 
 
+async def adopt_down_the_tree(session: AsyncSession, clock: Clock,
+                             tree: dict[str, tuple[Organization, Account]],
+                             made: list[Webinar], uid_domain: str) -> None:
+    """The Sverdlovsk region joins the opening conference; Primorye runs its own copy of the
+    first training module at a local hour; Primorye dates the first indicative item."""
+    region, ural = tree["sverdlovsk"]
+    await join(session, clock, ural, made[0].id, region.id,
+               {"note": "Смотрим вместе в обкоме, ауд. 301", "contact": "Игорь Петров"})
+    coast, primorye = tree["primorye"]
+    start = made[1].start_at.astimezone(ZoneInfo(coast.timezone)).replace(hour=17, minute=0)
+    await copy(session, clock, primorye, made[1].id, coast.id, {},
+               {"start": start.replace(tzinfo=None).isoformat(timespec="minutes")},
+               uid_domain=uid_domain)
+    seminar = made[len(PLAN)]
+    first_day = seminar.start_at.astimezone(ZoneInfo(coast.timezone)) + timedelta(days=14)
+    await copy(session, clock, primorye, seminar.id, coast.id,
+               {"note": "Краевой семинар в онлайн-формате"},
+               {"start": first_day.replace(hour=15, minute=0, tzinfo=None)
+                .isoformat(timespec="minutes")}, uid_domain=uid_domain)
+
+
 async def load_demo(runtime: Runtime, queue: Queue, *, password: str) -> str:
     """Create the tree, its organizers and the yearly plan; meeting links are made by jobs."""
     clock = runtime.clock
+    made: list[Webinar] = []
     async with runtime.sessionmaker() as session:
         tree = await create_tree(session, clock, password)
         now = clock.now()
@@ -154,10 +197,28 @@ async def load_demo(runtime: Runtime, queue: Queue, *, password: str) -> str:
                 "timezone": org.timezone, "duration_minutes": event.minutes,
                 "capacity": event.capacity, "organization_id": org.id,
             }, clock, default_timezone=org.timezone, partial=False)
-            await create_webinar(session, clock, account, data,
-                                 uid_domain=runtime.config.uid_domain)
+            made.append(await create_webinar(session, clock, account, data,
+                                             uid_domain=runtime.config.uid_domain))
+        union, federal_organizer = tree["union"]
+        quarter = f"{now.year + 1}-Q2" if now.month > 3 else f"{now.year}-Q2"
+        for title, kind, description in SAMPLE_PLAN:
+            data = webinar_input({
+                "title": title, "description": description, "kind": kind, "status": "planned",
+                "plan_period": quarter, "timezone": union.timezone, "duration_minutes": 90,
+                "organization_id": union.id}, clock, default_timezone=union.timezone,
+                partial=False)
+            made.append(await create_webinar(session, clock, federal_organizer, data,
+                                             uid_domain=runtime.config.uid_domain))
+        await adopt_down_the_tree(session, clock, tree, made, runtime.config.uid_domain)
+        for name, email, org_slug, index in MEMBERS:
+            member = registration_input({
+                "name": name, "email": email, "locale": "ru",
+                "timezone": tree[org_slug][0].timezone, "organization_id": tree[org_slug][0].id,
+            }, default_locale="ru", default_timezone=tree[org_slug][0].timezone)
+            await register(session, clock, made[index], member)
         await commit_and_enqueue(session, queue, clock)
-    lines = [f"Demo loaded: {len(ORGS)} organizations, {len(PLAN)} events.",
+    lines = [(f"Demo loaded: {len(ORGS)} organizations, {len(made)} events "
+              f"({len(SAMPLE_PLAN)} of them indicative), {len(MEMBERS)} registrations."),
              f"Organizers (password: {password}):"]
     lines += [f"  {spec.organizer_email:24} {spec.level:9} {spec.name}" for spec in ORGS]
     lines.append(f"Public calendar: {runtime.config.base_url}/o/{ORGS[-1].slug}")
