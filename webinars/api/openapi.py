@@ -126,13 +126,13 @@ _WEBINAR_FIELDS: dict[str, Any] = {
                                "calendars get DTSTART;VALUE=DATE. `start` and "
                                "`duration_minutes` are then not used; the platform defaults "
                                "to none (no online meeting)."},
-    "start_date": {"type": "string", "format": "date",
+    "start_date": {"type": "string", "format": "date", "maxLength": 10,
                    "description": "An all-day period's first day (not in the past)."},
-    "end_date": {"type": "string", "format": "date",
+    "end_date": {"type": "string", "format": "date", "maxLength": 10,
                  "description": "An all-day period's last day, inclusive: on or after "
                                 "`start_date`, at most 366 days."},
     "deadline": nullable({
-        "type": "string", "pattern": ISO_DATE_TIME,
+        "type": "string", "pattern": ISO_DATE_TIME, "maxLength": 40,
         "description": "An all-day period's submission deadline, inside the period; without "
                        "an offset it is wall time in `timezone`. Members are reminded of it "
                        "a day before.",
