@@ -23,6 +23,7 @@ from webinars.runtime import Runtime
 from workers.reconcile import reconcile_deliveries
 
 from .api_support import Api, World, registration_body, webinar_body
+from .factories import csrf_from, login
 from .validators import check_icaljs, check_libical, check_lines
 
 
@@ -253,3 +254,28 @@ async def test_a_copy_of_a_contest_is_a_period_too(client: httpx.AsyncClient, wo
     assert copy["all_day"] is True and copy["platform"] == "none"
     assert (copy["start_date"], copy["end_date"]) == ("2027-03-01", "2027-03-31")
     assert copy["deadline"] == original["deadline"]
+
+
+async def test_the_form_makes_a_period(client: httpx.AsyncClient, world: World,
+                                       runtime: Runtime) -> None:
+    await login(client, "north@union.example")
+    form = await client.get("/webinars/new")
+    body = {"csrf_token": csrf_from(form.text), "title": "Акция «Мой профсоюз»",
+            "kind": "action", "organization_id": str(world.north.id), "timezone": "",
+            "duration_minutes": "90", "platform": "none", "visibility": "public",
+            "registration_open": "on", "status": "scheduled", "reminder_offsets": "",
+            "all_day": "on", "start_date": "2027-03-01", "end_date": "2027-02-01"}
+    refused = await client.post("/webinars/new", data=body)
+    assert refused.status_code == 422 and 'data-field="end_date"' in refused.text
+    made = await client.post("/webinars/new", data={**body, "end_date": "2027-03-31",
+                                                    "deadline_date": "2027-03-25",
+                                                    "deadline_time": "18:00"})
+    assert made.status_code == 303, made.text
+    async with runtime.sessionmaker() as session:
+        webinar = await session.scalar(select(Webinar).where(Webinar.title.like("Акция%")))
+    assert webinar is not None and webinar.all_day and webinar.end_date == date(2027, 3, 31)
+    assert webinar.deadline_at == datetime(2027, 3, 25, 13, 0, tzinfo=UTC)
+    edit = await client.get(f"/webinars/{webinar.id}/edit")
+    assert 'name="start_date" type="date" value="2027-03-01"' in edit.text
+    dashboard = await client.get("/dashboard")
+    assert "с 1 по 31 марта 2027" in dashboard.text
