@@ -32,7 +32,7 @@ from . import (
 from .base import Adapter
 from .http import AdapterContext, PlatformHttp, TokenCache
 
-__all__ = ["CONNECTABLE", "PASTE_PLATFORMS", "PLATFORMS", "WEBINAR_PLATFORMS", "Field",
+__all__ = ["CONNECTABLE", "NO_MEETING", "PASTE_PLATFORMS", "PLATFORMS", "WEBINAR_PLATFORMS", "Field",
            "Platform", "TokenCache", "check_pasted_url", "guess_pasted_platform",
            "make_adapter"]
 
@@ -59,7 +59,8 @@ class Platform:
     name: str
     label: str
     #: "dynamic": the adapter makes the meeting; "static": the organizer pastes a link;
-    #: "paste": a service with no adapter whose links may be pasted (VK calls, other).
+    #: "paste": a service with no adapter whose links may be pasted (VK calls, other);
+    #: "none": no online meeting at all (a contest, a PR action).
     link_kind: str
     #: What a link pasted for this platform must look like (full URL, https only).
     url_pattern: re.Pattern[str] | None
@@ -221,11 +222,15 @@ PLATFORMS: dict[str, Platform] = {p.name: p for p in (
         _url(r"^https://((m\.)?vk\.(com|ru)/call/join/|calls\.vk\.com/|(web\.)?sferum\.ru/)\S*$"),
     ),
     Platform("other", "other", "paste", HTTPS_ANY),
+    Platform("none", "No meeting link", "none", None),
 )}
+
+#: The choice for an event with no meeting link (the default for all-day events).
+NO_MEETING = "none"
 
 #: Platforms an organizer can choose for a webinar.
 WEBINAR_PLATFORMS: tuple[str, ...] = tuple(
-    name for name, p in PLATFORMS.items() if p.factory is not None)
+    name for name, p in PLATFORMS.items() if p.factory is not None or p.link_kind == "none")
 #: Platforms whose links may be pasted ("static" webinars), each with its pattern.
 PASTE_PLATFORMS: tuple[str, ...] = tuple(
     name for name, p in PLATFORMS.items() if p.url_pattern is not None)

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +24,7 @@ from .validation import Errors, WebinarInput, text, webinar_input
 
 #: The fields a copy may set differently from the original; the rest are the original's.
 OVERRIDES = ("title", "description", "start", "timezone", "platform", "static_url",
-             "static_platform", "capacity")
+             "static_platform", "capacity", "start_date", "end_date", "deadline")
 MAX_NOTE = 2000
 MAX_CONTACT = 200
 #: A lower organization is reminded of one item at most once in this time.
@@ -120,7 +121,17 @@ def copy_input(original: Webinar, organization: Organization, overrides: Mapping
     }
     if original.static_url and original.platform == "static":
         data["static_url"] = original.static_url
-    if overrides.get("start"):
+    if original.all_day:
+        # A period is copied as a period: its days (and deadline) unless the copy moves them.
+        data.pop("duration_minutes")
+        zone = overrides.get("timezone") or original.timezone
+        data.update(all_day=True, timezone=zone,
+                    start_date=original.start_at.astimezone(ZoneInfo(original.timezone))
+                    .date().isoformat(),
+                    end_date=original.end_date.isoformat() if original.end_date else None,
+                    deadline=(original.deadline_at.astimezone(ZoneInfo(zone)).replace(
+                        tzinfo=None).isoformat() if original.deadline_at else None))
+    elif overrides.get("start"):
         data["timezone"] = overrides.get("timezone") or organization.timezone
     else:  # the original's time, in the original's zone (unless another zone is asked for)
         data["start"] = original.start_at.isoformat()

@@ -12,12 +12,16 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event, vDuration
 
+from integrations.registry import NO_MEETING
+
+from .i18n import format_days, format_when
 from .models import Webinar
 
 PRODID = "-//Webinars//Webinar scheduler//RU"
@@ -47,7 +51,40 @@ class FeedItem:
     sequence: int | None = None
 
 
+def has_meeting(webinar: Webinar) -> bool:
+    """False for an event with no online meeting (platform "none": a contest, an action)."""
+    return webinar.platform != NO_MEETING
+
+
+def meeting_links(webinar: Webinar, links: EventLinks) -> EventLinks:
+    """`links` without a join address when the event has no online meeting."""
+    if links.join_url and not has_meeting(webinar):
+        return EventLinks(page_url=links.page_url, join_url=None)
+    return links
+
+
+def first_day(webinar: Webinar) -> date:
+    """An all-day event's first day: its start's date in its own zone."""
+    return webinar.start_at.astimezone(ZoneInfo(webinar.timezone)).date()
+
+
+def last_day(webinar: Webinar) -> date:
+    """An all-day event's last day (inclusive)."""
+    if webinar.end_date is not None:
+        return webinar.end_date
+    return (end_at(webinar) - timedelta(minutes=1)).astimezone(ZoneInfo(webinar.timezone)).date()
+
+
+def event_when(webinar: Webinar, zone: str, locale: str) -> str:
+    """When the event happens as a reader sees it: its days for a period («с 1 по 31 марта
+    2027», the same in every zone), else the start in `zone`."""
+    if webinar.all_day:
+        return format_days(first_day(webinar), last_day(webinar), locale)
+    return format_when(webinar.start_at, zone, locale)
+
+
 def description_text(webinar: Webinar, links: EventLinks) -> str:
+    links = meeting_links(webinar, links)
     parts = [webinar.description.strip()] if webinar.description.strip() else []
     if links.join_url:
         parts.append(f"Подключиться / Join: {links.join_url}")
@@ -67,13 +104,22 @@ def end_at(webinar: Webinar) -> datetime:
 
 def vevent(webinar: Webinar, links: EventLinks, *, organizer_email: str, organizer_name: str,
            dtstamp: datetime, sequence: int | None = None) -> Event:
-    """The VEVENT shared by every artefact: UTC times, join link in LOCATION, URL, DESCRIPTION."""
+    """The VEVENT shared by every artefact: UTC times, join link in LOCATION, URL, DESCRIPTION.
+
+    An all-day period has DTSTART;VALUE=DATE and an exclusive DTEND;VALUE=DATE (the day
+    after its last), and is TRANSPARENT: a month-long contest must not make anyone busy.
+    """
+    links = meeting_links(webinar, links)
     event = Event()
     event.add("UID", webinar.uid)
     event.add("DTSTAMP", dtstamp)
     event.add("SEQUENCE", webinar.sequence if sequence is None else sequence)
-    event.add("DTSTART", webinar.start_at)
-    event.add("DTEND", end_at(webinar))
+    if webinar.all_day:
+        event.add("DTSTART", first_day(webinar))
+        event.add("DTEND", last_day(webinar) + timedelta(days=1))
+    else:
+        event.add("DTSTART", webinar.start_at)
+        event.add("DTEND", end_at(webinar))
     event.add("SUMMARY", webinar.title)
     event.add("DESCRIPTION", description_text(webinar, links))
     event.add("LOCATION", links.join_url or links.page_url)
@@ -86,7 +132,7 @@ def vevent(webinar: Webinar, links: EventLinks, *, organizer_email: str, organiz
     organizer = f"mailto:{organizer_email}"
     event.add("ORGANIZER", organizer, parameters={"CN": common_name(organizer_name)})
     event.add("STATUS", "CANCELLED" if webinar.status == "cancelled" else "CONFIRMED")
-    event.add("TRANSP", "OPAQUE")
+    event.add("TRANSP", "TRANSPARENT" if webinar.all_day else "OPAQUE")
     return event
 
 
@@ -157,6 +203,7 @@ def content_version(items: Sequence[FeedItem], *, organizer_email: str,
         w = item.webinar
         sequence = w.sequence if item.sequence is None else item.sequence
         row = [w.uid, sequence, w.status, w.start_at.isoformat(), w.duration_minutes,
+               w.all_day, w.end_date.isoformat() if w.end_date else None, w.platform,
                w.title, w.description, w.updated_at.isoformat(), w.organization.name,
                item.links.page_url, item.links.join_url, list(item.categories)]
         digest.update(b"\x1e")
@@ -174,10 +221,14 @@ def _utc_iso(instant: datetime) -> str:
 
 def google_calendar_url(webinar: Webinar, links: EventLinks) -> str:
     """Google's "add event" template (ical-interop.md §2.9): UTC dates, so no `ctz` is needed."""
+    links = meeting_links(webinar, links)
+    dates = (f"{first_day(webinar):%Y%m%d}/{last_day(webinar) + timedelta(days=1):%Y%m%d}"
+             if webinar.all_day else
+             f"{_utc_compact(webinar.start_at)}/{_utc_compact(end_at(webinar))}")
     params = {
         "action": "TEMPLATE",
         "text": webinar.title,
-        "dates": f"{_utc_compact(webinar.start_at)}/{_utc_compact(end_at(webinar))}",
+        "dates": dates,
         "details": description_text(webinar, links),
         "location": links.join_url or links.page_url,
     }
@@ -191,6 +242,7 @@ def outlook_calendar_url(webinar: Webinar, links: EventLinks, *, personal: bool 
     The body is HTML-ish: line breaks are `<br>`, not newlines.
     """
     host = "outlook.live.com" if personal else "outlook.office.com"
+    links = meeting_links(webinar, links)
     params = {
         "path": "/calendar/action/compose",
         "rru": "addevent",
@@ -200,6 +252,10 @@ def outlook_calendar_url(webinar: Webinar, links: EventLinks, *, personal: bool 
         "body": description_text(webinar, links).replace("\n", "<br>"),
         "location": links.join_url or links.page_url,
     }
+    if webinar.all_day:
+        params.update(startdt=first_day(webinar).isoformat(),
+                      enddt=(last_day(webinar) + timedelta(days=1)).isoformat(),
+                      allday="true")
     return f"https://{host}/calendar/deeplink/compose?" + urlencode(
         params, quote_via=quote, safe="/:")
 

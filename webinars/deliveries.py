@@ -14,7 +14,9 @@ from .models import Delivery, Webinar
 from .queue import pending_deliveries
 
 #: Kinds that a newer message of the same kind makes pointless while still unsent.
-REPLACEABLE = ("update", "reminder", "followup")
+REPLACEABLE = ("update", "reminder", "followup", "deadline")
+#: How long before a period's submission deadline members are reminded of it.
+DEADLINE_NOTICE_MINUTES = 24 * 60
 #: Kinds that carry the event itself (iTIP REQUEST or CANCEL) and so a SEQUENCE.
 CALENDAR_KINDS = ("invitation", "update", "cancellation")
 
@@ -60,6 +62,17 @@ def reminder_rows(webinar: Webinar, registration_id: int, now: datetime) -> list
         if due > now:
             rows.append(row(webinar, registration_id, "reminder", due, now, minutes))
     return rows
+
+
+def deadline_rows(webinar: Webinar, registration_id: int, now: datetime
+                  ) -> list[dict[str, Any]]:
+    """The reminder of a submission deadline, while its moment is still ahead."""
+    if webinar.deadline_at is None:
+        return []
+    due = webinar.deadline_at - timedelta(minutes=DEADLINE_NOTICE_MINUTES)
+    if due <= now:
+        return []
+    return [row(webinar, registration_id, "deadline", due, now, DEADLINE_NOTICE_MINUTES)]
 
 
 async def supersede(session: AsyncSession, *, webinar_id: int, kinds: Iterable[str],

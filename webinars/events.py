@@ -17,7 +17,7 @@ from .states import EventKind
 WEBINAR_FIELDS = ("title", "description", "kind", "start_at", "timezone", "duration_minutes",
                   "capacity", "registration_open", "visibility", "platform", "static_url",
                   "status", "reminder_offsets", "recording_url", "followup_note",
-                  "organization_id")
+                  "organization_id", "all_day", "end_date", "deadline_at")
 
 
 def plain(value: Any) -> Any:

@@ -6,10 +6,10 @@ falls back to English, never to an error.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime, get_timezone_name
+from babel.dates import format_date, format_datetime, get_timezone_name
 
 from .config import SUPPORTED_LOCALES
 
@@ -23,6 +23,33 @@ RU: dict[str, str] = {
     "Webinars": "Вебинары",
     "Log in": "Войти",
     "Log out": "Выйти",
+    # Periods (issue 9, item 4): all-day contests and actions, deadlines, no meeting link.
+    "No meeting link": "без ссылки на встречу",
+    "from {0} to {1}": "с {0} по {1}",
+    "Submission deadline": "Срок приёма работ",
+    "Submission deadline — {0}": "Срок приёма работ — {0}",
+    "Deadline: {title}": "Срок приёма работ: {title}",
+    "This event has no online meeting.": "У этого мероприятия нет онлайн-встречи.",
+    "No online meeting": "Без онлайн-встречи",
+    "All-day period (contest, action)": "Период целиком (конкурс, акция)",
+    "First day": "Первый день",
+    "Last day": "Последний день",
+    "Deadline date": "Дата срока приёма работ",
+    "Deadline time": "Время срока приёма работ",
+    "For a period, the date and time above and the duration are not used.":
+        "Для периода дата, время начала и длительность выше не используются.",
+    "must not be in the past": "не может быть в прошлом",
+    "must not be before the start date": "не может быть раньше первого дня",
+    "must be at most {0} days after the start date":
+        "должен быть не позже чем через {0} дней после первого дня",
+    "must lie inside the period": "должен быть внутри периода",
+    "is only for all-day periods (contests, actions)":
+        "бывает только у периодов (конкурсов, акций)",
+    "must be whole days before an all-day event":
+        "для периода напоминания задаются целыми днями до начала",
+    "a planned item has no dates yet: leave it off": "у намеченного пункта ещё нет дат",
+    "must be a date and time such as 2027-03-25T18:00":
+        "должно быть датой и временем, например 2027-03-25T18:00",
     "E-mail": "Электронная почта",
     "Password": "Пароль",
     "Wrong e-mail or password.": "Неверная электронная почта или пароль.",
@@ -672,6 +699,26 @@ def format_when(instant: datetime, zone: str, locale: str) -> str:
     tz = ZoneInfo(zone)
     text = format_datetime(instant, "EEEE, d MMMM y, HH:mm", tzinfo=tz, locale=locale)
     return f"{text} ({zone_label(zone, locale)})"
+
+
+def format_day(day: date, locale: str) -> str:
+    """"5 марта 2027"."""
+    text: str = format_date(day, "d MMMM y", locale=locale)
+    return text
+
+
+def format_days(first: date, last: date, locale: str) -> str:
+    """A period of days as people say it: «с 1 по 31 марта 2027», «с 25 марта по 5 апреля
+    2027», «с 28 декабря 2026 по 10 января 2027»; one day is just that day."""
+    if first == last:
+        return format_day(first, locale)
+    if first.year != last.year:
+        start = format_day(first, locale)
+    elif first.month != last.month:
+        start = format_date(first, "d MMMM", locale=locale)
+    else:
+        start = str(first.day)
+    return gettext(locale, "from {0} to {1}").format(start, format_day(last, locale))
 
 
 def zone_label(zone: str, locale: str) -> str:

@@ -26,14 +26,14 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from . import calendars, itip
 from .calendars import EventLinks
 from .config import AppConfig
-from .i18n import format_when, gettext
+from .i18n import format_days, format_when, gettext
 from .mailer import OutgoingMail
 from .models import Webinar
 from .resources import templates_dir
 from .security import address_proof
 
 TEMPLATES_DIR = templates_dir() / "email"
-KINDS = ("invitation", "update", "cancellation", "reminder", "followup")
+KINDS = ("invitation", "update", "cancellation", "reminder", "followup", "deadline")
 METHODS = {"invitation": itip.REQUEST, "update": itip.REQUEST, "cancellation": itip.CANCEL}
 SUBJECTS = {
     "invitation": "Invitation: {title}",
@@ -42,6 +42,7 @@ SUBJECTS = {
     "registration_cancelled": "Registration cancelled: {title}",
     "reminder": "Reminder: {title}",
     "followup": "After the event: {title}",
+    "deadline": "Deadline: {title}",
 }
 MIXED = "==webinars-mixed=="
 ALTERNATIVE = "==webinars-alternative=="
@@ -54,7 +55,7 @@ env = Environment(loader=FileSystemLoader(str(TEMPLATES_DIR)),
 
 
 #: Kinds a member may turn off (List-Unsubscribe); the others keep their calendar right.
-OPTIONAL_KINDS = ("reminder", "followup")
+OPTIONAL_KINDS = ("reminder", "followup", "deadline")
 
 
 @dataclass(frozen=True)
@@ -241,7 +242,12 @@ class MessageBatch:
             "title": w.title,
             "description": w.description.strip(),
             "organization": w.organization.name if w.organization is not None else "",
-            "when": when_text(w.start_at, recipient.timezone, locale),
+            "when": (format_days(calendars.first_day(w), calendars.last_day(w), locale)
+                     if w.all_day else when_text(w.start_at, recipient.timezone, locale)),
+            "all_day": w.all_day,
+            "has_meeting": calendars.has_meeting(w),
+            "deadline": (when_text(w.deadline_at, recipient.timezone, locale)
+                         if w.deadline_at else ""),
             "duration_minutes": w.duration_minutes,
             "offset": offset_text(offset_minutes, locale) if offset_minutes else "",
             "join_url": self.join_base + recipient.join_token,

@@ -86,7 +86,10 @@ async def release_seat(session: AsyncSession, webinar_id: int) -> None:
 def check_open(webinar: Webinar, clock: Clock) -> None:
     if webinar.status == "cancelled":
         raise Conflict("the webinar is cancelled", "cancelled")
-    if webinar.status != "scheduled" or webinar.start_at <= clock.now():
+    # A period (a contest, an action) takes members until its last day is over.
+    closes = (webinar.start_at + timedelta(minutes=webinar.duration_minutes)
+              if webinar.all_day else webinar.start_at)
+    if webinar.status != "scheduled" or closes <= clock.now():
         raise Conflict("registration is closed", "closed")
     if not webinar.registration_open:
         raise Conflict("registration is closed", "closed")

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from integrations.registry import PLATFORMS, WEBINAR_PLATFORMS
+from integrations.registry import NO_MEETING, PLATFORMS, WEBINAR_PLATFORMS
 
 from . import events
 from .clock import Clock
@@ -21,10 +21,10 @@ from .models import DEFAULT_REMINDER_OFFSETS, Account, Meeting, Organization, We
 from .organizations import require_manage
 from .periods import parse_period
 from .states import EventKind, MeetingStatus, WebinarStatus
-from .validation import WebinarInput
+from .validation import Errors, WebinarInput, check_deadline
 
 #: Changes an attendee must see in their calendar: each raises SEQUENCE and sends an update.
-SIGNIFICANT = ("start_at", "duration_minutes", "title", "description")
+SIGNIFICANT = ("start_at", "duration_minutes", "title", "description", "all_day")
 #: Changes that need the platform told (a new time or title for the meeting): the meetings
 #: handler reads them.
 MEETING_FIELDS = ("start_at", "duration_minutes", "title", "platform", "static_url")
@@ -91,21 +91,35 @@ async def place_in_plan(session: AsyncSession, values: dict[str, Any],
     values["start_at"] = period.first_moment(org.timezone)
 
 
+def hold_deadline(values: dict[str, Any], webinar: Webinar | None = None) -> None:
+    """A deadline belongs to an all-day period and lies inside it, whichever of them the
+    change touched."""
+    merged = {key: values.get(key, getattr(webinar, key, None)) for key in (
+        "all_day", "start_at", "duration_minutes", "deadline_at")}
+    errors = Errors()
+    if merged["deadline_at"] is not None and not merged["all_day"]:
+        errors["deadline"] = "is only for all-day periods (contests, actions)"
+    check_deadline(merged, errors)
+    errors.check()
+
+
 async def create_webinar(session: AsyncSession, clock: Clock, account: Account,
                          data: WebinarInput, *, uid_domain: str) -> Webinar:
     values = dict(data.values)
     await require_manage(session, account, values["organization_id"])
     await place_in_plan(session, values)
+    hold_deadline(values)
     now = clock.now()
     if values.get("platform") not in WEBINAR_PLATFORMS:
-        values["platform"] = "jitsi"
+        values["platform"] = NO_MEETING if values.get("all_day") else "jitsi"
     await require_connected(session, values["platform"], values["organization_id"])
     values.setdefault("reminder_offsets", list(DEFAULT_REMINDER_OFFSETS))
+    # An event with no online meeting has no meeting row: nothing waits for a link.
+    meeting = None if values["platform"] == NO_MEETING else Meeting(
+        platform=values["platform"], status=MeetingStatus.PENDING, updated_at=now)
     webinar = Webinar(**values, uid=new_uid(uid_domain), public_id=uuid.uuid4().hex,
                       sequence=0, registered_count=0, created_by_id=account.id, created_at=now,
-                      updated_at=now,
-                      meeting=Meeting(platform=values["platform"],
-                                      status=MeetingStatus.PENDING, updated_at=now))
+                      updated_at=now, meeting=meeting)
     session.add(webinar)
     await session.flush()
     await touch_plans(session, [webinar.organization_id], now)
@@ -135,6 +149,7 @@ async def update_webinar(session: AsyncSession, clock: Clock, account: Account,
     if "organization_id" in values and values["organization_id"] != webinar.organization_id:
         await require_manage(session, account, values["organization_id"])
     await place_in_plan(session, values, webinar)
+    hold_deadline(values, webinar)
     now = clock.now()
     changed = {k for k, v in values.items() if getattr(webinar, k) != v}
     if ("status" in changed and values["status"] == "draft" and webinar.registered_count > 0):

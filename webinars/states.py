@@ -82,6 +82,8 @@ class DeliveryKind(StrEnum):
     CANCELLATION = "cancellation"
     REMINDER = "reminder"
     FOLLOWUP = "followup"
+    #: Before a period's submission deadline (`Webinar.deadline_at`).
+    DEADLINE = "deadline"
 
 
 class DeliveryStatus(StrEnum):

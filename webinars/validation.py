@@ -8,11 +8,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from integrations.registry import PASTE_PLATFORMS, WEBINAR_PLATFORMS, check_pasted_url
+from integrations.registry import (
+    NO_MEETING,
+    PASTE_PLATFORMS,
+    WEBINAR_PLATFORMS,
+    check_pasted_url,
+)
 
 from .clock import Clock
 from .config import SUPPORTED_LOCALES
@@ -31,6 +36,9 @@ MAX_EMAIL = 254
 MAX_DURATION = 24 * 60
 MAX_CAPACITY = 100_000
 MAX_REMINDER = 30 * 24 * 60
+#: The longest period (a contest, a PR action), in days from the first to the last, inclusive.
+MAX_PERIOD_DAYS = 366
+DAY_MINUTES = 24 * 60
 
 
 #: Line breaks and other controls (C0, DEL, C1 such as U+0085, U+2028/2029, bidi overrides):
@@ -268,6 +276,97 @@ def reminder_offsets(data: Mapping[str, Any], errors: Errors) -> list[int] | Non
     return sorted(set(result), reverse=True)
 
 
+def calendar_date(data: Mapping[str, Any], name: str, errors: Errors,
+                  required: bool) -> date | None:
+    """A date as ISO 8601 (2027-03-01)."""
+    value = data.get(name)
+    if value is None or value == "":
+        if required:
+            errors[name] = "is required"
+        return None
+    if not isinstance(value, str):
+        errors[name] = "must be a date such as 2027-03-01"
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        errors[name] = "must be a date such as 2027-03-01"
+        return None
+
+
+def day_start(day: date, zone: str) -> datetime:
+    """The first moment of `day` in `zone`, in UTC (an all-day event's `start_at`).
+
+    Midnight exists in every zone the tz database has for Russia; where a DST change skips
+    it, the zone's first instant of the day is the one after the gap.
+    """
+    return datetime.combine(day, time(0), tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+
+def period_values(data: Mapping[str, Any], errors: Errors, zone: str, clock: Clock
+                  ) -> dict[str, Any]:
+    """An all-day period from `start_date` to `end_date` (inclusive): its `start_at`, its
+    whole days as `duration_minutes` (so `calendars.end_at` is the next day's midnight) and
+    `end_date`."""
+    first = calendar_date(data, "start_date", errors, required=True)
+    last = calendar_date(data, "end_date", errors, required=True)
+    if first is None or last is None:
+        return {}
+    today = clock.now().astimezone(ZoneInfo(zone)).date()
+    if first < today:
+        errors["start_date"] = "must not be in the past"
+        return {}
+    if first > today + timedelta(days=5 * 366):
+        errors["start_date"] = "must be within five years"
+        return {}
+    if last < first:
+        errors["end_date"] = "must not be before the start date"
+        return {}
+    days = (last - first).days + 1
+    if days > MAX_PERIOD_DAYS:
+        errors["end_date"] = f"must be at most {MAX_PERIOD_DAYS} days after the start date"
+        return {}
+    start = day_start(first, zone)
+    end = day_start(last + timedelta(days=1), zone)
+    return {"start_at": start, "end_date": last,
+            "duration_minutes": int((end - start).total_seconds()) // 60}
+
+
+def deadline_instant(data: Mapping[str, Any], errors: Errors, zone: str) -> datetime | None:
+    """`deadline` as ISO 8601; with no offset it is wall time in `zone` (like `start`)."""
+    value = data.get("deadline")
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        errors["deadline"] = "must be an ISO 8601 date and time string"
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        errors["deadline"] = "must be a date and time such as 2027-03-25T18:00"
+        return None
+    if parsed.tzinfo is None:
+        parsed, reason = wall_time(parsed, ZoneInfo(zone))
+        if reason:
+            errors["deadline"] = reason
+            return None
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        errors["deadline"] = "must lie inside the period"
+        return None
+
+
+def check_deadline(values: Mapping[str, Any], errors: Errors) -> None:
+    """A deadline lies inside its period (after the first moment, not after the end)."""
+    deadline = values.get("deadline_at")
+    start, minutes = values.get("start_at"), values.get("duration_minutes")
+    if deadline is None or start is None or minutes is None:
+        return
+    if not start < deadline <= start + timedelta(minutes=minutes):
+        errors["deadline"] = "must lie inside the period"
+
+
 def plan_period(data: Mapping[str, Any], errors: Errors, clock: Clock) -> str | None:
     """A planned item's period: "2027", "2027-Q1" or "2027-03", not over yet and within five
     years; None when absent or empty."""
@@ -306,7 +405,7 @@ def webinar_input(data: Mapping[str, Any], clock: Clock, *, default_timezone: st
         "title", "description", "kind", "start", "timezone", "duration_minutes", "capacity",
         "registration_open", "visibility", "platform", "static_url", "static_platform",
         "reminder_offsets", "organization_id", "recording_url", "followup_note", "status",
-        "plan_period",
+        "plan_period", "all_day", "start_date", "end_date", "deadline",
     }
     for name in sorted(unknown):
         errors[name] = "is not a known field"
@@ -328,7 +427,32 @@ def webinar_input(data: Mapping[str, Any], clock: Clock, *, default_timezone: st
     if zone is not None:
         put("timezone", zone)
     planned = data.get("status") == "planned"
-    if planned and data.get("start") not in (None, ""):
+    all_day = boolean(data, "all_day", errors, False)
+    if "all_day" in data or need:
+        values["all_day"] = all_day
+    if all_day:
+        if planned:
+            errors["all_day"] = "a planned item has no dates yet: leave it off"
+        else:
+            values.update(period_values(data, errors, zone or default_timezone, clock))
+        deadline = deadline_instant(data, errors, zone or default_timezone)
+        if "deadline" in data or need:
+            values["deadline_at"] = deadline
+        check_deadline(values, errors)
+    elif "all_day" in data or need:
+        values["end_date"] = None
+        values["deadline_at"] = None
+        if data.get("deadline") not in (None, ""):
+            errors["deadline"] = "is only for all-day periods (contests, actions)"
+        for name in ("start_date", "end_date"):
+            if data.get(name) not in (None, ""):
+                errors[name] = "is only for all-day periods (contests, actions)"
+    elif "deadline" in data:
+        # An update of the deadline alone: the period it must lie in is checked on saving.
+        values["deadline_at"] = deadline_instant(data, errors, zone or default_timezone)
+    if all_day:
+        pass  # the period's dates give the start; `start` is the form's other mode
+    elif planned and data.get("start") not in (None, ""):
         errors["start"] = "a planned item has no date yet: leave it empty, or make it scheduled"
     else:
         start = start_instant(data, errors, zone or default_timezone, clock,
@@ -344,15 +468,17 @@ def webinar_input(data: Mapping[str, Any], clock: Clock, *, default_timezone: st
             errors["plan_period"] = "is required for a planned item"
         elif not planned and period is not None:
             errors["plan_period"] = "is only for planned items (with no date yet)"
-    put("duration_minutes", integer(data, "duration_minutes", errors, required=need,
-                                    minimum=5, maximum=MAX_DURATION))
+    if not all_day:
+        put("duration_minutes", integer(data, "duration_minutes", errors, required=need,
+                                        minimum=5, maximum=MAX_DURATION))
     if "capacity" in data or need:
         values["capacity"] = integer(data, "capacity", errors, required=False, minimum=1,
                                      maximum=MAX_CAPACITY)
     if "registration_open" in data or need:
         values["registration_open"] = boolean(data, "registration_open", errors, True)
     put("visibility", choice(data, "visibility", errors, VISIBILITIES, "public"))
-    put("platform", choice(data, "platform", errors, WEBINAR_PLATFORMS, "jitsi"))
+    put("platform", choice(data, "platform", errors, WEBINAR_PLATFORMS,
+                           NO_MEETING if all_day else "jitsi"))
     if "static_url" in data:
         static_url = text(data, "static_url", errors, required=False, max_len=500)
         platform_of_link = data.get("static_platform") or "other"
@@ -367,8 +493,12 @@ def webinar_input(data: Mapping[str, Any], clock: Clock, *, default_timezone: st
     if values.get("platform") == "static" and not values.get("static_url"):
         errors.setdefault("static_url", "is required when the link is pasted by hand")
     offsets = reminder_offsets(data, errors)
-    if offsets is not None:
+    if offsets is not None and all_day and any(m % DAY_MINUTES for m in offsets):
+        errors["reminder_offsets"] = "must be whole days before an all-day event"
+    elif offsets is not None:
         values["reminder_offsets"] = offsets
+    elif all_day and need:
+        values["reminder_offsets"] = [DAY_MINUTES]
     if "organization_id" in data or need:
         values["organization_id"] = integer(data, "organization_id", errors, required=need,
                                             minimum=1, maximum=2**31 - 1)

@@ -24,7 +24,7 @@ from integrations.base import (
     PlatformUnavailable,
     translate_errors,
 )
-from integrations.registry import PLATFORMS
+from integrations.registry import NO_MEETING, PLATFORMS
 from webinars import events
 from webinars.connections import CredentialsUnavailable, build_adapter, connection_for
 from webinars.models import Meeting, PlatformConnection, Webinar
@@ -101,6 +101,8 @@ async def sync(session: AsyncSession, ctx: WorkerContext, event: EventView, curs
     meeting = webinar.meeting
     if event.kind == EventKind.WEBINAR_CANCELLED and (meeting is None or not meeting.external_id):
         return Step()
+    if webinar.platform == NO_MEETING and (meeting is None or not meeting.external_id):
+        return Step()  # no online meeting was asked for, and none was made before
     now = ctx["clock"].now()
     if meeting is None:
         meeting = webinar.meeting = Meeting(platform=webinar.platform, attempts=0)
@@ -125,7 +127,8 @@ async def sync_meeting(ctx: WorkerContext, webinar_id: int) -> str:
             return "nothing to do"
         meeting = webinar.meeting
         spec = spec_of(webinar)
-        cancelled = webinar.status == WebinarStatus.CANCELLED
+        # An event that no longer wants an online meeting has its old one removed.
+        cancelled = webinar.status == WebinarStatus.CANCELLED or webinar.platform == NO_MEETING
         seen_at = meeting.updated_at
         platform = meeting.platform if cancelled else webinar.platform
         adapter, connection_id, error_text = await adapter_of(session, ctx, webinar, meeting,

@@ -31,7 +31,7 @@ BATCH = 1000
 
 RowsFor = Callable[[int], list[dict[str, Any]]]
 ALL_KINDS = (DeliveryKind.INVITATION, DeliveryKind.UPDATE, DeliveryKind.REMINDER,
-             DeliveryKind.FOLLOWUP)
+             DeliveryKind.FOLLOWUP, DeliveryKind.DEADLINE)
 
 
 async def registration_confirmed(session: AsyncSession, ctx: WorkerContext, event: EventView,
@@ -42,7 +42,8 @@ async def registration_confirmed(session: AsyncSession, ctx: WorkerContext, even
         return Step()
     now = ctx["clock"].now()
     rows = [deliveries.row(webinar, registration.id, DeliveryKind.INVITATION, now, now),
-            *deliveries.reminder_rows(webinar, registration.id, now)]
+            *deliveries.reminder_rows(webinar, registration.id, now),
+            *deliveries.deadline_rows(webinar, registration.id, now)]
     await deliveries.write(session, rows, event_id=event.id)
     return Step(1)
 
@@ -73,10 +74,13 @@ async def webinar_changed(session: AsyncSession, ctx: WorkerContext, event: Even
     now = ctx["clock"].now()
     update = bool(changed & set(SIGNIFICANT))
     replan = "start_at" in changed or "reminder_offsets" in changed
+    # A moved or removed deadline supersedes its reminder; a new one is written.
+    redeadline = "deadline_at" in changed
     followup = bool(changed & {"recording_url", "followup_note"}) and bool(
         webinar.recording_url or webinar.followup_note)
     stale = ([DeliveryKind.UPDATE] if update else []) + (
         [DeliveryKind.REMINDER] if replan else []) + ([DeliveryKind.FOLLOWUP] if followup else [])
+    stale += [DeliveryKind.DEADLINE] if redeadline else []
     if not stale:
         return Step()
     if cursor == 0:
@@ -89,6 +93,8 @@ async def webinar_changed(session: AsyncSession, ctx: WorkerContext, event: Even
             rows.append(deliveries.row(webinar, registration_id, DeliveryKind.UPDATE, now, now))
         if replan:
             rows += deliveries.reminder_rows(webinar, registration_id, now)
+        if redeadline:
+            rows += deliveries.deadline_rows(webinar, registration_id, now)
         if followup:
             rows.append(deliveries.row(webinar, registration_id, DeliveryKind.FOLLOWUP,
                                        max(end, now), now))

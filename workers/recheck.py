@@ -171,9 +171,9 @@ def decide(row: Row, webinar: Webinar, history: History, now: datetime) -> tuple
         return None, "webinar cancelled"
     if not confirmed:
         return None, "registration cancelled"
-    if row.kind in ("reminder", "followup") and row.reminders_off:
+    if row.kind in ("reminder", "followup", "deadline") and row.reminders_off:
         return None, "reminders turned off"
-    if row.kind in ("invitation", "update", "reminder"):
+    if row.kind in ("invitation", "update", "reminder", "deadline"):
         if webinar.status != "scheduled":
             return None, "the webinar is not scheduled"
         if webinar.start_at + timedelta(minutes=webinar.duration_minutes) <= now:
@@ -195,6 +195,18 @@ def decide(row: Row, webinar: Webinar, history: History, now: datetime) -> tuple
         first_try = row.attempts <= 1
         if (first_try and planned != row.due_at) or (not first_try and planned > row.due_at):
             return None, "the webinar moved"
+        return webinar.sequence, ""
+    if row.kind == "deadline":
+        # The deadline as it is now: moved or removed since the row was written, it is not
+        # this row's to remind of (the change wrote a new row, or none).
+        if webinar.deadline_at is None or row.offset_minutes is None:
+            return None, "no deadline any more"
+        if webinar.deadline_at <= now:
+            return None, "the deadline has passed"
+        planned = webinar.deadline_at - timedelta(minutes=row.offset_minutes)
+        first_try = row.attempts <= 1
+        if (first_try and planned != row.due_at) or (not first_try and planned > row.due_at):
+            return None, "the deadline moved"
         return webinar.sequence, ""
     if row.kind == "followup":
         if not (webinar.recording_url or webinar.followup_note):

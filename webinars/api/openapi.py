@@ -120,6 +120,23 @@ _WEBINAR_FIELDS: dict[str, Any] = {
                        "(2027-Q1) or a month (2027-03), not over yet and within five years. "
                        "Required for status planned, refused for any other status.",
     }),
+    "all_day": {"type": "boolean",
+                "description": "A period (a contest, a PR action) of whole days from "
+                               "`start_date` to `end_date` instead of a meeting at `start`: "
+                               "calendars get DTSTART;VALUE=DATE. `start` and "
+                               "`duration_minutes` are then not used; the platform defaults "
+                               "to none (no online meeting)."},
+    "start_date": {"type": "string", "format": "date", "maxLength": 10,
+                   "description": "An all-day period's first day (not in the past)."},
+    "end_date": {"type": "string", "format": "date", "maxLength": 10,
+                 "description": "An all-day period's last day, inclusive: on or after "
+                                "`start_date`, at most 366 days."},
+    "deadline": nullable({
+        "type": "string", "pattern": ISO_DATE_TIME, "maxLength": 40,
+        "description": "An all-day period's submission deadline, inside the period; without "
+                       "an offset it is wall time in `timezone`. Members are reminded of it "
+                       "a day before.",
+    }),
 }
 
 SCHEMAS: dict[str, Any] = {
@@ -177,7 +194,8 @@ SCHEMAS: dict[str, Any] = {
             "timezone", "start_local", "duration_minutes", "end", "capacity",
             "registered_count", "seats_left", "registration_open", "visibility", "platform",
             "static_url", "status", "uid", "sequence", "reminder_offsets", "recording_url",
-            "followup_note", "page_url", "ics_url", "meeting", "plan_period",
+            "followup_note", "page_url", "ics_url", "meeting", "plan_period", "all_day",
+            "start_date", "end_date", "deadline",
         ],
         "properties": {
             "id": {"type": "integer"},
@@ -215,15 +233,23 @@ SCHEMAS: dict[str, Any] = {
             "plan_period": {"type": ["string", "null"],
                             "description": "A planned item's period (then `start` is its "
                                            "first moment, for ordering)."},
+            "all_day": {"type": "boolean"},
+            "start_date": {"type": ["string", "null"], "format": "date",
+                           "description": "An all-day period's first day."},
+            "end_date": {"type": ["string", "null"], "format": "date",
+                         "description": "An all-day period's last day (inclusive)."},
+            "deadline": {"oneOf": [{**_DATETIME, "pattern": "Z$"}, {"type": "null"}],
+                         "description": "The submission deadline, UTC."},
         },
     },
     "WebinarList": page_of("Webinar"),
     "WebinarCreate": {
         "type": "object",
         "additionalProperties": False,
-        "required": ["title", "duration_minutes", "organization_id"],
-        "description": "`start` is required unless the status is planned (then "
-                       "`plan_period` is, and `start` is refused).",
+        "required": ["title", "organization_id"],
+        "description": "`start` and `duration_minutes` are required unless the status is "
+                       "planned (then `plan_period` is, and `start` is refused) or the event "
+                       "is `all_day` (then `start_date` and `end_date` are).",
         "properties": _WEBINAR_FIELDS,
     },
     "WebinarUpdate": {

@@ -53,7 +53,7 @@ SCHEMAS: dict[str, Any] = {
                      "host_link", "fields"],
         "properties": {
             "name": {"type": "string"}, "label": {"type": "string"},
-            "link_kind": {"type": "string", "enum": ["dynamic", "static", "paste"]},
+            "link_kind": {"type": "string", "enum": ["dynamic", "static", "paste", "none"]},
             "attendance": {"type": "string", "enum": ["webhooks", "report", "clicks"]},
             "personal_links": {"type": "boolean"}, "host_link": {"type": "boolean"},
             "fields": {"type": "array", "items": _FIELD},

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ..calendars import first_day, last_day
 from ..models import Meeting, Organization, Registration, Webinar
 
 
@@ -70,6 +71,10 @@ def webinar_json(webinar: Webinar, base_url: str) -> dict[str, Any]:
         "ics_url": f"{base_url}/w/{webinar.public_id}.ics",
         "meeting": meeting_json(webinar.meeting),
         "plan_period": webinar.plan_period,
+        "all_day": webinar.all_day,
+        "start_date": first_day(webinar).isoformat() if webinar.all_day else None,
+        "end_date": last_day(webinar).isoformat() if webinar.all_day else None,
+        "deadline": utc(webinar.deadline_at) if webinar.deadline_at else None,
     }
 
 

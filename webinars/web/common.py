@@ -22,6 +22,7 @@ from starlette.templating import Jinja2Templates
 
 from ..accounts import account_for_session
 from ..assets import static_url
+from ..calendars import event_when
 from ..clock import Clock
 from ..i18n import format_when, gettext, pick_locale, zone_label
 from ..models import Account
@@ -33,6 +34,7 @@ from ..timezones import common_timezones
 TEMPLATES_DIR = templates_dir()
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.globals["format_when"] = format_when
+templates.env.globals["event_when"] = event_when
 templates.env.globals["zone_label"] = zone_label
 templates.env.globals["timezones"] = common_timezones
 templates.env.globals["static_url"] = static_url

@@ -25,6 +25,7 @@ from integrations.registry import PLATFORMS, WEBINAR_PLATFORMS, guess_pasted_pla
 from .. import joining
 from ..accounts import create_api_token
 from ..adoption import from_above
+from ..calendars import first_day, last_day
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..i18n import gettext
 from ..models import (
@@ -69,7 +70,7 @@ FORM_FIELDS = (
     "title", "description", "kind", "organization_id", "date", "time", "timezone",
     "duration_minutes", "capacity", "registration_open", "visibility", "platform", "static_url",
     "static_platform", "reminder_offsets", "status", "recording_url", "followup_note",
-    "plan_period",
+    "plan_period", "all_day", "start_date", "end_date", "deadline_date", "deadline_time",
 )
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 TIME_RE = re.compile(r"^\d{1,2}:\d{2}$")
@@ -147,7 +148,17 @@ def values_of(webinar: Webinar) -> dict[str, str]:
         "followup_note": webinar.followup_note or "",
         "plan_period": webinar.plan_period or "",
         **({"date": "", "time": ""} if webinar.status == "planned" else {}),
+        **(period_inputs(webinar) if webinar.all_day else {}),
     }
+
+
+def period_inputs(webinar: Webinar) -> dict[str, str]:
+    """An all-day period's form fields: its days and the deadline in its zone."""
+    deadline_date, deadline_time = (as_local_inputs(webinar.deadline_at, webinar.timezone)
+                                    if webinar.deadline_at else ("", ""))
+    return {"all_day": "on", "start_date": first_day(webinar).isoformat(),
+            "end_date": last_day(webinar).isoformat(), "date": "", "time": "",
+            "deadline_date": deadline_date, "deadline_time": deadline_time}
 
 
 def new_values(tree: list[tuple[Organization, int]]) -> dict[str, str]:
@@ -183,6 +194,17 @@ def to_input(request: Request, raw: Mapping[str, str], managed: Mapping[int, Org
     zone = raw.get("timezone", "").strip() or default_zone
     data["timezone"] = zone
     date, time = raw.get("date", "").strip(), raw.get("time", "").strip()
+    if raw.get("all_day") == "on":
+        # A period: its days instead of a date and time, and an optional deadline.
+        data.update(all_day="true", start_date=raw.get("start_date", ""),
+                    end_date=raw.get("end_date", ""))
+        data.pop("duration_minutes", None)
+        deadline_date = raw.get("deadline_date", "").strip()
+        data["deadline"] = (f"{deadline_date}T{raw.get('deadline_time', '').strip() or '23:59'}"
+                            if deadline_date else "")
+        date = time = ""
+    elif webinar is not None and webinar.all_day:
+        data["all_day"] = "false"
     planned = raw.get("status", "") == "planned" and (
         webinar is None or webinar.status in ("draft", "planned", "scheduled"))
     if planned:
@@ -191,11 +213,12 @@ def to_input(request: Request, raw: Mapping[str, str], managed: Mapping[int, Org
         if date or time:
             errors["date"] = "a planned item has no date yet: leave it empty, or make it scheduled"
         date = time = ""
-    if not date and not planned:
+    period = data.get("all_day") == "true"
+    if not date and not planned and not period:
         errors["date"] = "is required"
     elif date and not DATE_RE.match(date):
         errors["date"] = "must be a date such as 2027-03-01"
-    if not time and not planned:
+    if not time and not planned and not period:
         errors["time"] = "is required"
     elif time and not TIME_RE.match(time):
         errors["time"] = "must be a time such as 15:00"
@@ -203,7 +226,8 @@ def to_input(request: Request, raw: Mapping[str, str], managed: Mapping[int, Org
         time = "0" + time
     unchanged = webinar is not None and webinar.status != "planned" and (date, time, zone) == (
         *as_local_inputs(webinar.start_at, webinar.timezone), webinar.timezone)
-    if not planned and not unchanged and "date" not in errors and "time" not in errors:
+    if not planned and not period and not unchanged and "date" not in errors \
+            and "time" not in errors:
         data["start"] = f"{date}T{time}"
     if data["platform"] == "static":
         data["static_url"] = raw.get("static_url", "")

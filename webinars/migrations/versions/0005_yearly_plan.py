@@ -71,9 +71,22 @@ def upgrade() -> None:
             op.f('ck_webinars_status'),
             "status IN ('draft', 'planned', 'scheduled', 'cancelled', 'finished')")
 
+    # A period's submission deadline is reminded of by a delivery of its own kind.
+    with op.batch_alter_table('deliveries', schema=None) as batch_op:
+        batch_op.drop_constraint(op.f('ck_deliveries_kind'), type_='check')
+        batch_op.create_check_constraint(
+            op.f('ck_deliveries_kind'),
+            "kind IN ('invitation', 'update', 'cancellation', 'reminder', 'followup', "
+            "'deadline')")
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('deliveries', schema=None) as batch_op:
+        batch_op.drop_constraint(op.f('ck_deliveries_kind'), type_='check')
+        batch_op.create_check_constraint(
+            op.f('ck_deliveries_kind'),
+            "kind IN ('invitation', 'update', 'cancellation', 'reminder', 'followup')")
+
     with op.batch_alter_table('webinars', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_webinars_source_id_webinars'), type_='foreignkey')
         batch_op.drop_index(batch_op.f('ix_webinars_source_id'))
