@@ -69,6 +69,9 @@ async def counts(url: str) -> dict[str, object]:
                     Meeting.status == "ready")),
                 "titles": [w.title for w in webinars],
                 "planned": sum(1 for w in webinars if w.status == "planned"),
+                "without_meeting": sum(1 for w in webinars
+                                       if w.status == "planned" or w.platform == "none"),
+                "periods": [(w.kind, w.deadline_at is not None) for w in webinars if w.all_day],
                 "copies": sum(1 for w in webinars if w.source_id is not None),
                 "adoptions": sorted((await session.scalars(select(Adoption.kind))).all()),
                 "declared": set((await session.scalars(
@@ -113,9 +116,11 @@ def test_demo_loads_a_yearly_plan_across_levels_and_zones(database_url: str, env
     assert found["levels"] == {"federal", "regional", "municipal", "primary"}
     assert found["accounts"] == 7
     assert 10 <= found["webinars"] <= 20
-    # every dated event already has its Jitsi link; the indicative ones ask for none
+    # every dated event already has its Jitsi link; the indicative ones and the contest (a
+    # period without a meeting) ask for none
     assert found["planned"] == 2
-    assert found["ready"] == found["webinars"] - found["planned"]
+    assert found["periods"] == [("contest", True)]  # a month-long contest with a deadline
+    assert found["ready"] == found["webinars"] - found["without_meeting"]
     # the plan spreads down the tree: a region joins, another copies twice (one of them an
     # indicative item it gave its own date); members of three organizations registered
     assert found["adoptions"] == ["copy", "copy", "join"] and found["copies"] == 2

@@ -160,6 +160,22 @@ async def create_tree(session: AsyncSession, clock: Clock, password: str
     return created
 
 
+async def contest(session: AsyncSession, clock: Clock, union: Organization,
+                  organizer: Account, uid_domain: str) -> Webinar:
+    """A month-long internet contest: whole days, a deadline for the entries, no meeting."""
+    first = (clock.now().astimezone(ZoneInfo(union.timezone)) + timedelta(weeks=6)).date()
+    last = first + timedelta(days=30)
+    data = webinar_input({
+        "title": "Интернет-конкурс «Профсоюз в сети»",
+        "description": "Месяц приёма работ: сообщества и страницы первичных организаций.",
+        "kind": "contest", "all_day": True, "start_date": first.isoformat(),
+        "end_date": last.isoformat(),
+        "deadline": datetime.combine(last - timedelta(days=2), time(18, 0)).isoformat(),
+        "timezone": union.timezone, "organization_id": union.id,
+    }, clock, default_timezone=union.timezone, partial=False)
+    return await create_webinar(session, clock, organizer, data, uid_domain=uid_domain)
+
+
 async def adopt_down_the_tree(session: AsyncSession, clock: Clock,
                              tree: dict[str, tuple[Organization, Account]],
                              made: list[Webinar], uid_domain: str) -> None:
@@ -173,7 +189,7 @@ async def adopt_down_the_tree(session: AsyncSession, clock: Clock,
     await copy(session, clock, primorye, made[1].id, coast.id, {},
                {"start": start.replace(tzinfo=None).isoformat(timespec="minutes")},
                uid_domain=uid_domain)
-    seminar = made[len(PLAN)]
+    seminar = next(w for w in made if w.status == "planned")
     first_day = seminar.start_at.astimezone(ZoneInfo(coast.timezone)) + timedelta(days=14)
     await copy(session, clock, primorye, seminar.id, coast.id,
                {"note": "Краевой семинар в онлайн-формате"},
@@ -200,6 +216,8 @@ async def load_demo(runtime: Runtime, queue: Queue, *, password: str) -> str:
             made.append(await create_webinar(session, clock, account, data,
                                              uid_domain=runtime.config.uid_domain))
         union, federal_organizer = tree["union"]
+        made.append(await contest(session, clock, union, federal_organizer,
+                                  runtime.config.uid_domain))
         quarter = f"{now.year + 1}-Q2" if now.month > 3 else f"{now.year}-Q2"
         for title, kind, description in SAMPLE_PLAN:
             data = webinar_input({

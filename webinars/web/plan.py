@@ -24,8 +24,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import organizations
+from ..calendars import event_when
 from ..errors import ValidationFailed
-from ..i18n import format_when, gettext
+from ..i18n import gettext
 from ..models import ORG_LEVELS, WEBINAR_KINDS, Organization
 from ..periods import Period, parse_period, period_of
 from ..plan import PlanFilters, PlanItem, group_by_month, plan_items, rows_of
@@ -150,7 +151,7 @@ async def plan_page(request: Request) -> Response:
 def when_text(item: PlanItem, zone: str, lang: str) -> str:
     if item.period is not None:
         return item.period.label(lang)
-    return format_when(item.webinar.start_at, zone, lang)
+    return event_when(item.webinar, zone, lang)  # a period's days, else the start
 
 
 # --- exports of the whole year ------------------------------------------------------------
