@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from calendar import monthrange
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -17,12 +18,22 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event, vDuration
+from icalendar import (
+    Calendar,
+    Component,
+    Event,
+    Timezone,
+    TimezoneDaylight,
+    TimezoneStandard,
+    vDuration,
+)
 
 from integrations.registry import NO_MEETING
 
 from .i18n import format_days, format_when
-from .models import Webinar
+from .models import Webinar, WebinarSession
+from .series import WEEKDAYS, is_series
+from .states import SessionStatus
 
 PRODID = "-//Webinars//Webinar scheduler//RU"
 #: Suggested polling interval for subscribers (RFC 7986 REFRESH-INTERVAL and Outlook's TTL).
@@ -117,6 +128,8 @@ def vevent(webinar: Webinar, links: EventLinks, *, organizer_email: str, organiz
     if webinar.all_day:
         event.add("DTSTART", first_day(webinar))
         event.add("DTEND", last_day(webinar) + timedelta(days=1))
+    elif is_series(webinar):
+        add_recurrence(event, webinar)
     else:
         event.add("DTSTART", webinar.start_at)
         event.add("DTEND", end_at(webinar))
@@ -134,6 +147,140 @@ def vevent(webinar: Webinar, links: EventLinks, *, organizer_email: str, organiz
     event.add("STATUS", "CANCELLED" if webinar.status == "cancelled" else "CONFIRMED")
     event.add("TRANSP", "TRANSPARENT" if webinar.all_day else "OPAQUE")
     return event
+
+
+def local(webinar: Webinar, instant: datetime) -> datetime:
+    """An instant as the wall-clock time in the webinar's zone (written with its TZID)."""
+    return instant.astimezone(ZoneInfo(webinar.timezone))
+
+
+def add_recurrence(event: Event, webinar: Webinar) -> None:
+    """The master of a series: DTSTART where the rule starts (TZID + VTIMEZONE, so the local
+    time holds across DST), RRULE for a weekly rule or RDATE for an explicit list, EXDATE
+    for cancelled sessions. EXDATE and RECURRENCE-ID repeat DTSTART's zone and time (§2.7)."""
+    sessions = webinar.sessions
+    anchor = local(webinar, sessions[0].original_start)
+    event.add("DTSTART", anchor)
+    event.add("DTEND", anchor + timedelta(minutes=webinar.duration_minutes))
+    rule = webinar.series_rule or {}
+    if rule.get("kind") == "weekly":
+        event.add("RRULE", {"FREQ": "WEEKLY", "BYDAY": WEEKDAYS[int(rule["weekday"])],
+                            "COUNT": len(sessions)})
+    else:
+        # Every session, the first too: it is DTSTART already (RFC 5545 counts a repeated
+        # instance once), but ical.js leaves DTSTART out of an RDATE-only set.
+        event.add("RDATE", [local(webinar, s.original_start) for s in sessions])
+    cancelled = [local(webinar, s.original_start) for s in sessions
+                 if s.status == SessionStatus.CANCELLED]
+    if cancelled:
+        event.add("EXDATE", cancelled)
+
+
+def moved(webinar: Webinar) -> list[WebinarSession]:
+    """Held sessions no longer where the rule put them: each gets a RECURRENCE-ID override."""
+    return [s for s in webinar.sessions if s.status == SessionStatus.SCHEDULED
+            and (s.start_at != s.original_start
+                 or s.duration_minutes != webinar.duration_minutes)]
+
+
+def override(master: Event, webinar: Webinar, item: WebinarSession) -> Event:
+    """One moved session: the master's properties, its own DTSTART/DTEND, no rule."""
+    event = Event()
+    skip = {"DTSTART", "DTEND", "RRULE", "RDATE", "EXDATE"}
+    for name, value in master.items():
+        if name == "UID":
+            event[name] = value
+            event.add("RECURRENCE-ID", local(webinar, item.original_start))
+            event.add("DTSTART", local(webinar, item.start_at))
+            event.add("DTEND", local(webinar, item.start_at)
+                      + timedelta(minutes=item.duration_minutes))
+        elif name not in skip:
+            event[name] = value
+    return event
+
+
+def series_events(master: Event, webinar: Webinar) -> list[Event]:
+    """The master and one override per moved session, all under the series' UID."""
+    return [master, *(override(master, webinar, item) for item in moved(webinar))]
+
+
+def _transitions(zone: ZoneInfo, year: int) -> list[tuple[datetime, timedelta, timedelta]]:
+    """(first instant, offset before, offset after) of each change of offset in `year`."""
+    found = []
+    day = datetime(year, 1, 1, tzinfo=UTC)
+    before = day.astimezone(zone).utcoffset()
+    for _ in range(366):
+        nxt = day + timedelta(days=1)
+        after = nxt.astimezone(zone).utcoffset()
+        if after != before:
+            lo, hi = int(day.timestamp()), int(nxt.timestamp())
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if datetime.fromtimestamp(mid, UTC).astimezone(zone).utcoffset() == before:
+                    lo = mid
+                else:
+                    hi = mid
+            assert before is not None and after is not None
+            found.append((datetime.fromtimestamp(hi, UTC), before, after))
+            before = after
+        day = nxt
+    return found
+
+
+def _nth(day: date) -> int:
+    """Which weekday of its month a day is: 1..4, or -1 for the last one."""
+    if day.day + 7 > monthrange(day.year, day.month)[1]:
+        return -1
+    return (day.day - 1) // 7 + 1
+
+
+def _in_1970(month: int, weekday: int, nth: int) -> date:
+    first = date(1970, month, 1)
+    if nth > 0:
+        return first + timedelta(days=(weekday - first.weekday()) % 7 + 7 * (nth - 1))
+    last = (date(1970 + month // 12, month % 12 + 1, 1) - timedelta(days=1))
+    return last - timedelta(days=(last.weekday() - weekday) % 7)
+
+
+def vtimezone(zone_name: str, year: int) -> Timezone:
+    """A compact VTIMEZONE from zoneinfo (ical-interop.md §2.6): one STANDARD and one
+    DAYLIGHT observance, each a yearly RRULE anchored in 1970, or a single STANDARD with
+    equal offsets for a zone without DST (Europe/Moscow). The rules are those of `year`."""
+    zone = ZoneInfo(zone_name)
+    tz = Timezone()
+    tz.add("TZID", zone_name)
+    changes = _transitions(zone, year)
+    if len(changes) != 2:
+        instant = datetime(year, 7, 1, tzinfo=UTC).astimezone(zone)
+        offset = instant.utcoffset()
+        standard = TimezoneStandard()
+        standard.add("DTSTART", datetime(1970, 1, 1))
+        standard.add("TZOFFSETFROM", offset)
+        standard.add("TZOFFSETTO", offset)
+        standard.add("TZNAME", instant.tzname() or zone_name)
+        tz.add_component(standard)
+        return tz
+    for instant, before, after in changes:
+        wall = (instant + before).replace(tzinfo=None)
+        after_local = instant.astimezone(zone)
+        observance: TimezoneDaylight | TimezoneStandard = (
+            TimezoneDaylight() if after_local.dst() else TimezoneStandard())
+        nth = _nth(wall.date())
+        onset = _in_1970(wall.month, wall.weekday(), nth)
+        observance.add("DTSTART", datetime(onset.year, onset.month, onset.day, wall.hour,
+                                           wall.minute, wall.second))
+        observance.add("RRULE", {"FREQ": "YEARLY", "BYMONTH": wall.month,
+                                 "BYDAY": f"{nth}{WEEKDAYS[wall.weekday()]}"})
+        observance.add("TZOFFSETFROM", before)
+        observance.add("TZOFFSETTO", after)
+        observance.add("TZNAME", after_local.tzname() or zone_name)
+        tz.add_component(observance)
+    return tz
+
+
+def series_timezone(webinar: Webinar) -> Timezone:
+    return vtimezone(webinar.timezone,
+                     local(webinar, webinar.sessions[0].original_start).year)
 
 
 def published_event(item: FeedItem, *, organizer_email: str,
@@ -155,7 +302,18 @@ def published_event(item: FeedItem, *, organizer_email: str,
     return event
 
 
-def publish_calendar(events: Iterable[Event], *, name: str | None = None,
+def published_components(item: FeedItem, *, organizer_email: str,
+                         organizer_name: str | None = None) -> list[Component]:
+    """What one item adds to a published calendar: its VEVENT, or for a series its master,
+    its overrides and (first) the VTIMEZONE its TZID names."""
+    event = published_event(item, organizer_email=organizer_email,
+                            organizer_name=organizer_name)
+    if not is_series(item.webinar) or item.webinar.all_day:
+        return [event]
+    return [series_timezone(item.webinar), *series_events(event, item.webinar)]
+
+
+def publish_calendar(events: Iterable[Component], *, name: str | None = None,
                      feed: bool = False) -> bytes:
     """A METHOD:PUBLISH calendar (downloads and subscriptions), CRLF and folded by icalendar.
 
@@ -173,9 +331,14 @@ def publish_calendar(events: Iterable[Event], *, name: str | None = None,
     if feed:
         cal.add("REFRESH-INTERVAL", vDuration(FEED_REFRESH), parameters={"VALUE": "DURATION"})
         cal.add("X-PUBLISHED-TTL", vDuration(FEED_REFRESH))
+    zones: set[str] = set()
     for event in events:
         if "ATTENDEE" in event:
             raise ValueError("a published calendar must not list attendees")
+        if isinstance(event, Timezone):
+            if str(event["TZID"]) in zones:
+                continue
+            zones.add(str(event["TZID"]))
         cal.add_component(event)
     data: bytes = cal.to_ical()
     return data
@@ -184,8 +347,9 @@ def publish_calendar(events: Iterable[Event], *, name: str | None = None,
 def publish_items(items: Sequence[FeedItem], *, organizer_email: str,
                   organizer_name: str | None = None, name: str | None = None,
                   feed: bool = False) -> bytes:
-    events = (published_event(item, organizer_email=organizer_email,
-                              organizer_name=organizer_name) for item in items)
+    events = (component for item in items
+              for component in published_components(item, organizer_email=organizer_email,
+                                                     organizer_name=organizer_name))
     return publish_calendar(events, name=name, feed=feed)
 
 
@@ -206,6 +370,11 @@ def content_version(items: Sequence[FeedItem], *, organizer_email: str,
                w.all_day, w.end_date.isoformat() if w.end_date else None, w.platform,
                w.title, w.description, w.updated_at.isoformat(), w.organization.name,
                item.links.page_url, item.links.join_url, list(item.categories)]
+        if w.series_rule is not None:
+            row += [w.timezone, w.series_rule, [[s.position, s.start_at.isoformat(),
+                                                 s.original_start.isoformat(),
+                                                 s.duration_minutes, s.status]
+                                                for s in w.sessions]]
         digest.update(b"\x1e")
         digest.update(json.dumps(row, ensure_ascii=False).encode())
     return digest.hexdigest()

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from .models import Delivery, Webinar
 from .queue import pending_deliveries
+from .series import held, is_series
 
 #: Kinds that a newer message of the same kind makes pointless while still unsent.
 REPLACEABLE = ("update", "reminder", "followup", "deadline")
@@ -51,12 +52,24 @@ def row(webinar: Webinar, registration_id: int, kind: str, due_at: datetime, now
         "attempts": 0,
         "created_at": now,
         "event_id": None,
+        "session_id": None,
     }
 
 
 def reminder_rows(webinar: Webinar, registration_id: int, now: datetime) -> list[dict[str, Any]]:
-    """Reminders whose moment is still ahead; one whose moment has passed is never sent."""
+    """Reminders whose moment is still ahead; one whose moment has passed is never sent.
+
+    A series has them per session still held, each row naming its session."""
     rows = []
+    if is_series(webinar):
+        for item in held(webinar):
+            for minutes in webinar.reminder_offsets or []:
+                due = item.start_at - timedelta(minutes=minutes)
+                if due > now:
+                    reminder = row(webinar, registration_id, "reminder", due, now, minutes)
+                    reminder["session_id"] = item.id
+                    rows.append(reminder)
+        return rows
     for minutes in webinar.reminder_offsets or []:
         due = webinar.start_at - timedelta(minutes=minutes)
         if due > now:

@@ -17,7 +17,9 @@ from .states import EventKind
 WEBINAR_FIELDS = ("title", "description", "kind", "start_at", "timezone", "duration_minutes",
                   "capacity", "registration_open", "visibility", "platform", "static_url",
                   "status", "reminder_offsets", "recording_url", "followup_note",
-                  "organization_id", "all_day", "end_date", "deadline_at")
+                  "organization_id", "all_day", "end_date", "deadline_at",
+                  # a course: its rule and its sessions (`webinars.series`)
+                  "series_rule", "sessions")
 
 
 def plain(value: Any) -> Any:

@@ -18,8 +18,9 @@ from datetime import datetime, timedelta
 from icalendar import Alarm, Calendar, vCalAddress
 from icalendar.parser import Contentline
 
-from .calendars import PRODID, EventLinks, common_name, vevent
+from .calendars import PRODID, EventLinks, common_name, series_events, series_timezone, vevent
 from .models import Webinar
+from .series import is_series
 
 REQUEST = "REQUEST"
 CANCEL = "CANCEL"
@@ -61,24 +62,32 @@ def build(method: str, webinar: Webinar, links: EventLinks, attendee: Attendee, 
         raise ValueError(f"unsupported METHOD {method!r}")
     if method == CANCEL:
         links = EventLinks(page_url=links.page_url, join_url=None)
-    event = vevent(webinar, links, organizer_email=organizer_email,
-                   organizer_name=organizer_name, dtstamp=dtstamp, sequence=sequence)
-    if "STATUS" in event:
-        del event["STATUS"]
-    event.add("STATUS", "CONFIRMED" if method == REQUEST else "CANCELLED")
-    event.add("ATTENDEE", attendee_property(attendee))
-    if method == REQUEST:
-        alarm = Alarm()
-        alarm.add("ACTION", "DISPLAY")
-        alarm.add("DESCRIPTION", alarm_text or webinar.title)
-        alarm.add("TRIGGER", timedelta(minutes=-alarm_minutes(webinar)))
-        event.add_component(alarm)
+    master = vevent(webinar, links, organizer_email=organizer_email,
+                    organizer_name=organizer_name, dtstamp=dtstamp, sequence=sequence)
+    series = is_series(webinar) and not webinar.all_day
+    # A series is its master and an override per moved session, never a VEVENT for a
+    # session where the rule put it (Outlook refused such a redundant one, §2.1); a CANCEL
+    # of the whole series is the master alone.
+    found = series_events(master, webinar) if series and method == REQUEST else [master]
     cal = Calendar()
     cal.add("PRODID", PRODID)
     cal.add("VERSION", "2.0")
     cal.add("CALSCALE", "GREGORIAN")
     cal.add("METHOD", method)
-    cal.add_component(event)
+    if series:
+        cal.add_component(series_timezone(webinar))
+    for event in found:
+        if "STATUS" in event:
+            del event["STATUS"]
+        event.add("STATUS", "CONFIRMED" if method == REQUEST else "CANCELLED")
+        event.add("ATTENDEE", attendee_property(attendee))
+        if method == REQUEST:
+            alarm = Alarm()
+            alarm.add("ACTION", "DISPLAY")
+            alarm.add("DESCRIPTION", alarm_text or webinar.title)
+            alarm.add("TRIGGER", timedelta(minutes=-alarm_minutes(webinar)))
+            event.add_component(alarm)
+        cal.add_component(event)
     return cal
 
 

@@ -225,8 +225,11 @@ class MessageBatch:
             self._subjects[locale] = cached
         return cached
 
-    def context(self, recipient: Recipient, offset_minutes: int | None) -> dict[str, Any]:
+    def context(self, recipient: Recipient, offset_minutes: int | None,
+                session_id: int | None = None) -> dict[str, Any]:
         w = self.webinar
+        # A reminder of one session of a course tells that session's time.
+        start = next((s.start_at for s in w.sessions if s.id == session_id), w.start_at)
         locale = recipient.locale if recipient.locale in ("ru", "en") else "ru"
         token = recipient.token
         proof = address_proof(self.config.secret_key, token)
@@ -243,7 +246,7 @@ class MessageBatch:
             "description": w.description.strip(),
             "organization": w.organization.name if w.organization is not None else "",
             "when": (format_days(calendars.first_day(w), calendars.last_day(w), locale)
-                     if w.all_day else when_text(w.start_at, recipient.timezone, locale)),
+                     if w.all_day else when_text(start, recipient.timezone, locale)),
             "all_day": w.all_day,
             "has_meeting": calendars.has_meeting(w),
             "deadline": (when_text(w.deadline_at, recipient.timezone, locale)
@@ -264,8 +267,9 @@ class MessageBatch:
         }
 
     def render(self, recipient: Recipient, *, sequence: int,
-               offset_minutes: int | None = None) -> OutgoingMail:
-        context = self.context(recipient, offset_minutes)
+               offset_minutes: int | None = None,
+               session_id: int | None = None) -> OutgoingMail:
+        context = self.context(recipient, offset_minutes, session_id)
         text = self._templates["txt"].render(context)
         html = self._templates["html"].render(context)
         subject, subject_header = self.subject(context["lang"])

@@ -36,6 +36,7 @@ from .states import (
     OrgLevel,
     RegistrationStatus,
     RoleName,
+    SessionStatus,
     Visibility,
     WebhookStatus,
     WebinarKind,
@@ -212,6 +213,10 @@ class Webinar(Base):
     end_date: Mapped[date | None] = mapped_column(Date)
     #: A submission deadline inside a period; members are reminded of it.
     deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: A course or recurring series (`webinars.series`): {"kind": "weekly", "weekday": 1,
+    #: "time": "15:00", "count": 6, "from": "2027-01-12"} or {"kind": "dates", "starts":
+    #: ["2027-01-12T15:00", ...]}, local times in `timezone`. None for a single event.
+    series_rule: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -220,6 +225,26 @@ class Webinar(Base):
     meeting: Mapped[Meeting | None] = relationship(
         back_populates="webinar", lazy="joined", uselist=False
     )
+    #: A series' sessions in order; empty for a single event.
+    sessions: Mapped[list[WebinarSession]] = relationship(
+        lazy="selectin", order_by="WebinarSession.position", cascade="all, delete-orphan")
+
+
+class WebinarSession(Base):
+    """One session of a course. `original_start` is where the series' rule put it (its
+    RECURRENCE-ID); `start_at` is where it is now (moved when they differ)."""
+
+    __tablename__ = "webinar_sessions"
+    __table_args__ = (UniqueConstraint("webinar_id", "position"),
+                      CheckConstraint(check("status", SessionStatus), name="status"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webinar_id: Mapped[int] = mapped_column(ForeignKey("webinars.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    original_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="scheduled")
 
 
 class Meeting(Base):
@@ -470,6 +495,9 @@ class Delivery(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     #: The event whose handler wrote the row: the activity log counts who was told.
     event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"))
+    #: The session of a series a reminder is about.
+    session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("webinar_sessions.id", ondelete="SET NULL"))
 
 
 class WorkerProcess(Base):

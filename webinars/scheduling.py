@@ -24,7 +24,9 @@ from .states import EventKind, MeetingStatus, WebinarStatus
 from .validation import Errors, WebinarInput, check_deadline
 
 #: Changes an attendee must see in their calendar: each raises SEQUENCE and sends an update.
-SIGNIFICANT = ("start_at", "duration_minutes", "title", "description", "all_day")
+SIGNIFICANT = ("start_at", "duration_minutes", "title", "description", "all_day",
+               # a course's rule or one of its sessions (`webinars.series`)
+               "series_rule", "sessions")
 #: Changes that need the platform told (a new time or title for the meeting): the meetings
 #: handler reads them.
 MEETING_FIELDS = ("start_at", "duration_minutes", "title", "platform", "static_url")
@@ -158,6 +160,13 @@ async def update_webinar(session: AsyncSession, clock: Clock, account: Account,
                                           " cancel it instead"})
     if not changed:
         return webinar
+    if webinar.series_rule is not None and changed & {"start_at", "timezone",
+                                                      "duration_minutes"}:
+        # Its sessions hold the times: they move one by one, or with a new rule.
+        raise ValidationFailed({"start" if key == "start_at" else key:
+                                "a series changes through its sessions or its rule"
+                                for key in changed & {"start_at", "timezone",
+                                                      "duration_minutes"}})
     if changed & {"platform", "organization_id"}:
         await require_connected(session, values.get("platform", webinar.platform),
                                 values.get("organization_id", webinar.organization_id))

@@ -25,6 +25,13 @@ class WebinarStatus(StrEnum):
     FINISHED = "finished"
 
 
+class SessionStatus(StrEnum):
+    """One session of a course: held as planned (or moved), or cancelled on its own."""
+
+    SCHEDULED = "scheduled"
+    CANCELLED = "cancelled"
+
+
 class Visibility(StrEnum):
     PUBLIC = "public"
     UNLISTED = "unlisted"

@@ -152,7 +152,8 @@ def render_all(config: AppConfig, loaded: Loaded, now: datetime
                                                                        row.kind, now)
         try:
             mail = batch.render(row.recipient, sequence=sequence,
-                                offset_minutes=row.offset_minutes)
+                                offset_minutes=row.offset_minutes,
+                                session_id=row.session_id)
         except Exception as exc:  # a bug or bad data must not hold up the others
             log.exception("rendering delivery %s failed", row.id)
             skipped.append(Outcome(row.id, "failed", error=f"could not render: {exc}"))

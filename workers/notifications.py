@@ -12,13 +12,12 @@ version the member already holds is never sent.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from webinars import deliveries
+from webinars import deliveries, series
 from webinars.models import Registration, Webinar
 from webinars.runtime import WorkerContext
 from webinars.scheduling import SIGNIFICANT
@@ -73,7 +72,9 @@ async def webinar_changed(session: AsyncSession, ctx: WorkerContext, event: Even
     changed = set(event.changed)
     now = ctx["clock"].now()
     update = bool(changed & set(SIGNIFICANT))
-    replan = "start_at" in changed or "reminder_offsets" in changed
+    # A series' session moved or cancelled, or its rule changed: its reminders are
+    # written anew (the cancelled session's are superseded and not written again).
+    replan = bool(changed & {"start_at", "reminder_offsets", "sessions", "series_rule"})
     # A moved or removed deadline supersedes its reminder; a new one is written.
     redeadline = "deadline_at" in changed
     followup = bool(changed & {"recording_url", "followup_note"}) and bool(
@@ -85,7 +86,7 @@ async def webinar_changed(session: AsyncSession, ctx: WorkerContext, event: Even
         return Step()
     if cursor == 0:
         await deliveries.supersede(session, webinar_id=webinar.id, kinds=stale)
-    end = webinar.start_at + timedelta(minutes=webinar.duration_minutes)
+    end = series.ends_at(webinar)
 
     def rows_for(registration_id: int) -> list[dict[str, Any]]:
         rows = []

@@ -19,11 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
+from webinars import series
 from webinars.config import AppConfig
 from webinars.deliveries import CALENDAR_KINDS
 from webinars.mail import Recipient
 from webinars.models import Attendance, Delivery, JoinClick, Registration, Webinar
-from webinars.states import DeliveryKind
+from webinars.states import DeliveryKind, SessionStatus
 
 #: Jobs are deferred to their rows' exact due time (`queue.delivery_jobs`); this only absorbs
 #: clock differences between the process that enqueued and the worker.
@@ -44,6 +45,8 @@ class Row:
     registration_status: str
     reminders_off: bool = False
     sequence_offset: int = 0
+    #: The session of a series a reminder is about.
+    session_id: int | None = None
 
 
 @dataclass
@@ -108,6 +111,7 @@ async def load_rows(session: AsyncSession, ids: Sequence[int]) -> list[Row]:
                Registration.token, Registration.join_token, Registration.status,
                Registration.reminders_off, Registration.address_confirmed_at,
                Registration.registered_by_id, Registration.sequence_offset,
+               Delivery.session_id,
                and_(Delivery.kind == DeliveryKind.FOLLOWUP, or_(
                    exists().where(Attendance.webinar_id == Delivery.webinar_id,
                                   Attendance.registration_id == Delivery.registration_id),
@@ -129,7 +133,8 @@ async def load_rows(session: AsyncSession, ids: Sequence[int]) -> list[Row]:
                         offset_minutes=r.offset_minutes, attempts=r.attempts,
                         webinar_id=r.webinar_id, registration_id=r.registration_id,
                         recipient=recipient, registration_status=r.status,
-                        reminders_off=r.reminders_off, sequence_offset=r.sequence_offset))
+                        reminders_off=r.reminders_off, sequence_offset=r.sequence_offset,
+                        session_id=r.session_id))
     return rows
 
 
@@ -176,7 +181,7 @@ def decide(row: Row, webinar: Webinar, history: History, now: datetime) -> tuple
     if row.kind in ("invitation", "update", "reminder", "deadline"):
         if webinar.status != "scheduled":
             return None, "the webinar is not scheduled"
-        if webinar.start_at + timedelta(minutes=webinar.duration_minutes) <= now:
+        if series.ends_at(webinar) <= now:
             return None, "the webinar is over"
     if row.kind in ("invitation", "update"):
         if held is None:
@@ -191,7 +196,14 @@ def decide(row: Row, webinar: Webinar, history: History, now: datetime) -> tuple
     if row.kind == "reminder":
         if row.offset_minutes is None:
             return None, "no reminder offset"
-        planned = webinar.start_at - timedelta(minutes=row.offset_minutes)
+        start = webinar.start_at
+        if row.session_id is not None or series.is_series(webinar):
+            # A series' reminder is about its session, as the session is now.
+            item = next((s for s in webinar.sessions if s.id == row.session_id), None)
+            if item is None or item.status != SessionStatus.SCHEDULED:
+                return None, "the session was cancelled or the series changed"
+            start = item.start_at
+        planned = start - timedelta(minutes=row.offset_minutes)
         first_try = row.attempts <= 1
         if (first_try and planned != row.due_at) or (not first_try and planned > row.due_at):
             return None, "the webinar moved"

@@ -34,7 +34,14 @@ from ..validation import (
     MAX_TITLE,
 )
 from ..web.routing import MAX_ID
-from . import activity_docs, adoption_docs, platform_docs, report_docs, webhook_docs
+from . import (
+    activity_docs,
+    adoption_docs,
+    platform_docs,
+    report_docs,
+    series_docs,
+    webhook_docs,
+)
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -336,9 +343,10 @@ SCHEMAS.update(activity_docs.SCHEMAS)
 SCHEMAS.update(platform_docs.SCHEMAS)
 SCHEMAS.update(report_docs.SCHEMAS)
 SCHEMAS.update(adoption_docs.schemas(_WEBINAR_FIELDS))
+SCHEMAS.update(series_docs.schemas(_WEBINAR_FIELDS))
 REQUEST_SCHEMAS = ("WebinarCreate", "WebinarUpdate", "RegistrationCreate",
                    *webhook_docs.REQUEST_SCHEMAS, *platform_docs.REQUEST_SCHEMAS,
-                   *adoption_docs.REQUEST_SCHEMAS)
+                   *adoption_docs.REQUEST_SCHEMAS, *series_docs.REQUEST_SCHEMAS)
 #: The largest valid request body, every string at its maxLength and escaped, plus a margin:
 #: a valid body is never refused for its size.
 MAX_BODY_BYTES = max(largest_json(SCHEMAS[name]) for name in REQUEST_SCHEMAS) + BODY_MARGIN
@@ -555,6 +563,7 @@ PATHS.update(activity_docs.PATHS)
 PATHS.update(platform_docs.PATHS)
 PATHS.update(report_docs.PATHS)
 PATHS.update(adoption_docs.PATHS)
+PATHS.update(series_docs.PATHS)
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",

@@ -45,6 +45,7 @@ from .openapi import DEFAULT_LIMIT, DOCUMENT, MAX_LIMIT, MAX_OFFSET, MAX_QUERY, 
 from .platforms import routes as platform_routes
 from .reports import routes as report_routes
 from .serializers import organization_json, registration_json, webinar_json
+from .series import routes as series_routes
 from .webhooks import routes as webhook_routes
 
 T = TypeVar("T")
@@ -313,4 +314,5 @@ routes: list[Route] = [
     *activity_routes,
     *report_routes,
     *adoption_routes,
+    *series_routes,
 ]

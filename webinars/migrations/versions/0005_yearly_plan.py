@@ -79,8 +79,38 @@ def upgrade() -> None:
             "kind IN ('invitation', 'update', 'cancellation', 'reminder', 'followup', "
             "'deadline')")
 
+    # Courses and recurring series: the rule on the webinar, one row per session.
+    with op.batch_alter_table('webinars', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('series_rule', sa.JSON(), nullable=True))
+
+    op.create_table('webinar_sessions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('webinar_id', sa.Integer(), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('start_at', sa.DateTime(), nullable=False),
+    sa.Column('original_start', sa.DateTime(), nullable=False),
+    sa.Column('duration_minutes', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.CheckConstraint("status IN ('scheduled', 'cancelled')", name=op.f('ck_webinar_sessions_status')),
+    sa.ForeignKeyConstraint(['webinar_id'], ['webinars.id'], name=op.f('fk_webinar_sessions_webinar_id_webinars'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webinar_sessions')),
+    sa.UniqueConstraint('webinar_id', 'position', name=op.f('uq_webinar_sessions_webinar_id'))
+    )
+
+    # A reminder of one session of a series names it.
+    with op.batch_alter_table('deliveries', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('session_id', sa.Integer(), nullable=True))
+        batch_op.create_foreign_key(batch_op.f('fk_deliveries_session_id_webinar_sessions'), 'webinar_sessions', ['session_id'], ['id'], ondelete='SET NULL')
+
 
 def downgrade() -> None:
+    with op.batch_alter_table('deliveries', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('fk_deliveries_session_id_webinar_sessions'), type_='foreignkey')
+        batch_op.drop_column('session_id')
+    op.drop_table('webinar_sessions')
+    with op.batch_alter_table('webinars', schema=None) as batch_op:
+        batch_op.drop_column('series_rule')
+
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
         batch_op.drop_constraint(op.f('ck_deliveries_kind'), type_='check')
         batch_op.create_check_constraint(
