@@ -274,7 +274,7 @@ def fill(path: str, victim: Victim) -> str:
     ids = {"registration_id": victim.registration_id, "webinar_id": victim.webinar.id,
            "platform": "zoom", "organization_id": victim.org.id,
            "endpoint_id": victim.endpoint_id, "message_id": victim.webhook_message_id,
-           "table": "organizations",
+           "table": "organizations", "number": 1,
            "id": (victim.message_id if path.startswith("/outbox/")
                   else victim.token_id if path.startswith("/tokens/")
                   else victim.endpoint_id if path.startswith("/webhooks/")

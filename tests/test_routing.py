@@ -37,6 +37,14 @@ ID_ROUTES = [
     ("POST", "/api/v1/webinars/{webinar_id}/adoptions"),
     ("DELETE", "/api/v1/webinars/{webinar_id}/adoptions/{organization_id}"),
     ("GET", "/api/v1/webinars/{webinar_id}/coverage"),
+    ("GET", "/webinars/{id}/series"),
+    ("POST", "/webinars/{id}/series"),
+    ("POST", "/webinars/{id}/sessions/{number}/move"),
+    ("POST", "/webinars/{id}/sessions/{number}/cancel"),
+    ("GET", "/api/v1/webinars/{webinar_id}/series"),
+    ("PUT", "/api/v1/webinars/{webinar_id}/series"),
+    ("PATCH", "/api/v1/webinars/{webinar_id}/sessions/{number}"),
+    ("POST", "/api/v1/webinars/{webinar_id}/sessions/{number}/cancel"),
     ("POST", "/tokens/{id}/revoke"),
     ("GET", "/outbox/{id}"),
     ("GET", "/outbox/{id}.eml"),
@@ -139,7 +147,7 @@ async def fill(runtime: Runtime, world: World) -> dict[str, str]:
     return {"id": str(webinar.id), "webinar_id": str(webinar.id),
             "registration_id": str(registration.id), "token": registration.token,
             "feed_id": str(feed.id), "endpoint_id": str(created.endpoint.id),
-            "message_id": str(message.id)}
+            "message_id": str(message.id), "number": "1"}
 
 
 async def test_ids_no_row_can_have_are_not_found_on_every_route(

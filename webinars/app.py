@@ -37,6 +37,7 @@ from .web import (
     platforms,
     public,
     reports,
+    series,
     webhooks,
 )
 from .web.common import locale, redirect, render, signed_in
@@ -211,6 +212,7 @@ def create_app(runtime: Runtime | None = None, *, config: AppConfig | None = Non
         *auth.routes,
         *organizer.routes,
         *adoption.routes,
+        *series.routes,
         *public.routes,
         *plan.routes,
         *feeds.routes,

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from . import events
 from .clock import Clock
-from .errors import Conflict, ValidationFailed
+from .errors import Conflict, NotFound, ValidationFailed
 from .models import Account, Webinar, WebinarSession
 from .scheduling import get_managed_webinar, touch_plans
 from .states import EventKind, SessionStatus, WebinarStatus
@@ -55,6 +55,10 @@ def to_utc(local: datetime, zone: str) -> datetime | None:
     if instant.astimezone(ZoneInfo(zone)).replace(tzinfo=None) != local:
         return None
     return instant
+
+
+def to_local(instant: datetime, zone: str) -> datetime:
+    return instant.astimezone(ZoneInfo(zone))
 
 
 def parse_rule(data: Any, zone: str, *, prefix: str = "") -> dict[str, Any]:
@@ -225,20 +229,20 @@ async def set_series(session: Any, clock: Clock, account: Account, webinar_id: i
     return webinar
 
 
-def _session_at(webinar: Webinar, position: int) -> WebinarSession:
-    for item in webinar.sessions:
-        if item.position == position:
-            return item
-    raise ValidationFailed({"position": "no such session in this series"})
+def session_at(webinar: Webinar, position: int) -> WebinarSession:
+    """The session at `position` (from 0); 404 when the webinar has none there."""
+    if webinar.series_rule is not None:
+        for item in webinar.sessions:
+            if item.position == position:
+                return item
+    raise NotFound("no such session in this webinar")
 
 
 async def move_session(session: Any, clock: Clock, account: Account, webinar_id: int,
                        position: int, start: Any, duration_minutes: Any = None) -> Webinar:
     """Move one session to a new local start (in the webinar's zone)."""
     webinar = await _editable(session, account, webinar_id)
-    if not is_series(webinar):
-        raise ValidationFailed({"position": "this webinar is not a series"})
-    item = _session_at(webinar, position)
+    item = session_at(webinar, position)
     errors = Errors()
     local = parse_local(start)
     if local is None and isinstance(start, str):
@@ -267,9 +271,9 @@ async def move_session(session: Any, clock: Clock, account: Account, webinar_id:
             duration = 0
         if not 5 <= duration <= 24 * 60:
             errors["duration_minutes"] = "must be from 5 to 1440 minutes"
-    if item.status == SessionStatus.CANCELLED:
-        errors["position"] = "this session is cancelled"
     errors.check()
+    if item.status == SessionStatus.CANCELLED:
+        raise Conflict("this session is cancelled", "session_cancelled")
     assert instant is not None
     before = _before(webinar)
     item.start_at = instant
@@ -283,14 +287,12 @@ async def cancel_session(session: Any, clock: Clock, account: Account, webinar_i
                          position: int) -> Webinar:
     """Cancel one session; the others stay. Cancelling it twice changes nothing."""
     webinar = await _editable(session, account, webinar_id)
-    if not is_series(webinar):
-        raise ValidationFailed({"position": "this webinar is not a series"})
-    item = _session_at(webinar, position)
+    item = session_at(webinar, position)
     if item.status == SessionStatus.CANCELLED:
         return webinar
     if len(held(webinar)) <= 1:
-        raise ValidationFailed({"position": "the last session left cannot be cancelled; "
-                                            "cancel the webinar instead"})
+        raise Conflict("the last session left cannot be cancelled; cancel the webinar "
+                       "instead", "last_session")
     before = _before(webinar)
     item.status = SessionStatus.CANCELLED
     webinar.start_at = first_start(webinar)

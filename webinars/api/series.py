@@ -64,7 +64,9 @@ async def api_move_session(request: Request) -> Response:
     rt = runtime(request)
     async with authorized(request) as (session, account):
         webinar_id = request.path_params["webinar_id"]
-        await get_managed_webinar(session, account, webinar_id)
+        # Whose it is and whether the session exists before what is wrong with the body.
+        series.session_at(await get_managed_webinar(session, account, webinar_id),
+                          request.path_params["number"] - 1)
         body, fields = check_shape(await read_json(request), SCHEMAS["SessionMove"])
         if fields:
             raise ValidationFailed(fields)

@@ -114,7 +114,7 @@ PATHS: dict[str, Any] = {
         "post": {
             "operationId": "cancelSession",
             "summary": "Cancel one session (an EXDATE in calendars); the others stay. "
-                       "Idempotent.",
+                       "Idempotent. The last session left is a 409: cancel the webinar.",
             "responses": {"200": ok("Series"), **errors("Unauthorized", "Forbidden",
                                                         "NotFound", "Conflict", "Invalid")},
         },
