@@ -189,7 +189,7 @@ async def test_the_largest_id_is_still_looked_up(
 def concrete(path: str) -> str:
     """A path the template matches: ids that could exist, keys that are well formed."""
     for name in ("id", "webinar_id", "registration_id", "feed_id", "endpoint_id", "message_id",
-                 "organization_id"):
+                 "organization_id", "number"):
         path = path.replace("{" + name + "}", "1")
     for name in ("slug", "public_id", "token", "feed_token", "proof", "platform", "key",
                  "table"):
