@@ -256,6 +256,18 @@ async def test_invitations_and_updates_of_a_series(
     assert int(events_of(last)[0]["SEQUENCE"]) > int(master["SEQUENCE"])
     assert check_libical(last) == []
 
+    # The whole course is called off: one CANCEL of the series, the master alone.
+    await api.post(f"/webinars/{course['id']}/cancel")
+    await queue.drain()
+    messages = await outbox(runtime)
+    assert len(messages) == 4
+    gone = calendar_part(messages[-1])
+    [event] = events_of(gone)
+    assert b"METHOD:CANCEL" in gone and str(event["STATUS"]) == "CANCELLED"
+    assert event["UID"] == course["uid"] and "RRULE" in event and "VALARM" not in gone.decode()
+    assert check_libical(gone) == []
+    check_icaljs(gone)
+
 
 async def test_reminders_per_session_follow_moves_and_cancellations(
         client: httpx.AsyncClient, world: World, runtime: Runtime, clock: FixedClock,
@@ -429,3 +441,6 @@ async def test_an_organizer_sets_moves_and_cancels_sessions_on_pages(
         ("2027-04-13T13:00:00Z", "cancelled")]
     page = await client.get(f"/webinars/{webinar_id}/series")
     assert "перенесено" in page.text and page.text.count("Отменить занятие") == 5
+    public = await client.get(f"/w/{created.json()['public_id']}")
+    assert "одна регистрация на все занятия" in public.text
+    assert public.text.count("<li") >= 6 and "<s>" in public.text

@@ -32,7 +32,7 @@ from integrations.registry import NO_MEETING
 
 from .i18n import format_days, format_when
 from .models import Webinar, WebinarSession
-from .series import WEEKDAYS, is_series
+from .series import WEEKDAYS, ends_at, is_series
 from .states import SessionStatus
 
 PRODID = "-//Webinars//Webinar scheduler//RU"
@@ -110,6 +110,12 @@ def common_name(name: str) -> str:
 
 
 def end_at(webinar: Webinar) -> datetime:
+    """When the event is over: a series' last session's end (`series.ends_at`)."""
+    return ends_at(webinar)
+
+
+def meeting_end(webinar: Webinar) -> datetime:
+    """The end of the (first) meeting: what "add to calendar" links carry."""
     return webinar.start_at + timedelta(minutes=webinar.duration_minutes)
 
 
@@ -393,7 +399,7 @@ def google_calendar_url(webinar: Webinar, links: EventLinks) -> str:
     links = meeting_links(webinar, links)
     dates = (f"{first_day(webinar):%Y%m%d}/{last_day(webinar) + timedelta(days=1):%Y%m%d}"
              if webinar.all_day else
-             f"{_utc_compact(webinar.start_at)}/{_utc_compact(end_at(webinar))}")
+             f"{_utc_compact(webinar.start_at)}/{_utc_compact(meeting_end(webinar))}")
     params = {
         "action": "TEMPLATE",
         "text": webinar.title,
@@ -417,7 +423,7 @@ def outlook_calendar_url(webinar: Webinar, links: EventLinks, *, personal: bool 
         "rru": "addevent",
         "subject": webinar.title,
         "startdt": _utc_iso(webinar.start_at),
-        "enddt": _utc_iso(end_at(webinar)),
+        "enddt": _utc_iso(meeting_end(webinar)),
         "body": description_text(webinar, links).replace("\n", "<br>"),
         "location": links.join_url or links.page_url,
     }

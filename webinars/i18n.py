@@ -27,6 +27,7 @@ RU: dict[str, str] = {
     "Attended (join clicks)": "Пришли (по переходам)",
     "moved": "перенесено",
     "Sessions attended": "Посещено занятий",
+    "one registration for every session": "одна регистрация на все занятия",
     "Series": "Серия занятий",
     "Course of several sessions": "Курс из нескольких занятий",
     "Weekly": "Еженедельно",
