@@ -192,10 +192,10 @@ async def _editable(session: Any, account: Account, webinar_id: int) -> Webinar:
     if webinar.status == WebinarStatus.CANCELLED:
         raise Conflict("a cancelled webinar cannot be changed", "cancelled")
     if webinar.all_day:
-        raise ValidationFailed({"series": "a period (all-day event) cannot be a series"})
+        raise Conflict("a period (an all-day event) cannot be a series", "all_day")
     if webinar.status == WebinarStatus.PLANNED:
-        raise ValidationFailed({"series": "an indicative item gets its sessions once it is "
-                                          "given a date"})
+        raise Conflict("an indicative item gets its sessions once it is given a date",
+                       "planned")
     return webinar
 
 

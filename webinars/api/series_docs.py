@@ -27,6 +27,7 @@ def schemas(webinar_fields: dict[str, Any]) -> dict[str, Any]:
         "from": {"type": "string", "format": "date", "maxLength": 10,
                  "description": "The first session is the first `weekday` on or after it."},
         "starts": {"type": "array", "minItems": MIN_SESSIONS, "maxItems": MAX_SESSIONS,
+                   "uniqueItems": True,
                    "items": {"type": "string", "pattern": _LOCAL, "maxLength": 16},
                    "description": "Local start times in the webinar's zone, e.g. "
                                   "2027-01-12T15:00."},
@@ -36,9 +37,19 @@ def schemas(webinar_fields: dict[str, Any]) -> dict[str, Any]:
             "type": "object", "additionalProperties": False, "required": ["kind"],
             "description": "A course's sessions, all in the webinar's zone (a series across a "
                            "DST change keeps its local time). Every session must be in the "
-                           "future and within five years. Setting a rule makes the sessions "
-                           "anew, each `duration_minutes` long.",
+                           "future and within five years, and at a local time the zone's "
+                           "clocks do not skip (otherwise 422). Setting a rule makes the "
+                           "sessions anew, each `duration_minutes` long. An all-day period or "
+                           "an indicative item cannot be a series (409).",
             "properties": rule_properties,
+            "oneOf": [
+                {"required": ["weekday", "time", "count", "from"],
+                 "properties": {"kind": {"const": "weekly"}},
+                 "not": {"required": ["starts"]}},
+                {"required": ["starts"], "properties": {"kind": {"const": "dates"}},
+                 "not": {"anyOf": [{"required": [name]}
+                                   for name in ("weekday", "time", "count", "from")]}},
+            ],
         },
         "SessionMove": {
             "type": "object", "additionalProperties": False, "required": ["start"],

@@ -76,11 +76,13 @@ async def save_series(request: Request) -> Response:
         try:
             await series.set_series(session, clock(request), account, webinar.id,
                                     _weekday(rule_of(raw)))
-        except ValidationFailed as exc:
+        except (ValidationFailed, Conflict) as exc:
             # Refused before anything changed: the page shows the rows as they are.
+            refused = isinstance(exc, ValidationFailed)
             return await render_series(request, session, webinar, form=raw,
-                                       errors=exc.fields,
-                                       status_code=422)
+                                       errors=exc.fields if isinstance(exc, ValidationFailed)
+                                       else {"series": exc.message},
+                                       status_code=422 if refused else 409)
         await commit(request, session)
         return redirect(f"/webinars/{webinar.id}/series")
 
