@@ -203,9 +203,7 @@ def decide(row: Row, webinar: Webinar, history: History, now: datetime) -> tuple
             if item is None or item.status != SessionStatus.SCHEDULED:
                 return None, "the session was cancelled or the series changed"
             start = item.start_at
-        planned = start - timedelta(minutes=row.offset_minutes)
-        first_try = row.attempts <= 1
-        if (first_try and planned != row.due_at) or (not first_try and planned > row.due_at):
+        if moved(start - timedelta(minutes=row.offset_minutes), row):
             return None, "the webinar moved"
         return webinar.sequence, ""
     if row.kind == "deadline":
@@ -215,9 +213,7 @@ def decide(row: Row, webinar: Webinar, history: History, now: datetime) -> tuple
             return None, "no deadline any more"
         if webinar.deadline_at <= now:
             return None, "the deadline has passed"
-        planned = webinar.deadline_at - timedelta(minutes=row.offset_minutes)
-        first_try = row.attempts <= 1
-        if (first_try and planned != row.due_at) or (not first_try and planned > row.due_at):
+        if moved(webinar.deadline_at - timedelta(minutes=row.offset_minutes), row):
             return None, "the deadline moved"
         return webinar.sequence, ""
     if row.kind == "followup":
@@ -225,6 +221,13 @@ def decide(row: Row, webinar: Webinar, history: History, now: datetime) -> tuple
             return None, "nothing to follow up"
         return webinar.sequence, ""
     return None, f"unknown kind {row.kind}"
+
+
+def moved(planned: datetime, row: Row) -> bool:
+    """A reminder row no longer matches what it reminds of. A first try must be due exactly
+    when it is planned now; a retry may be late, never early."""
+    first_try = row.attempts <= 1
+    return (first_try and planned != row.due_at) or (not first_try and planned > row.due_at)
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ async def started(name: str) -> Any:
     return await serve(name)
 
 
-@pytest.mark.parametrize("name", WEBINAR_PLATFORMS)
+@pytest.mark.parametrize("name", [n for n in WEBINAR_PLATFORMS if PLATFORMS[n].factory])
 async def test_contract_create_get_update_delete_twice(http: aiohttp.ClientSession,
                                                        name: str) -> None:
     fake = await started(name)
