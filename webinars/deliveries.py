@@ -60,20 +60,18 @@ def reminder_rows(webinar: Webinar, registration_id: int, now: datetime) -> list
     """Reminders whose moment is still ahead; one whose moment has passed is never sent.
 
     A series has them per session still held, each row naming its session."""
+    starts: list[tuple[int | None, datetime]] = (
+        [(item.id, item.start_at) for item in held(webinar)] if is_series(webinar)
+        else [(None, webinar.start_at)])
     rows = []
-    if is_series(webinar):
-        for item in held(webinar):
-            for minutes in webinar.reminder_offsets or []:
-                due = item.start_at - timedelta(minutes=minutes)
-                if due > now:
-                    reminder = row(webinar, registration_id, "reminder", due, now, minutes)
-                    reminder["session_id"] = item.id
-                    rows.append(reminder)
-        return rows
-    for minutes in webinar.reminder_offsets or []:
-        due = webinar.start_at - timedelta(minutes=minutes)
-        if due > now:
-            rows.append(row(webinar, registration_id, "reminder", due, now, minutes))
+    for session_id, start in starts:
+        for minutes in webinar.reminder_offsets or []:
+            due = start - timedelta(minutes=minutes)
+            if due > now:
+                reminder = row(webinar, registration_id, "reminder", due, now, minutes)
+                if session_id is not None:
+                    reminder["session_id"] = session_id
+                rows.append(reminder)
     return rows
 
 
