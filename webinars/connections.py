@@ -8,7 +8,6 @@ never shown back in full: `hints` keeps what a page may show.
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from collections.abc import Mapping
@@ -16,9 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.fernet import InvalidToken, MultiFernet
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +27,7 @@ from .config import AppConfig
 from .errors import NotFound, ValidationFailed
 from .models import Account, PlatformConnection
 from .organizations import all_organizations, chain, require_manage
+from .sealing import fernet
 from .security import hash_token, new_token
 from .states import ConnectionStatus
 
@@ -42,17 +40,13 @@ class CredentialsUnavailable(Exception):
     """No CREDENTIALS_KEY is set, or the sealed credentials were made under another key."""
 
 
-def _fernet(secret: str) -> Fernet:
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"webinars-credentials-v1",
-                info=b"platform-credentials")
-    return Fernet(base64.urlsafe_b64encode(hkdf.derive(secret.encode())))
-
 
 def _keys(config: AppConfig) -> MultiFernet:
     if not config.credentials_keys:
         raise CredentialsUnavailable(
             "CREDENTIALS_KEY is not set: platform credentials cannot be stored")
-    return MultiFernet([_fernet(key) for key in config.credentials_keys])
+    return MultiFernet([fernet(key, "platform-credentials")
+                        for key in config.credentials_keys])
 
 
 def seal_credentials(config: AppConfig, values: Mapping[str, str]) -> str:

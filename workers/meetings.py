@@ -27,6 +27,7 @@ from integrations.base import (
 from integrations.registry import NO_MEETING, PLATFORMS
 from webinars import events
 from webinars.connections import CredentialsUnavailable, build_adapter, connection_for
+from webinars.joining import meeting_link
 from webinars.models import Meeting, PlatformConnection, Webinar
 from webinars.queue import commit_and_enqueue, meeting_job, pending_jobs
 from webinars.runtime import WorkerContext
@@ -55,11 +56,6 @@ def spec_of(webinar: Webinar) -> MeetingSpec:
         static_url=webinar.static_url,
         timezone=webinar.timezone,
     )
-
-
-def link_of(meeting: Meeting) -> MeetingLink:
-    return MeetingLink(meeting.external_id or "", meeting.join_url or "", meeting.host_url,
-                       dict(meeting.extra or {}))
 
 
 async def adapter_of(session: AsyncSession, ctx: WorkerContext, webinar: Webinar,
@@ -136,8 +132,8 @@ async def sync_meeting(ctx: WorkerContext, webinar_id: int) -> str:
         replaced = None  # a meeting on the platform the organizer left
         if meeting.external_id and not cancelled and meeting.platform != webinar.platform:
             old, _, _ = await adapter_of(session, ctx, webinar, meeting, meeting.platform)
-            replaced = (old, link_of(meeting)) if old is not None else None
-        previous = (link_of(meeting) if meeting.external_id and (
+            replaced = (old, meeting_link(meeting)) if old is not None else None
+        previous = (meeting_link(meeting) if meeting.external_id and (
             cancelled or meeting.platform == webinar.platform) else None)
 
     error: str | None = None
