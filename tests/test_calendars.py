@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from dateutil.rrule import rrulestr
 from icalendar import Calendar, Event
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,7 +28,7 @@ from webinars.calendars import (
     webcal_url,
 )
 from webinars.clock import FixedClock
-from webinars.models import Account, Organization, Webinar
+from webinars.models import Account, Organization, Webinar, WebinarSession
 from webinars.queue import InProcessQueue, commit_and_enqueue
 from webinars.registrations import cancel as cancel_registration
 from webinars.runtime import Runtime
@@ -220,7 +221,10 @@ def test_content_version_follows_what_the_calendar_shows() -> None:
 def test_add_to_google_and_outlook_links_carry_utc_dates() -> None:
     webinar = memory_webinar()
     links = EventLinks(page_url=f"{BASE}/w/x", join_url=f"{BASE}/j/tok")
-    google = urlsplit(google_calendar_url(webinar, links))
+    google_url, outlook_url = (google_calendar_url(webinar, links),
+                               outlook_calendar_url(webinar, links))
+    assert google_url is not None and outlook_url is not None
+    google = urlsplit(google_url)
     assert (google.scheme, google.netloc, google.path) == (
         "https", "calendar.google.com", "/calendar/render")
     query = parse_qs(google.query)
@@ -230,7 +234,7 @@ def test_add_to_google_and_outlook_links_carry_utc_dates() -> None:
     assert query["location"] == [f"{BASE}/j/tok"]
     assert LONG_RU in query["details"][0]
 
-    outlook = urlsplit(outlook_calendar_url(webinar, links))
+    outlook = urlsplit(outlook_url)
     assert outlook.netloc == "outlook.office.com"
     assert outlook.path == "/calendar/deeplink/compose"
     query = parse_qs(outlook.query)
@@ -239,8 +243,82 @@ def test_add_to_google_and_outlook_links_carry_utc_dates() -> None:
     assert query["enddt"] == ["2026-12-10T01:30:00Z"]
     assert query["subject"] == ["Вебинар: новые медиа"]
     assert "<br>" in query["body"][0] and "\n" not in query["body"][0]
-    assert urlsplit(outlook_calendar_url(webinar, links, personal=True)).netloc == (
+    assert urlsplit(outlook_calendar_url(webinar, links, personal=True) or "").netloc == (
         "outlook.live.com")
+
+
+def weekly_course(zone: str = "Europe/Berlin", **overrides: Any) -> Webinar:
+    """Six Tuesdays at 15:00 in `zone`, from 2027-03-02: Berlin's clocks change on the 28th."""
+    local = [datetime(2027, 3, 2, 15, 0) + timedelta(weeks=i) for i in range(6)]
+    starts = [t.replace(tzinfo=ZoneInfo(zone)).astimezone(UTC) for t in local]
+    sessions = [WebinarSession(position=i, start_at=s, original_start=s, duration_minutes=90,
+                               status="scheduled") for i, s in enumerate(starts)]
+    return memory_webinar(timezone=zone, start_at=starts[0], sessions=sessions,
+                          series_rule={"kind": "weekly", "weekday": 1, "time": "15:00",
+                                       "count": 6, "from": "2027-03-02"}, **overrides)
+
+
+def test_a_course_goes_to_google_as_one_repeating_event_in_its_own_zone() -> None:
+    webinar = weekly_course()
+    links = EventLinks(page_url=f"{BASE}/w/x", join_url=f"{BASE}/j/tok")
+    url = google_calendar_url(webinar, links)
+    assert url is not None
+    query = parse_qs(urlsplit(url).query)
+    assert query["ctz"] == ["Europe/Berlin"]
+    assert query["dates"] == ["20270302T150000/20270302T163000"]  # local, as ctz says
+    (recur,) = query["recur"]
+    # What Google would expand, expanded independently: the rule from the local start in
+    # the zone gives every session's instant, the ones after the DST change included.
+    rule = rrulestr(recur.removeprefix("RRULE:"),
+                    dtstart=datetime(2027, 3, 2, 15, 0, tzinfo=ZoneInfo("Europe/Berlin")))
+    assert [t.astimezone(UTC) for t in rule] == [s.start_at for s in webinar.sessions]
+    assert {t.astimezone(UTC).hour for t in rule} == {14, 13}  # UTC+1, then UTC+2
+    # Outlook's deeplink cannot say "repeats": the page offers the .ics file instead.
+    assert outlook_calendar_url(webinar, links) is None
+
+
+def test_a_course_no_single_rule_describes_gets_no_add_links() -> None:
+    links = EventLinks(page_url=f"{BASE}/w/x", join_url=None)
+    moved = weekly_course()
+    moved.sessions[2].start_at += timedelta(days=1)
+    cancelled = weekly_course()
+    cancelled.sessions[4].status = "cancelled"
+    listed = weekly_course()
+    listed.series_rule = {"kind": "dates", "starts": ["2027-03-02T15:00", "2027-03-05T10:00"]}
+    for webinar in (moved, cancelled, listed):
+        assert google_calendar_url(webinar, links) is None  # only the .ics holds all of it
+        assert outlook_calendar_url(webinar, links, personal=True) is None
+
+
+def all_day_contest() -> Webinar:
+    """1–31 March 2027 in Yekaterinburg (UTC+5): the days are the same in every zone."""
+    first = datetime(2027, 3, 1, tzinfo=ZoneInfo("Asia/Yekaterinburg")).astimezone(UTC)
+    return memory_webinar(all_day=True, start_at=first, duration_minutes=31 * 24 * 60,
+                          end_date=date(2027, 3, 31), timezone="Asia/Yekaterinburg",
+                          platform="none", title="Конкурс «Лучший сайт»")
+
+
+def test_an_all_day_period_is_dates_in_every_artefact() -> None:
+    webinar = all_day_contest()
+    links = EventLinks(page_url=f"{BASE}/w/{webinar.public_id}", join_url=f"{BASE}/j/tok")
+    data = publish_items([FeedItem(webinar, links)], organizer_email=ORGANIZER)
+    assert check_lines(data) == []
+    assert b"DTSTART;VALUE=DATE:20270301\r\n" in data
+    assert b"DTEND;VALUE=DATE:20270401\r\n" in data  # exclusive: the day after the 31st
+    assert b"/j/tok" not in data  # no meeting, so no join address
+    (event,) = events_of(parse(data))
+    assert (event.decoded("DTSTART"), event.decoded("DTEND")) == (date(2027, 3, 1),
+                                                                  date(2027, 4, 1))
+    assert check_libical(data) == []
+    (parsed,) = check_icaljs(data)
+    assert parsed["start"].startswith("2027-03-01") and parsed["end"].startswith("2027-04-01")
+
+    google = parse_qs(urlsplit(google_calendar_url(webinar, links) or "").query)
+    assert google["dates"] == ["20270301/20270401"]
+    assert google["location"] == [f"{BASE}/w/{webinar.public_id}"]
+    outlook = parse_qs(urlsplit(outlook_calendar_url(webinar, links) or "").query)
+    assert (outlook["startdt"], outlook["enddt"], outlook["allday"]) == (
+        ["2027-03-01"], ["2027-04-01"], ["true"])
 
 
 def test_webcal_links() -> None:

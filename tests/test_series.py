@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import email
 import email.policy
+import html
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -372,6 +374,46 @@ async def test_one_registration_and_one_capacity_for_every_session(
     second = await api.post(f"/webinars/{course['id']}/registrations",
                             json=registration_body(email="boris@school.example"))
     assert second.status_code == 409  # a seat is a seat in every session
+
+
+async def test_a_course_takes_registrations_until_its_last_session_begins(
+        client: httpx.AsyncClient, world: World, queue: InProcessQueue,
+        clock: FixedClock) -> None:
+    """A late joiner still attends the sessions ahead; once the last one begins, no more."""
+    api = Api(client, world.north_token)
+    course = await make_course(api, world, queue, BERLIN_WEEKLY)
+    starts = [datetime.fromisoformat(s) for s in BERLIN_UTC]
+    clock.set(starts[2] + timedelta(minutes=10))  # the third session is on
+    page = await client.get(f"/w/{course['public_id']}")
+    assert 'id="state"' not in page.text and 'name="email"' in page.text
+    late = await api.post(f"/webinars/{course['id']}/registrations", json=registration_body())
+    assert late.status_code == 201, late.text
+    clock.set(starts[5] + timedelta(minutes=1))
+    closed = await api.post(f"/webinars/{course['id']}/registrations",
+                            json=registration_body(email="boris@school.example"))
+    assert closed.status_code == 409 and closed.json()["code"] == "closed", closed.text
+    page = await client.get(f"/w/{course['public_id']}")
+    assert 'id="state"' in page.text and 'name="email"' not in page.text
+
+
+async def test_a_course_page_adds_every_session_to_a_calendar(
+        client: httpx.AsyncClient, world: World, queue: InProcessQueue) -> None:
+    """Google's link repeats by the rule in the course's zone; Outlook's deeplink cannot
+    repeat, so the page offers the .ics file (every session) instead of a one-off event."""
+    api = Api(client, world.north_token)
+    course = await make_course(api, world, queue, BERLIN_WEEKLY)
+    page = (await client.get(f"/w/{course['public_id']}")).text
+    assert "outlook.live.com" not in page and 'id="series-calendar-note"' in page
+    [google] = re.findall(r'href="(https://calendar\.google\.com/[^"]+)"', page)
+    query = parse_qs(urlsplit(html.unescape(google)).query)
+    assert (query["recur"], query["ctz"]) == (["RRULE:FREQ=WEEKLY;BYDAY=TU;COUNT=6"],
+                                              ["Europe/Berlin"])
+    moved = await api.request("PATCH", f"/webinars/{course['id']}/sessions/3",
+                              json={"start": "2027-04-01T10:00"})
+    assert moved.status_code == 200, moved.text
+    page = (await client.get(f"/w/{course['public_id']}")).text
+    assert "calendar.google.com/calendar/render" not in page  # no rule says it any more
+    assert f"/w/{course['public_id']}.ics" in page
 
 
 def test_completion_counts_the_sessions_a_member_joined() -> None:

@@ -394,12 +394,37 @@ def _utc_iso(instant: datetime) -> str:
     return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def google_calendar_url(webinar: Webinar, links: EventLinks) -> str:
-    """Google's "add event" template (ical-interop.md §2.9): UTC dates, so no `ctz` is needed."""
+def weekly_rrule(webinar: Webinar) -> str | None:
+    """The series as one RRULE line when one describes it exactly: a weekly rule with every
+    session held where the rule put it. A moved or cancelled session, or a list of dates,
+    needs RDATE/EXDATE/RECURRENCE-ID, which only the .ics file carries."""
+    rule = webinar.series_rule or {}
+    if rule.get("kind") != "weekly" or moved(webinar) or any(
+            s.status != SessionStatus.SCHEDULED for s in webinar.sessions):
+        return None
+    return f"RRULE:FREQ=WEEKLY;BYDAY={WEEKDAYS[int(rule['weekday'])]};COUNT={len(webinar.sessions)}"
+
+
+def google_calendar_url(webinar: Webinar, links: EventLinks) -> str | None:
+    """Google's "add event" template (ical-interop.md §2.9): UTC dates, so no `ctz` is needed.
+
+    A series goes as its first session's local time in its zone (`ctz`) plus `recur`, so
+    Google keeps the local time across a DST change; None when no single RRULE describes
+    it (the page then offers the .ics file, which holds every session)."""
     links = meeting_links(webinar, links)
-    dates = (f"{first_day(webinar):%Y%m%d}/{last_day(webinar) + timedelta(days=1):%Y%m%d}"
-             if webinar.all_day else
-             f"{_utc_compact(webinar.start_at)}/{_utc_compact(meeting_end(webinar))}")
+    recur = None
+    if is_series(webinar):
+        recur = weekly_rrule(webinar)
+        if recur is None:
+            return None
+        first = webinar.sessions[0]
+        start = local(webinar, first.start_at)
+        end = start + timedelta(minutes=first.duration_minutes)
+        dates = f"{start:%Y%m%dT%H%M%S}/{end:%Y%m%dT%H%M%S}"
+    elif webinar.all_day:
+        dates = f"{first_day(webinar):%Y%m%d}/{last_day(webinar) + timedelta(days=1):%Y%m%d}"
+    else:
+        dates = f"{_utc_compact(webinar.start_at)}/{_utc_compact(meeting_end(webinar))}"
     params = {
         "action": "TEMPLATE",
         "text": webinar.title,
@@ -407,15 +432,21 @@ def google_calendar_url(webinar: Webinar, links: EventLinks) -> str:
         "details": description_text(webinar, links),
         "location": links.join_url or links.page_url,
     }
+    if recur is not None:
+        params.update(ctz=webinar.timezone, recur=recur)
     return "https://calendar.google.com/calendar/render?" + urlencode(
         params, quote_via=quote, safe="/:")
 
 
-def outlook_calendar_url(webinar: Webinar, links: EventLinks, *, personal: bool = False) -> str:
+def outlook_calendar_url(webinar: Webinar, links: EventLinks, *, personal: bool = False
+                         ) -> str | None:
     """Outlook's compose deeplink (§2.9); `personal` targets outlook.live.com accounts.
 
-    The body is HTML-ish: line breaks are `<br>`, not newlines.
+    The body is HTML-ish: line breaks are `<br>`, not newlines. The deeplink has no way to
+    say "repeats", so a series gets None: Outlook imports the .ics file with every session.
     """
+    if is_series(webinar):
+        return None
     host = "outlook.live.com" if personal else "outlook.office.com"
     links = meeting_links(webinar, links)
     params = {

@@ -429,6 +429,12 @@ RU: dict[str, str] = {
     "Recording": "Запись",
     "Add to your calendar: open the attached invite.ics or use one of these links.":
         "Добавить в календарь: откройте приложенный файл invite.ics или воспользуйтесь ссылками.",
+    "Add to your calendar: open the attached invite.ics, it holds every session.":
+        "Добавить в календарь: откройте приложенный файл invite.ics, в нём все занятия.",
+    "The .ics file holds every session of the course; Google Calendar, Outlook and Apple "
+    "Calendar import it as one repeating event.":
+        "В файле .ics все занятия курса; Google Календарь, Outlook и Apple Календарь "
+        "импортируют его как одно повторяющееся событие.",
     "You receive this message because you registered for this event.":
         "Вы получили это письмо, потому что зарегистрировались на мероприятие.",
     "Your page (details, calendar file, cancel registration)":

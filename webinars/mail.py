@@ -157,6 +157,11 @@ def multipart(boundary: str, parts: list[bytes]) -> bytes:
 
 
 @lru_cache(maxsize=4096)
+def personal(url: str | None, join_token: str) -> str:
+    """A calendar link with the recipient's join address in it ("" when there is none)."""
+    return url.replace(itip.TOKEN_MARK, join_token) if url else ""
+
+
 def when_text(instant: datetime, zone: str, locale: str) -> str:
     return format_when(instant, zone, locale)
 
@@ -258,8 +263,8 @@ class MessageBatch:
             "personal_url": f"{self.personal_base}{token}/confirm/{proof}",
             "page_url": self.page_url,
             "ics_url": f"{self.personal_base}{token}.ics",
-            "google_url": self.google_url.replace(itip.TOKEN_MARK, recipient.join_token),
-            "outlook_url": self.outlook_url.replace(itip.TOKEN_MARK, recipient.join_token),
+            "google_url": personal(self.google_url, recipient.join_token),
+            "outlook_url": personal(self.outlook_url, recipient.join_token),
             "webinar_cancelled": self.webinar_cancelled,
             "recording_url": w.recording_url or "",
             "attended": recipient.attended,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +14,7 @@ from .config import AppConfig
 from .errors import Conflict, NotFound
 from .models import MemberFeed, Registration, Webinar
 from .security import new_token, proof_matches
+from .series import held, is_series
 from .states import EventKind
 from .validation import RegistrationInput
 
@@ -83,13 +84,21 @@ async def release_seat(session: AsyncSession, webinar_id: int) -> None:
     )
 
 
+def closes_at(webinar: Webinar) -> datetime:
+    """When registration closes. A period (a contest, an action) takes members until its last
+    day is over; a course until its last held session begins, since a late joiner still
+    attends the sessions ahead; a single event when it begins."""
+    if webinar.all_day:
+        return webinar.start_at + timedelta(minutes=webinar.duration_minutes)
+    if is_series(webinar):
+        return max(s.start_at for s in held(webinar) or webinar.sessions)
+    return webinar.start_at
+
+
 def check_open(webinar: Webinar, clock: Clock) -> None:
     if webinar.status == "cancelled":
         raise Conflict("the webinar is cancelled", "cancelled")
-    # A period (a contest, an action) takes members until its last day is over.
-    closes = (webinar.start_at + timedelta(minutes=webinar.duration_minutes)
-              if webinar.all_day else webinar.start_at)
-    if webinar.status != "scheduled" or closes <= clock.now():
+    if webinar.status != "scheduled" or closes_at(webinar) <= clock.now():
         raise Conflict("registration is closed", "closed")
     if not webinar.registration_open:
         raise Conflict("registration is closed", "closed")

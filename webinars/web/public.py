@@ -62,8 +62,8 @@ def registration_state(webinar: Webinar, now: datetime) -> str | None:
         return "planned"
     if webinar.status == "finished" or calendars.end_at(webinar) <= now:
         return "past"
-    if webinar.start_at <= now and not webinar.all_day:
-        return "started"  # a period (a contest) takes members until its last day
+    if registrations.closes_at(webinar) <= now:
+        return "started"
     if webinar.status != "scheduled" or not webinar.registration_open:
         return "closed"
     if webinar.capacity is not None and webinar.registered_count >= webinar.capacity:
