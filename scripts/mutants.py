@@ -65,8 +65,10 @@ MUTANTS: list[Mutant] = [
       ".values(registered_count=Webinar.registered_count)", "cancelling frees no seat"),
     m(R, REG, "    if not webinar.registration_open:\n        raise",
       "    if False:\n        raise", "registration while it is closed"),
-    m(R, REG, 'if webinar.status != "scheduled" or closes <= clock.now():',
-      "if closes <= clock.now():", "registration for a draft"),
+    m(R, REG, 'if webinar.status != "scheduled" or closes_at(webinar) <= clock.now():',
+      "if closes_at(webinar) <= clock.now():", "registration for a draft"),
+    m(R, REG, "    if is_series(webinar):\n        return max(",
+      "    if False:\n        return max(", "a course closes registration at its first session"),
     m(R, REG, 'if existing is not None and existing.status == "confirmed":',
       "if False:", "a second registration of one address"),
     m(R, REG, "        registration.token = new_token()\n", "",
@@ -209,6 +211,11 @@ MUTANTS: list[Mutant] = [
       "    if not isinstance(value, str):", "any string is a time zone"),
     m(V, VAL, "    if \"\\x00\" in value:\n        errors[name] = \"contains a NUL character\"",
       "    if False:\n        errors[name] = \"contains a NUL character\"", "NUL characters pass"),
+    m(V, VAL, "    if first < today and (current is None or first != current[0]):",
+      "    if first < today and current is None:",
+      "a running period's start moves to another past day"),
+    m(V, VAL, "    if last < today and (current is None or last != current[1]):",
+      "    if last < today and current is None:", "a running period ends before today"),
 
     # --- itip and calendars ---------------------------------------------------------------------
     m(I, ITIP, "    offsets = [m for m in (webinar.reminder_offsets or []) if 0 < m <= 24 * 60]",
@@ -240,16 +247,19 @@ MUTANTS: list[Mutant] = [
     m(C, CAL, "                   dtstamp=item.webinar.updated_at, sequence=item.sequence)",
       "                   dtstamp=item.webinar.updated_at)",
       "the personal download carries the webinar's SEQUENCE, not the attendee's"),
-    m(C, CAL, '             f"{_utc_compact(webinar.start_at)}/{_utc_compact(meeting_end(webinar))}")',
-      '             f"{_utc_compact(webinar.start_at)}/{_utc_compact(webinar.start_at)}")',
+    m(C, CAL, '        dates = f"{_utc_compact(webinar.start_at)}/{_utc_compact(meeting_end(webinar))}"',
+      '        dates = f"{_utc_compact(webinar.start_at)}/{_utc_compact(webinar.start_at)}"',
       "Google's add link ends at the start"),
+    m(C, CAL, '        params.update(ctz=webinar.timezone, recur=recur)',
+      '        params.update(recur=recur)', "a course's Google link in the reader's zone"),
 ]
 
 #: The tests that cover each group (run on SQLite, stopping at the first failure).
 TESTS: dict[str, list[str]] = {
     "registrations": ["tests/test_registration.py", "tests/test_scheduling.py",
                       "tests/test_member_mail.py", "tests/test_feeds.py", "tests/test_limits.py",
-                      "tests/test_capacity_race.py", "tests/test_join.py", "tests/test_api.py"],
+                      "tests/test_capacity_race.py", "tests/test_join.py", "tests/test_api.py",
+                      "tests/test_series.py"],
     "deliveries": ["tests/test_scheduling.py", "tests/test_deliveries.py",
                    "tests/test_member_mail.py", "tests/test_registration.py",
                    "tests/test_faults.py", "tests/test_worker_stop.py"],

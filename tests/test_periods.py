@@ -279,3 +279,49 @@ async def test_the_form_makes_a_period(client: httpx.AsyncClient, world: World,
     assert 'name="start_date" type="date" value="2027-03-01"' in edit.text
     dashboard = await client.get("/dashboard")
     assert "с 1 по 31 марта 2027" in dashboard.text
+
+
+async def test_a_running_period_is_extended_not_recreated(
+        client: httpx.AsyncClient, world: World, runtime: Runtime, clock: FixedClock) -> None:
+    """Ten days into a March contest, its end and deadline move; its first day stays where it
+    was, and nobody can move the start to another past day or end it before today."""
+    api = Api(client, world.north_token)
+    contest = await make_contest(api, world)
+    clock.set(datetime(2027, 3, 10, 9, 0, tzinfo=UTC))
+    path = f"/webinars/{contest['id']}"
+    refused = [({"start_date": "2027-03-05"}, "start_date"),   # another day, in the past
+               ({"end_date": "2027-03-09"}, "end_date"),       # over before today
+               ({"end_date": "2027-02-27"}, "end_date")]       # before its first day
+    for change, field in refused:
+        response = await api.patch(path, json=change)
+        assert response.status_code == 422, (change, response.text)
+        assert field in response.json()["fields"], (change, response.json())
+    extended = await api.patch(path, json={"end_date": "2027-04-15",
+                                           "deadline": "2027-04-10T18:00"})
+    assert extended.status_code == 200, extended.text
+    body = extended.json()
+    assert (body["start_date"], body["end_date"]) == ("2027-03-01", "2027-04-15")
+    assert (body["start"], body["end"]) == ("2027-02-28T19:00:00Z", "2027-04-15T19:00:00Z")
+    assert body["deadline"] == "2027-04-10T13:00:00Z"
+    assert body["sequence"] > contest["sequence"]  # calendars take it as an update
+    renamed = await api.patch(path, json={"title": "Конкурс «Репортёр», продлён"})
+    assert renamed.status_code == 200 and renamed.json()["end_date"] == "2027-04-15"
+    download = await client.get(f"/w/{contest['public_id']}.ics")
+    assert b"DTSTART;VALUE=DATE:20270301\r\n" in download.content
+    assert b"DTEND;VALUE=DATE:20270416\r\n" in download.content
+
+    await login(client, "north@union.example")
+    form = await client.get(f"{path}/edit")
+    assert 'name="start_date" type="date" value="2027-03-01"' in form.text
+    saved = await client.post(f"{path}/edit", data={
+        "csrf_token": csrf_from(form.text), "title": "Конкурс «Репортёр»", "kind": "contest",
+        "organization_id": str(world.north.id), "timezone": "Asia/Yekaterinburg",
+        "duration_minutes": "90", "platform": "none", "visibility": "public",
+        "registration_open": "on", "status": "scheduled", "reminder_offsets": "",
+        "all_day": "on", "start_date": "2027-03-01", "end_date": "2027-04-20",
+        "deadline_date": "2027-04-10", "deadline_time": "18:00"})
+    assert saved.status_code == 303, saved.text
+    async with runtime.sessionmaker() as session:
+        webinar = await session.get(Webinar, contest["id"])
+    assert webinar is not None and webinar.end_date == date(2027, 4, 20)
+    assert webinar.start_at == datetime(2027, 2, 28, 19, 0, tzinfo=UTC)

@@ -86,6 +86,11 @@ def last_day(webinar: Webinar) -> date:
     return (end_at(webinar) - timedelta(minutes=1)).astimezone(ZoneInfo(webinar.timezone)).date()
 
 
+def period_days(webinar: Webinar) -> tuple[date, date] | None:
+    """An all-day event's first and last day; None for a meeting."""
+    return (first_day(webinar), last_day(webinar)) if webinar.all_day else None
+
+
 def event_when(webinar: Webinar, zone: str, locale: str) -> str:
     """When the event happens as a reader sees it: its days for a period («с 1 по 31 марта
     2027», the same in every zone), else the start in `zone`."""

@@ -303,21 +303,29 @@ def day_start(day: date, zone: str) -> datetime:
     return datetime.combine(day, time(0), tzinfo=ZoneInfo(zone)).astimezone(UTC)
 
 
-def period_values(data: Mapping[str, Any], errors: Errors, zone: str, clock: Clock
-                  ) -> dict[str, Any]:
+def period_values(data: Mapping[str, Any], errors: Errors, zone: str, clock: Clock,
+                  current: tuple[date, date] | None = None) -> dict[str, Any]:
     """An all-day period from `start_date` to `end_date` (inclusive): its `start_at`, its
     whole days as `duration_minutes` (so `calendars.end_at` is the next day's midnight) and
-    `end_date`."""
-    first = calendar_date(data, "start_date", errors, required=True)
-    last = calendar_date(data, "end_date", errors, required=True)
+    `end_date`. `current` is the first and last day of the period being edited: a date left
+    out keeps its value, and a period that has begun keeps its first day while its end,
+    deadline or text change (a running contest is extended, not re-created)."""
+    first = calendar_date(data, "start_date", errors, required=current is None)
+    last = calendar_date(data, "end_date", errors, required=current is None)
+    if current is not None and "start_date" not in errors and "end_date" not in errors:
+        first = current[0] if first is None else first
+        last = current[1] if last is None else last
     if first is None or last is None:
         return {}
     today = clock.now().astimezone(ZoneInfo(zone)).date()
-    if first < today:
+    if first < today and (current is None or first != current[0]):
         errors["start_date"] = "must not be in the past"
         return {}
     if first > today + timedelta(days=5 * 366):
         errors["start_date"] = "must be within five years"
+        return {}
+    if last < today and (current is None or last != current[1]):
+        errors["end_date"] = "must not be in the past"
         return {}
     if last < first:
         errors["end_date"] = "must not be before the start date"
@@ -397,9 +405,15 @@ class WebinarInput:
 STATIC_PLATFORMS = PASTE_PLATFORMS
 
 
+#: What places a period: any of them in an update computes its days again (a new zone moves
+#: its midnights).
+PERIOD_FIELDS = frozenset({"all_day", "start_date", "end_date", "timezone"})
+
+
 def webinar_input(data: Mapping[str, Any], clock: Clock, *, default_timezone: str,
-                  partial: bool) -> WebinarInput:
-    """Validate a webinar's fields. `partial` (updates) accepts any subset of them."""
+                  partial: bool, period: tuple[date, date] | None = None) -> WebinarInput:
+    """Validate a webinar's fields. `partial` (updates) accepts any subset of them;
+    `period` is the first and last day of the all-day period being updated."""
     errors = Errors()
     unknown = set(data) - {
         "title", "description", "kind", "start", "timezone", "duration_minutes", "capacity",
@@ -427,14 +441,15 @@ def webinar_input(data: Mapping[str, Any], clock: Clock, *, default_timezone: st
     if zone is not None:
         put("timezone", zone)
     planned = data.get("status") == "planned"
-    all_day = boolean(data, "all_day", errors, False)
+    all_day = boolean(data, "all_day", errors, period is not None)
     if "all_day" in data or need:
         values["all_day"] = all_day
     if all_day:
         if planned:
             errors["all_day"] = "a planned item has no dates yet: leave it off"
-        else:
-            values.update(period_values(data, errors, zone or default_timezone, clock))
+        elif need or not PERIOD_FIELDS.isdisjoint(data):
+            values.update(period_values(data, errors, zone or default_timezone, clock,
+                                        current=period))
         deadline = deadline_instant(data, errors, zone or default_timezone)
         if "deadline" in data or need:
             values["deadline_at"] = deadline
@@ -459,14 +474,14 @@ def webinar_input(data: Mapping[str, Any], clock: Clock, *, default_timezone: st
                               required=need and not planned)
         if start is not None:
             values["start_at"] = start
-    period = plan_period(data, errors, clock)
+    planned_for = plan_period(data, errors, clock)
     if "plan_period" in data or need:
-        values["plan_period"] = period
+        values["plan_period"] = planned_for
     if "status" in data or need:
-        if planned and period is None and "plan_period" not in errors and (
+        if planned and planned_for is None and "plan_period" not in errors and (
                 need or "plan_period" in data):
             errors["plan_period"] = "is required for a planned item"
-        elif not planned and period is not None:
+        elif not planned and planned_for is not None:
             errors["plan_period"] = "is only for planned items (with no date yet)"
     if not all_day:
         put("duration_minutes", integer(data, "duration_minutes", errors, required=need,

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .. import registrations, scheduling
+from .. import calendars, registrations, scheduling
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..models import (
     WEBINAR_KINDS,
@@ -206,7 +206,7 @@ async def update_webinar(request: Request) -> Response:
         def check(good: dict[str, Any]) -> Any:
             # An absent zone means "unchanged"; a naive new start is wall time in that zone.
             return webinar_input({"timezone": zone, **good}, rt.clock, default_timezone=zone,
-                                 partial=True)
+                                 partial=True, period=calendars.period_days(webinar))
 
         values = validated(data, "WebinarUpdate", check)
         await require_organization(session, values.values.get("organization_id"))

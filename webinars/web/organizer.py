@@ -22,7 +22,7 @@ from starlette.responses import RedirectResponse, Response
 from integrations.base import ConferencingError
 from integrations.registry import PLATFORMS, WEBINAR_PLATFORMS, guess_pasted_platform
 
-from .. import joining, series
+from .. import calendars, joining, series
 from ..accounts import create_api_token
 from ..adoption import from_above
 from ..calendars import first_day, last_day
@@ -242,7 +242,9 @@ def to_input(request: Request, raw: Mapping[str, str], managed: Mapping[int, Org
     values: dict[str, Any] = {}
     try:
         values = webinar_input(data, clock(request), default_timezone=default_zone,
-                               partial=webinar is not None).values
+                               partial=webinar is not None,
+                               period=calendars.period_days(webinar) if webinar else None
+                               ).values
     except ValidationFailed as exc:
         errors = Errors({**exc.fields, **errors})
     if "date" in errors or "time" in errors:
