@@ -76,6 +76,10 @@ async def counts(url: str) -> dict[str, object]:
                 "adoptions": sorted((await session.scalars(select(Adoption.kind))).all()),
                 "declared": set((await session.scalars(
                     select(Registration.organization_id))).all()),
+                "courses": [(len(w.sessions), len({s.start_at.weekday() for s in w.sessions}),
+                             await session.scalar(select(func.count()).select_from(
+                                 Registration).where(Registration.webinar_id == w.id)))
+                            for w in webinars if w.series_rule],
             }
     finally:
         await engine.dispose()
@@ -124,7 +128,9 @@ def test_demo_loads_a_yearly_plan_across_levels_and_zones(database_url: str, env
     # the plan spreads down the tree: a region joins, another copies twice (one of them an
     # indicative item it gave its own date); members of three organizations registered
     assert found["adoptions"] == ["copy", "copy", "join"] and found["copies"] == 2
-    assert len(found["declared"]) == 3
+    assert len(found["declared"]) == 4
+    # a six-session weekly course (one weekday), with members of three organizations
+    assert found["courses"] == [(6, 1, 3)]
     assert len(found["zones"]) >= 3
     assert {"training", "conference", "action", "contest", "webinar"} <= found["kinds"]
     assert any("Обучение" in t for t in found["titles"])  # type: ignore[union-attr]

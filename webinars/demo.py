@@ -19,6 +19,7 @@ from .queue import Queue, commit_and_enqueue
 from .registrations import register
 from .runtime import Runtime
 from .scheduling import create_webinar
+from .series import set_series
 from .validation import registration_input, webinar_input
 
 
@@ -86,9 +87,10 @@ PLAN = [
               "Единая информационная акция: члены профсоюза рассказывают, зачем они в "
               "профсоюзе. Как провести акцию в своей организации и подготовить материалы."),
     DemoEvent("union", 12, time(15, 0), "training", 120,
-              "Дистанционный курс «Профсоюзный медиаменеджер»: вводное занятие",
-              "Вводное занятие дистанционного курса для ответственных за информационную "
-              "работу: программа, платформа, задания и сроки.", 500),
+              "Дистанционный курс «Профсоюзный медиаменеджер»",
+              "Шесть занятий по вторникам для ответственных за информационную работу: "
+              "текст, фото, видео, соцсети, сайт и итоговый проект. Одна регистрация на "
+              "весь курс.", 500),
     DemoEvent("sverdlovsk", 3, time(16, 0), "webinar", 60,
               "Вебинар «Сообщество первичной организации ВКонтакте»",
               "Как завести и вести сообщество первичной профсоюзной организации: оформление, "
@@ -117,6 +119,10 @@ PLAN = [
 ]
 
 
+#: The distance course in PLAN: six weekly sessions, one registration.
+COURSE = 5
+COURSE_SESSIONS = 6
+
 #: Indicative items of the federal sample plan: a quarter or the year, no date yet.
 SAMPLE_PLAN = [
     ("Региональные семинары-совещания ответственных за информационную работу", "training",
@@ -133,6 +139,9 @@ MEMBERS = [
     ("Николай Ан", "nikolay@gym2.demo.example", "vvo-gymnasium-2", 0),
     ("Вера Пак", "vera@gym2.demo.example", "vvo-gymnasium-2", 1),
     ("Юлия Мельник", "yulia@ekb.demo.example", "ekb", 6),
+    ("Елена Сидорова", "elena@school12.demo.example", "ekb-school-12", COURSE),
+    ("Николай Ан", "nikolay@gym2.demo.example", "vvo-gymnasium-2", COURSE),
+    ("Ирина Белова", "irina@primorye.demo.example", "primorye", COURSE),
 ]
 
 
@@ -176,6 +185,15 @@ async def contest(session: AsyncSession, clock: Clock, union: Organization,
     return await create_webinar(session, clock, organizer, data, uid_domain=uid_domain)
 
 
+async def make_course(session: AsyncSession, clock: Clock, organizer: Account,
+                      webinar: Webinar) -> None:
+    """The distance course: weekly at its first session's weekday and local time."""
+    first = webinar.start_at.astimezone(ZoneInfo(webinar.timezone))
+    await set_series(session, clock, organizer, webinar.id, {
+        "kind": "weekly", "weekday": first.weekday(), "time": f"{first:%H:%M}",
+        "count": COURSE_SESSIONS, "from": first.date().isoformat()})
+
+
 async def adopt_down_the_tree(session: AsyncSession, clock: Clock,
                              tree: dict[str, tuple[Organization, Account]],
                              made: list[Webinar], uid_domain: str) -> None:
@@ -216,6 +234,7 @@ async def load_demo(runtime: Runtime, queue: Queue, *, password: str) -> str:
             made.append(await create_webinar(session, clock, account, data,
                                              uid_domain=runtime.config.uid_domain))
         union, federal_organizer = tree["union"]
+        await make_course(session, clock, federal_organizer, made[COURSE])
         made.append(await contest(session, clock, union, federal_organizer,
                                   runtime.config.uid_domain))
         quarter = f"{now.year + 1}-Q2" if now.month > 3 else f"{now.year}-Q2"
@@ -236,7 +255,8 @@ async def load_demo(runtime: Runtime, queue: Queue, *, password: str) -> str:
             await register(session, clock, made[index], member)
         await commit_and_enqueue(session, queue, clock)
     lines = [(f"Demo loaded: {len(ORGS)} organizations, {len(made)} events "
-              f"({len(SAMPLE_PLAN)} of them indicative), {len(MEMBERS)} registrations."),
+              f"({len(SAMPLE_PLAN)} of them indicative, one a course of {COURSE_SESSIONS} "
+              f"sessions), {len(MEMBERS)} registrations."),
              f"Organizers (password: {password}):"]
     lines += [f"  {spec.organizer_email:24} {spec.level:9} {spec.name}" for spec in ORGS]
     lines.append(f"Public calendar: {runtime.config.base_url}/o/{ORGS[-1].slug}")
