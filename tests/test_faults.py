@@ -25,7 +25,7 @@ from arq.worker import Worker, func
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from webinars import webhooks
+from webinars import adoption, webhooks
 from webinars.clock import FixedClock
 from webinars.config import AppConfig
 from webinars.i18n import format_when
@@ -42,7 +42,7 @@ from workers.recheck import claim
 from workers.reconcile import reconcile as reconcile_job
 
 from .factories import make_account, make_org, make_registration, make_webinar
-from .smtp import Checked, SmtpServer, check_message
+from .smtp import Checked, SmtpServer, check_message, parse
 from .webhook_receiver import Receiver
 
 #: This file's own Redis database, flushed freely; two test runs at once each set their own.
@@ -379,3 +379,49 @@ async def test_a_webhook_endpoint_down_for_an_hour_with_redis_flushed_gets_every
     assert set(ids) == {m.msg_id for m in messages}  # one stable id per (event, endpoint)
     assert len(ids) > len(messages)  # retried while it answered 503
     assert all(m.attempts >= 2 for m in messages)
+
+
+async def test_redis_flushed_before_plan_reminders_and_copy_notices_they_arrive_once(
+    arq_runtime: Runtime, redis: ArqRedis, session: AsyncSession, clock: FixedClock,
+    smtp: SmtpServer,
+) -> None:
+    """A federal organizer reminds a region of a plan item, and changes an item another region
+    copied; Redis loses both jobs. The reconcile finds the reminder asked for and the change
+    not yet told in the database: each organizer hears once, however often it runs."""
+    runtime = arq_runtime
+    assert runtime.queue is not None
+    union = await make_org(session, clock)
+    admin = await make_account(session, clock, union, "admin@union.example", role="admin")
+    north = await make_org(session, clock, "north", parent=union, level="regional")
+    await make_account(session, clock, north, "north@union.example")
+    south = await make_org(session, clock, "south", parent=union, level="regional")
+    await make_account(session, clock, south, "south@union.example")
+    item = await make_webinar(session, clock, admin, union, title="Федеральный семинар")
+    await adoption.copy(session, clock, admin, item.id, south.id, {}, {},
+                        uid_domain=runtime.config.uid_domain)
+    await commit_and_enqueue(session, runtime.queue, clock)
+    await run_worker(runtime, redis)
+
+    assert await adoption.request_reminders(session, admin, item.id, "regional",
+                                            clock.now()) == [north.id]
+    changed = webinar_input({"title": "Федеральный семинар: новая программа"}, clock,
+                            default_timezone="Europe/Moscow", partial=True)
+    await update_webinar(session, clock, admin, item.id, changed)
+    await commit_and_enqueue(session, runtime.queue, clock)
+    await dispatch_now(runtime)  # the dispatcher queues the notice to the copy's organizer…
+    await redis.flushdb()        # …and Redis loses it with the reminder
+    assert smtp.count("north@union.example") == 0 and smtp.count("south@union.example") == 0
+
+    clock.advance(GRACE + timedelta(seconds=1))
+    found = await reconcile(runtime, redis)
+    assert (found["plan_reminders"], found["copies_told"]) == (1, 1)
+    [reminder] = [parse(raw) for raw in smtp.raw("north@union.example")]
+    assert "Федеральный семинар" in str(reminder["Subject"])
+    [told] = [parse(raw) for raw in smtp.raw("south@union.example")]
+    body = told.get_body(preferencelist=("plain",))
+    assert body is not None and "новая программа" in body.get_content()
+    for _ in range(2):  # nothing is pending any more: the next runs send nothing
+        clock.advance(timedelta(minutes=1))
+        found = await reconcile(runtime, redis)
+        assert (found["plan_reminders"], found["copies_told"]) == (0, 0)
+    assert smtp.count("north@union.example") == 1 and smtp.count("south@union.example") == 1

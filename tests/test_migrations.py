@@ -365,3 +365,59 @@ async def test_upgrading_a_database_of_0004_keeps_every_row_and_the_webinars_as_
             await engine.dispose()
     finally:
         await _drop(url)
+
+
+ROWS_AT_0005 = [
+    ("INSERT INTO adoptions (id, webinar_id, organization_id, kind, note, contact, created_at) "
+     "VALUES (1, 1, 2, 'join', 'Смотрим вместе', '', '2026-11-30 10:00:00')"),
+    ("INSERT INTO plan_reminders (id, webinar_id, organization_id, sent_at) "
+     "VALUES (1, 1, 2, '2026-11-30 11:00:00')"),
+    ("INSERT INTO webinar_sessions (id, webinar_id, position, start_at, original_start, "
+     "duration_minutes, status) VALUES (1, 1, 0, '2026-12-08 12:00:00', "
+     "'2026-12-08 12:00:00', 90, 'scheduled')"),
+]
+TABLES_AT_0005 = (*TABLES_AT_0004, "adoptions", "plan_reminders", "webinar_sessions")
+
+
+async def test_upgrading_a_database_of_0005_keeps_every_row_and_marks_reminders_sent(
+    database_url: str,
+) -> None:
+    """The previous head (0005) with rows, upgraded to 0006: nothing is lost, and a reminder
+    recorded before it (written only once its mail went) counts as delivered, so the
+    reconcile never sends it again."""
+    url = await _fresh_database(database_url)
+    try:
+        for revision, rows in (("0001", ROWS_AT_0001), ("0002", ROWS_AT_0002),
+                               ("0003", ROWS_AT_0003), ("0004", ROWS_AT_0004),
+                               ("0005", ROWS_AT_0005)):
+            await asyncio.to_thread(upgrade, url, revision)
+            engine = make_engine(url)
+            try:
+                async with engine.begin() as conn:
+                    for statement in rows:
+                        await conn.execute(text(statement))
+            finally:
+                await engine.dispose()
+        engine = make_engine(url)
+        try:
+            async with engine.connect() as conn:
+                before = {t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one()
+                          for t in TABLES_AT_0005}
+        finally:
+            await engine.dispose()
+        assert all(before.values())
+        await asyncio.to_thread(upgrade, url, "head")
+        engine = make_engine(url)
+        try:
+            async with engine.connect() as conn:
+                after = {t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one()
+                         for t in TABLES_AT_0005}
+                assert after == before
+                assert (await conn.execute(text(
+                    "SELECT count(*) FROM plan_reminders WHERE delivered_at = sent_at"
+                ))).scalar_one() == 1
+                assert await conn.run_sync(diff) == []
+        finally:
+            await engine.dispose()
+    finally:
+        await _drop(url)

@@ -18,6 +18,7 @@ from .clock import Clock
 from .errors import Conflict, NotFound, ValidationFailed
 from .models import ORG_LEVELS, Account, Adoption, Organization, PlanReminder, Webinar
 from .organizations import all_organizations, chain, managed_subtree, require_within, subtree_ids
+from .queue import pending_jobs, remind_plan_job
 from .scheduling import create_webinar, get_managed_webinar, get_webinar, touch_plans
 from .states import AdoptionKind, Visibility, WebinarStatus
 from .validation import Errors, WebinarInput, text, webinar_input
@@ -273,6 +274,20 @@ async def to_remind(session: AsyncSession, account: Account, webinar_id: int,
                        "not_adoptable")
     return [r.organization.id for r in seen.missing
             if r.reminded_at is None or r.reminded_at <= now - REMIND_EVERY]
+
+
+async def request_reminders(session: AsyncSession, account: Account, webinar_id: int,
+                            level: str | None, now: datetime) -> list[int]:
+    """Record a reminder for each organization due one, in the caller's transaction, and
+    queue the job that mails them: the rows, not the job, are the request, so a lost job is
+    found by the reconcile (`workers.copies.lost_reminders`)."""
+    org_ids = await to_remind(session, account, webinar_id, level, now)
+    session.add_all([PlanReminder(webinar_id=webinar_id, organization_id=org_id,
+                                  sent_by_id=account.id, sent_at=now) for org_id in org_ids])
+    if org_ids:
+        pending_jobs(session).append(remind_plan_job(webinar_id, org_ids,
+                                                     now.strftime("%Y%m%d%H%M%S%f")))
+    return org_ids
 
 
 async def from_above(session: AsyncSession, account: Account, now: datetime, *,

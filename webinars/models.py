@@ -301,10 +301,15 @@ class Adoption(Base):
 
 
 class PlanReminder(Base):
-    """A higher level reminded a lower organization of a plan item it has not taken up."""
+    """A higher level reminded a lower organization of a plan item it has not taken up.
+
+    Written when the organizer asks (`sent_at`), in the same transaction; `delivered_at` is
+    set when its mail went, so a reminder whose job was lost is found and sent again."""
 
     __tablename__ = "plan_reminders"
-    __table_args__ = (Index("ix_plan_reminders_webinar_org", "webinar_id", "organization_id"),)
+    __table_args__ = (Index("ix_plan_reminders_webinar_org", "webinar_id", "organization_id"),
+                      Index("ix_plan_reminders_delivered_at_sent_at", "delivered_at",
+                            "sent_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     webinar_id: Mapped[int] = mapped_column(ForeignKey("webinars.id", ondelete="CASCADE"))
@@ -313,6 +318,7 @@ class PlanReminder(Base):
     sent_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("accounts.id", ondelete="SET NULL"))
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class PlatformConnection(Base):

@@ -62,14 +62,13 @@ def meeting_failed_job(webinar_id: int, tag: str) -> Job:
     return Job(TELL_MEETING_FAILED, (webinar_id,), f"meeting-failed:{webinar_id}:{tag}")
 
 
-def remind_plan_job(webinar_id: int, organization_ids: list[int], account_id: int,
-                    tag: str) -> Job:
-    return Job(REMIND_PLAN, (webinar_id, sorted(organization_ids), account_id),
+def remind_plan_job(webinar_id: int, organization_ids: list[int], tag: str) -> Job:
+    return Job(REMIND_PLAN, (webinar_id, sorted(organization_ids)),
                f"remind-plan:{webinar_id}:{tag}")
 
 
-def copies_changed_job(event_id: int) -> Job:
-    return Job(TELL_COPIES_CHANGED, (event_id,), f"copies-changed:{event_id}")
+def copies_changed_job(event_id: int, tag: str = "") -> Job:
+    return Job(TELL_COPIES_CHANGED, (event_id,), f"copies-changed:{event_id}{tag}")
 
 
 def meeting_job(webinar_id: int, tag: str, defer_until: datetime | None = None) -> Job:

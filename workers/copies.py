@@ -6,19 +6,18 @@ claimed first, sent, and given back if it could not go."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from webinars.adoption import REMIND_EVERY, visible
+from webinars.adoption import visible
 from webinars.i18n import gettext
 from webinars.mail import when_text
 from webinars.mailer import OutgoingMail
 from webinars.models import (
-    Account,
     Adoption,
     Event,
     EventHandled,
@@ -27,9 +26,9 @@ from webinars.models import (
     Webinar,
 )
 from webinars.notices import original_changed_notice, plan_reminder_notice
-from webinars.queue import copies_changed_job, pending_jobs
+from webinars.queue import copies_changed_job, pending_jobs, remind_plan_job
 from webinars.runtime import WorkerContext
-from webinars.states import WebinarStatus
+from webinars.states import EventKind, WebinarStatus
 
 from .alerts import organizers, send_all
 from .handling import EventView, Step
@@ -122,36 +121,35 @@ async def tell_copies_changed(ctx: WorkerContext, event_id: int) -> int:
 
 
 async def remind_plan(ctx: WorkerContext, webinar_id: int, organization_ids: list[int],
-                      account_id: int) -> int:
-    """Remind the organizers of each organization that has still not taken the item up and
-    was not reminded of it in the last 24 hours: one e-mail per organizer, a PlanReminder row
-    per organization (claimed before sending, given back if its mail could not go)."""
+                      *_: Any) -> int:
+    """Mail the reminders asked for (PlanReminder rows not yet delivered) to the organizers
+    of each organization: claimed first (`delivered_at`), given back if their mail could not
+    go, so the reconcile sends them later. An organization that took the item up meanwhile
+    is not reminded. (A job queued before 0006 carries the sender's id too: ignored.)"""
     now = ctx["clock"].now()
     async with ctx["sessionmaker"]() as session:
         webinar = await session.scalar(select(Webinar).where(Webinar.id == webinar_id)
                                        .with_for_update(of=Webinar))
-        if webinar is None or not visible(webinar):
+        if webinar is None:
             return 0
+        rows = list((await session.scalars(select(PlanReminder).where(
+            PlanReminder.webinar_id == webinar_id,
+            PlanReminder.organization_id.in_(organization_ids),
+            PlanReminder.delivered_at.is_(None)).order_by(PlanReminder.id))).all())
         adopted = set((await session.scalars(select(Adoption.organization_id).where(
             Adoption.webinar_id == webinar_id))).all())
-        recent = set((await session.scalars(select(PlanReminder.organization_id).where(
-            PlanReminder.webinar_id == webinar_id,
-            PlanReminder.sent_at > now - REMIND_EVERY))).all())
         claimed: list[tuple[PlanReminder, list[OutgoingMail]]] = []
-        sender = await session.get(Account, account_id)
-        for org_id in sorted(set(organization_ids) - adopted - recent):
-            org = await session.get(Organization, org_id)
-            if org is None:
+        for row in rows:
+            org = await session.get(Organization, row.organization_id)
+            if org is None or row.organization_id in adopted or not visible(webinar):
+                await session.delete(row)  # nothing left to remind of
                 continue
-            row = PlanReminder(webinar_id=webinar_id, organization_id=org_id,
-                               sent_by_id=sender.id if sender else None, sent_at=now)
-            session.add(row)
-            mails = [plan_reminder_notice(
+            row.delivered_at = now
+            claimed.append((row, [plan_reminder_notice(
                 ctx["config"], to=person.email, locale=person.locale, title=webinar.title,
                 when=when_of(webinar, person.locale), owner=webinar.organization.name,
-                organization=org.name, webinar_id=webinar_id, organization_id=org_id, now=now)
-                for person in await organizers(session, org_id)]
-            claimed.append((row, mails))
+                organization=org.name, webinar_id=webinar_id, organization_id=org.id, now=now)
+                for person in await organizers(session, org.id)]))
         await session.commit()
     sent = 0
     for n, (row, mails) in enumerate(claimed):
@@ -159,11 +157,49 @@ async def remind_plan(ctx: WorkerContext, webinar_id: int, organization_ids: lis
             sent += len(mails)
             continue
         async with ctx["sessionmaker"]() as session:  # this one and the rest go back
-            await session.execute(delete(PlanReminder).where(
-                PlanReminder.id.in_([r.id for r, _ in claimed[n:]])))
+            await session.execute(update(PlanReminder).where(
+                PlanReminder.id.in_([r.id for r, _ in claimed[n:]])).values(delivered_at=None))
             await session.commit()
         break
     return sent
+
+
+#: How far back the reconcile looks for a lost reminder or "original changed" notice.
+LOOKBACK = timedelta(days=2)
+
+
+async def reconcile_copies(ctx: WorkerContext) -> dict[str, int]:
+    """Periodic: queue again the reminders and the "original changed" notices whose job was
+    lost (Redis flushed, a worker killed) or whose mail could not go."""
+    config = ctx["config"]
+    now = ctx["clock"].now()
+    settled = now - timedelta(seconds=config.reconcile_grace)
+    async with ctx["sessionmaker"]() as session:
+        reminders = (await session.execute(
+            select(PlanReminder.webinar_id, PlanReminder.organization_id).where(
+                PlanReminder.delivered_at.is_(None), PlanReminder.sent_at <= settled,
+                PlanReminder.sent_at > now - LOOKBACK))).all()
+        told = select(EventHandled.event_id).where(EventHandled.event_id == Event.id,
+                                                   EventHandled.handler == TOLD)
+        with_copies = select(Webinar.source_id).where(
+            Webinar.source_id.is_not(None), Webinar.status != WebinarStatus.CANCELLED)
+        changes = (await session.scalars(select(Event).where(
+            Event.kind == EventKind.WEBINAR_CHANGED, Event.dispatched_at.is_not(None),
+            Event.occurred_at <= settled, Event.occurred_at > now - LOOKBACK,
+            Event.webinar_id.in_(with_copies), ~told.exists()))).all()
+    jobs_by_webinar: dict[int, list[int]] = {}
+    for webinar_id, org_id in reminders:
+        jobs_by_webinar.setdefault(webinar_id, []).append(org_id)
+    stamp = f":r{now:%Y%m%d%H%M}"
+    jobs = [remind_plan_job(webinar_id, org_ids, stamp)
+            for webinar_id, org_ids in sorted(jobs_by_webinar.items())]
+    jobs += [copies_changed_job(event.id, stamp) for event in changes
+             if EventView.of(event).changed]
+    queue = ctx.get("queue")
+    if queue is not None:
+        for job in jobs:
+            await queue.enqueue(job)
+    return {"plan_reminders": len(jobs_by_webinar), "copies_told": len(jobs) - len(jobs_by_webinar)}
 
 
 def when_of(webinar: Webinar, locale: str) -> str:

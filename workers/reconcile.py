@@ -26,6 +26,7 @@ from webinars.queue import (
 from webinars.runtime import WorkerContext
 from webinars.states import MeetingStatus, WebinarStatus
 
+from .copies import reconcile_copies
 from .deliveries import MAX_ATTEMPTS, enqueue_all, mark_enqueued
 from .dispatch import MAX_ATTEMPTS as MAX_DISPATCH_ATTEMPTS
 from .webhooks import reconcile_webhooks
@@ -203,11 +204,12 @@ async def queue_every_due(ctx: WorkerContext) -> int:
 
 
 async def reconcile(ctx: WorkerContext) -> dict[str, int]:
-    """Re-queue undispatched events, lost meeting jobs and deliveries; reclaim deliveries stuck
-    past their lease."""
+    """Re-queue undispatched events, lost meeting jobs, deliveries, webhook messages, plan
+    reminders and notices to copies; reclaim deliveries stuck past their lease."""
     return {
         "events": await reconcile_events(ctx),
         "meetings": await reconcile_meetings(ctx),
         **await reconcile_deliveries(ctx),
         **await reconcile_webhooks(ctx),
+        **await reconcile_copies(ctx),
     }

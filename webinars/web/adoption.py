@@ -18,7 +18,6 @@ from .. import adoption
 from ..errors import Forbidden, NotFound, ValidationFailed
 from ..models import Account, Organization, Webinar
 from ..organizations import all_organizations
-from ..queue import pending_jobs, remind_plan_job
 from ..requests import commit, runtime
 from ..scheduling import get_webinar
 from ..validation import STATIC_PLATFORMS
@@ -153,12 +152,8 @@ async def remind(request: Request) -> Response:
         level = form.get("level")
         webinar_id = request.path_params["id"]
         chosen = level if isinstance(level, str) and level else None
-        org_ids = await adoption.to_remind(session, account, webinar_id, chosen,
-                                           clock(request).now())
-        if org_ids:
-            stamp = clock(request).now().strftime("%Y%m%d%H%M%S%f")
-            pending_jobs(session).append(remind_plan_job(webinar_id, org_ids, account.id,
-                                                         stamp))
+        org_ids = await adoption.request_reminders(session, account, webinar_id, chosen,
+                                                   clock(request).now())
         await commit(request, session)
     query = urlencode({"level": chosen or "", "reminded": len(org_ids)})
     return redirect(f"/webinars/{webinar_id}/coverage?{query}")
