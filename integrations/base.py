@@ -10,15 +10,37 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 import aiohttp
 
 
 @dataclass(frozen=True)
+class Occurrence:
+    """One held session of a course: where it is now, and where the course's rule put it
+    (`original_start`; they differ once the session was moved). `position` counts from 0
+    over every session the rule made, cancelled ones included."""
+
+    position: int
+    start: datetime
+    duration: timedelta
+    original_start: datetime
+
+    @property
+    def end(self) -> datetime:
+        return self.start + self.duration
+
+
+@dataclass(frozen=True)
 class MeetingSpec:
-    """What the core wants: a meeting for this event. `idempotency_key` is stable per event."""
+    """What the core wants: a meeting for this event. `idempotency_key` is stable per event.
+
+    A course (series) also lists its held sessions in `occurrences`, in order; `start` and
+    `duration` are then its first held session's. Platforms with persistent rooms ignore
+    them; platforms whose meetings are bound to a time must cover every one.
+    """
 
     title: str
     start: datetime
@@ -28,6 +50,93 @@ class MeetingSpec:
     static_url: str | None = None
     #: The event's own IANA zone, for platforms that show a zone to the host.
     timezone: str = "UTC"
+    occurrences: tuple[Occurrence, ...] = ()
+
+    @property
+    def end(self) -> datetime:
+        """When the last session (or the one meeting) is over."""
+        return max((o.end for o in self.occurrences), default=self.start + self.duration)
+
+
+@dataclass(frozen=True)
+class Recurrence:
+    """A course laid on one recurring meeting: `count` slots `every` apart in local wall time
+    (so a weekly course keeps its hour across a DST change), from `first`, each `duration`
+    long. `skipped` slots hold no session (cancelled); `moved` slots hold a session that is
+    elsewhere now or lasts otherwise (the platform's occurrence is edited to it)."""
+
+    first: datetime
+    every: timedelta
+    count: int
+    duration: timedelta
+    zone: str
+    skipped: tuple[int, ...] = ()
+    moved: tuple[tuple[int, Occurrence], ...] = ()
+
+    def slot(self, index: int) -> datetime:
+        local = self.first.astimezone(ZoneInfo(self.zone)).replace(tzinfo=None)
+        wall = local + self.every * index
+        return wall.replace(tzinfo=ZoneInfo(self.zone)).astimezone(UTC)
+
+    @property
+    def plain(self) -> bool:
+        """Every slot is held as the rule says: a plain recurring meeting covers it."""
+        return not self.skipped and not self.moved
+
+
+def _wall(moment: datetime, zone: str) -> datetime:
+    return moment.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+
+
+def weekly(spec: MeetingSpec) -> Recurrence | None:
+    """The course as a weekly rule on its sessions' original starts (one local weekday and
+    time), with cancelled weeks skipped and moved sessions listed; None when the original
+    starts are not whole weeks apart at one local time (a list of dates)."""
+    held = spec.occurrences
+    if len(held) < 2:
+        return None
+    base = min(held, key=lambda o: o.original_start)
+    first = _wall(base.original_start, spec.timezone)
+    slots: dict[int, Occurrence] = {}
+    for item in held:
+        gap = _wall(item.original_start, spec.timezone) - first
+        if gap.seconds or gap.microseconds or gap.days % 7:
+            return None
+        slots[gap.days // 7] = item
+    count = max(slots) + 1
+    return Recurrence(
+        first=base.original_start, every=timedelta(weeks=1), count=count,
+        duration=spec.duration, zone=spec.timezone,
+        skipped=tuple(i for i in range(count) if i not in slots),
+        moved=tuple((i, o) for i, o in sorted(slots.items())
+                    if o.start != o.original_start or o.duration != spec.duration))
+
+
+def daily(spec: MeetingSpec) -> Recurrence:
+    """The course as daily slots from its first held session, one per held session, each
+    after the first moved to its real time: for platforms that take only a rule and
+    per-occurrence edits, when the sessions follow no weekly rule."""
+    held = sorted(spec.occurrences, key=lambda o: o.start)
+    plan = Recurrence(first=held[0].start, every=timedelta(days=1), count=len(held),
+                      duration=held[0].duration, zone=spec.timezone)
+    moved = tuple((i, o) for i, o in enumerate(held)
+                  if o.start != plan.slot(i) or o.duration != plan.duration)
+    return Recurrence(plan.first, plan.every, plan.count, plan.duration, plan.zone, (), moved)
+
+
+def occurrence_key(position: int) -> str:
+    """The `MeetingLink.extra` key of a session that has its own meeting on the platform
+    (an MTS Link eventsession): its value is "<external id>|<start ISO>|<join url>"."""
+    return f"occurrence.{position}"
+
+
+def occurrence_link(link: MeetingLink, position: int | None) -> MeetingLink:
+    """The meeting of one session where sessions have their own (same extra), else `link`."""
+    value = link.extra.get(occurrence_key(position)) if position is not None else None
+    if not value or value.count("|") < 2:
+        return link
+    ident, _, url = value.split("|", 2)
+    return MeetingLink(ident, url, link.host_url, link.extra)
 
 
 @dataclass(frozen=True)

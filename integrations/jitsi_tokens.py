@@ -107,7 +107,7 @@ class _TokenAdapter:
         raise NotImplementedError
 
     def _link(self, room: str, spec: MeetingSpec) -> MeetingLink:
-        end = spec.start + spec.duration
+        end = spec.end  # a course's last session: tokens bound by it serve every session
         return MeetingLink(external_id=room, join_url=f"{self._room_base()}/{room}",
                            extra={"start": spec.start.isoformat(), "end": end.isoformat()})
 

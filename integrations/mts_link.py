@@ -6,6 +6,11 @@ actual webinar): we make one of each and keep the session id as the meeting's id
 id in `extra`, because deleting goes through the event. Members are registered on the session
 and get their own auto-login link; its `participationId` is what attendance reports and
 webhooks call them.
+
+A course is one Event with one EventSession per held session (ids, starts and links in
+`extra` under `occurrence.<position>`); the meeting's own id is its first held session's.
+Moving a session moves its eventsession, cancelling one deletes it; members are registered
+on the session that is on now or next (the core picks it with `occurrence_link`).
 """
 
 from __future__ import annotations
@@ -31,12 +36,15 @@ from .base import (
     MeetingLink,
     MeetingNotFound,
     MeetingSpec,
+    Occurrence,
     Person,
     PersonalLink,
     PlanRestricted,
     PlatformEvent,
     PlatformRejected,
     PlatformUnavailable,
+    occurrence_key,
+    occurrence_link,
 )
 from .http import AdapterContext, Response
 
@@ -197,27 +205,47 @@ class MtsLinkAdapter:
         return response.json(LABEL)
 
     async def create(self, spec: MeetingSpec) -> MeetingLink:
+        """One Event; one EventSession for the webinar, or one per held session of a
+        course (each session's id, start and link kept in `extra`, see `occurrence_key`)."""
         start, zone = start_fields(spec.start, spec.timezone, self.timezones)
         event = self._json(await self._call("POST", "/events", "creating the event", data={
             "name": spec.title, "access": ACCESS_REGISTRATION, **start,
             "duration": iso_duration(spec.duration), "type": "webinar", "lang": "RU",
             "description": spec.description}))
         event_id = _id(event, "eventId", "creating the event")
+        extra = {"event_id": event_id, "timezone": zone}
         try:
-            session = self._json(await self._call(
-                "POST", f"/events/{event_id}/sessions", "creating the webinar session",
-                data={"name": spec.title, **start}))
-            session_id = _id(session, "eventsessionId", "creating the webinar session")
-            join_url = _id(session, "link", "creating the webinar session")
+            if not spec.occurrences:
+                session_id, join_url = await self._new_session(event_id, spec.title, spec.start,
+                                                               zone)
+                return MeetingLink(external_id=session_id, join_url=join_url, extra=extra)
+            for item in spec.occurrences:
+                session_id, join_url = await self._new_session(event_id, spec.title,
+                                                               item.start, zone)
+                extra[occurrence_key(item.position)] = _entry(session_id, item.start, join_url)
         except ConferencingError:
-            # No orphan: an event without its session would sit on the organization's list.
+            # No orphan: an event without its sessions would sit on the organization's list.
             try:
                 await self._delete_event(event_id)
             except ConferencingError:
                 pass
             raise
-        return MeetingLink(external_id=session_id, join_url=join_url,
-                           extra={"event_id": event_id, "timezone": zone})
+        return _course_link(extra, spec)
+
+    async def _new_session(self, event_id: str, name: str, start: datetime,
+                           zone: str) -> tuple[str, str]:
+        fields, _ = start_fields(start, zone, self.timezones)
+        session = self._json(await self._call(
+            "POST", f"/events/{event_id}/sessions", "creating the webinar session",
+            data={"name": name, **fields}))
+        return (_id(session, "eventsessionId", "creating the webinar session"),
+                _id(session, "link", "creating the webinar session"))
+
+    async def _move(self, session_id: str, name: str, start: datetime, zone: str) -> None:
+        fields, _ = start_fields(start, zone, self.timezones)
+        fields.pop("timezone")
+        await self._call("PUT", f"/eventsessions/{session_id}", "moving the webinar",
+                         data={"name": name, **fields})
 
     async def get(self, link: MeetingLink) -> MeetingLink:
         body = self._json(await self._call("GET", f"/eventsessions/{link.external_id}",
@@ -231,13 +259,44 @@ class MtsLinkAdapter:
 
     async def update(self, link: MeetingLink, spec: MeetingSpec) -> MeetingLink:
         """Moves the session itself (same id, same links); its times are in the zone the event
-        was made with, so a changed zone does not shift it."""
-        start, _ = start_fields(spec.start, link.extra.get("timezone", spec.timezone),
-                                self.timezones)
-        start.pop("timezone")
-        await self._call("PUT", f"/eventsessions/{link.external_id}", "moving the webinar",
-                         data={"name": spec.title, **start})
-        return link
+        was made with, so a changed zone does not shift it. A course's sessions follow its
+        held ones: a moved one is moved, a cancelled one deleted, a new one created."""
+        zone = link.extra.get("timezone", spec.timezone)
+        sessions = sessions_of(link)
+        if not spec.occurrences and not sessions:
+            await self._move(link.external_id, spec.title, spec.start, zone)
+            return link
+        event_id = link.extra.get("event_id") or (await self.get(link)).extra.get("event_id")
+        if not event_id:
+            raise PlatformUnavailable(f"{LABEL}: the webinar's event id is unknown")
+        if not sessions:  # a webinar became a course: its session serves the first one
+            sessions = {spec.occurrences[0].position: (link.external_id, link.join_url)}
+        wanted = spec.occurrences or (Occurrence(min(sessions), spec.start, spec.duration,
+                                                 spec.start),)
+        keep = {item.position for item in wanted}
+        for position, (session_id, _) in sorted(sessions.items()):
+            if position not in keep:
+                try:
+                    await self._call("DELETE", f"/eventsessions/{session_id}",
+                                     "cancelling a session", params={"sendEmail": "false"})
+                except MeetingNotFound:
+                    pass  # gone already
+        extra = {k: v for k, v in link.extra.items() if not k.startswith("occurrence.")}
+        extra["event_id"] = event_id
+        for item in wanted:
+            known = sessions.get(item.position)
+            if known is not None:
+                try:
+                    await self._move(known[0], spec.title, item.start, zone)
+                except MeetingNotFound:
+                    known = None
+            if known is None:
+                known = await self._new_session(event_id, spec.title, item.start, zone)
+            extra[occurrence_key(item.position)] = _entry(known[0], item.start, known[1])
+        if not spec.occurrences:  # a course no more: its one session is the meeting
+            ident, _, url = extra.pop(occurrence_key(wanted[0].position)).split("|", 2)
+            return MeetingLink(external_id=ident, join_url=url, extra=extra)
+        return _course_link(extra, spec)
 
     async def _delete_event(self, event_id: str) -> None:
         try:
@@ -306,12 +365,24 @@ class MtsLinkAdapter:
         return HookReply(events=(event,))
 
     async def attendance(self, link: MeetingLink) -> list[PlatformEvent]:
-        """Registered participations flagged as attended, page by page."""
+        """Registered participations flagged as attended, page by page, of every session of a
+        course. A participation carries no time [⚠]: it counts from its session's start."""
         events: list[PlatformEvent] = []
         now = self.ctx.now()
+        starts = dict(session_starts(link)) or {link.external_id: now}
+        for session_id, joined in starts.items():
+            for pid, name in await self._attended(session_id):
+                events.append(PlatformEvent(
+                    kind=PARTICIPANT_JOINED, external_id=link.external_id, occurred_at=joined,
+                    dedupe_key=f"mts_link:attended:{session_id}:{pid}",
+                    participant_id=pid, participant_name=name or None))
+        return events
+
+    async def _attended(self, session_id: str) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
         for page in range(1, 200):
             rows = self._json(await self._call(
-                "GET", f"/eventsessions/{link.external_id}/participations",
+                "GET", f"/eventsessions/{session_id}/participations",
                 "reading the attendance", params={"perPage": str(PAGE_SIZE), "page": str(page)}))
             if isinstance(rows, dict):
                 rows = rows.get("data", rows.get("items", []))
@@ -323,10 +394,39 @@ class MtsLinkAdapter:
                     continue
                 pid = _id(row, "id", "reading the attendance")
                 name = " ".join(str(row.get(k) or "") for k in ("name", "secondName")).strip()
-                events.append(PlatformEvent(
-                    kind=PARTICIPANT_JOINED, external_id=link.external_id, occurred_at=now,
-                    dedupe_key=f"mts_link:attended:{link.external_id}:{pid}",
-                    participant_id=pid, participant_name=name or None))
+                found.append((pid, name))
             if len(rows) < PAGE_SIZE:
                 break
-        return events
+        return found
+
+
+def _entry(session_id: str, start: datetime, join_url: str) -> str:
+    return f"{session_id}|{start.astimezone(UTC).isoformat()}|{join_url}"
+
+
+def sessions_of(link: MeetingLink) -> dict[int, tuple[str, str]]:
+    """A course's sessions on the platform: position -> (eventsession id, link)."""
+    found: dict[int, tuple[str, str]] = {}
+    for key, value in link.extra.items():
+        prefix, _, position = key.partition(".")
+        if prefix == "occurrence" and position.isdigit() and value.count("|") >= 2:
+            ident, _, url = value.split("|", 2)
+            found[int(position)] = (ident, url)
+    return found
+
+
+def session_starts(link: MeetingLink) -> list[tuple[str, datetime]]:
+    """(eventsession id, its start) of each session of a course, in order of position."""
+    found = []
+    for key, value in sorted(link.extra.items()):
+        if key.startswith("occurrence.") and value.count("|") >= 2:
+            ident, start, _ = value.split("|", 2)
+            found.append((ident, parse_time(start, datetime.min.replace(tzinfo=UTC))))
+    return found
+
+
+def _course_link(extra: dict[str, str], spec: MeetingSpec) -> MeetingLink:
+    """A course's meeting is found by its first held session (the one a member who has no
+    session in view is sent to)."""
+    first = occurrence_link(MeetingLink("", "", None, extra), spec.occurrences[0].position)
+    return MeetingLink(external_id=first.external_id, join_url=first.join_url, extra=extra)

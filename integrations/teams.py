@@ -7,7 +7,9 @@ Meetings are made with `POST …/onlineMeetings/createOrGet` and an `externalId`
 idempotency key [⚠ not in the reference: Graph's documented createOrGet, 201 when it creates,
 200 with the organizer's meeting of that externalId when there is one]: the HTTP layer does not
 repeat a POST whose answer was lost, and the job's next attempt must find that meeting, not
-make a second one. Attendance comes from the meeting's attendance reports, polled.
+make a second one. A course's meeting spans it (first session's start to last session's end),
+so its one link serves every session. Attendance comes from the meeting's attendance reports
+(one per session held), polled.
 """
 
 from __future__ import annotations
@@ -175,8 +177,10 @@ class TeamsAdapter:
         return MeetingLink(external_id=meeting_id, join_url=url, extra=extra)
 
     def _body(self, spec: MeetingSpec) -> dict[str, str]:
+        """A course's meeting spans it, from its first held session's start to its last
+        one's end: one joinWebUrl, valid for every session."""
         return {"subject": spec.title, "startDateTime": _iso(spec.start),
-                "endDateTime": _iso(spec.start + spec.duration)}
+                "endDateTime": _iso(spec.end)}
 
     async def _pages(self, url: str, what: str) -> list[dict[str, Any]]:
         """Every item of a Graph list, following @odata.nextLink on Graph only."""
@@ -218,7 +222,7 @@ class TeamsAdapter:
         """Whether the meeting already has the spec's subject and times."""
         return (meeting.get("subject") == spec.title
                 and _moment(meeting.get("startDateTime")) == spec.start
-                and _moment(meeting.get("endDateTime")) == spec.start + spec.duration)
+                and _moment(meeting.get("endDateTime")) == spec.end)
 
     async def get(self, link: MeetingLink) -> MeetingLink:
         return self._link(await self._call("GET", self._meetings(link.external_id),

@@ -6,6 +6,10 @@ from `POST /meetings/join`; the host's start link is fetched on every click beca
 a short-lived token. Attendance comes from webhooks (meetingParticipants joined/left), which
 Webex signs with `X-Spark-Signature` = hex(HMAC-SHA1(webhook secret, raw body)).
 
+A course is one meeting series: its rule (`recurrence`, RFC 5545) is weekly when the sessions
+were planned so, else one daily slot per session; a cancelled session's occurrence is deleted
+and a moved one's is moved, so the one `webLink` serves every session at its own time.
+
 Webex may rotate the refresh token in its token answer: an adapter cannot persist credentials,
 so it keeps using the stored one, which Webex keeps valid until `refresh_token_expires_in`.
 """
@@ -16,8 +20,9 @@ import hashlib
 import hmac
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from .base import (
     MEETING_ENDED,
@@ -38,7 +43,10 @@ from .base import (
     PersonalLink,
     PlatformEvent,
     PlatformUnavailable,
+    Recurrence,
+    daily,
     translate_errors,
+    weekly,
 )
 from .http import AdapterContext, Bearer, Response, credentials_key
 
@@ -94,6 +102,31 @@ def _problem(response: Response) -> str:
     text = str(message or f"HTTP {response.status}")
     tracking = body.get("trackingId")
     return f"{text} (trackingId {tracking})" if tracking else text
+
+
+#: RFC 5545 BYDAY codes by Python weekday.
+BYDAY = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+
+
+def course(spec: MeetingSpec) -> Recurrence | None:
+    """The rule a course's series follows: weekly when its sessions were planned so, else
+    one daily slot per session, each moved to its session."""
+    if not spec.occurrences:
+        return None
+    return weekly(spec) or daily(spec)
+
+
+def rrule(plan: Recurrence) -> str:
+    """The series' rule in the meeting's zone (Webex lays it out in `timezone`)."""
+    if plan.every == timedelta(weeks=1):
+        day = BYDAY[plan.first.astimezone(ZoneInfo(plan.zone)).weekday()]
+        return f"FREQ=WEEKLY;INTERVAL=1;BYDAY={day};COUNT={plan.count}"
+    return f"FREQ=DAILY;INTERVAL=1;COUNT={plan.count}"
+
+
+def occurrence_id(link: MeetingLink, plan: Recurrence, index: int) -> str:
+    """A scheduled occurrence's id: "<series id>_<its start as 20250501T100000Z>" [⚠]."""
+    return f"{link.external_id}_{plan.slot(index).strftime('%Y%m%dT%H%M%SZ')}"
 
 
 def series_id(value: str) -> str:
@@ -182,14 +215,42 @@ class WebexAdapter:
             "title": spec.title[:128], "start": _iso(spec.start),
             "end": _iso(spec.start + spec.duration), "timezone": spec.timezone,
             "agenda": spec.description[:AGENDA_MAX], "enabledJoinBeforeHost": False}
+        plan = course(spec)
+        if plan is not None:
+            body |= {"start": _iso(plan.first), "end": _iso(plan.first + plan.duration),
+                     "recurrence": rrule(plan)}
         if self.host_email:
             body["hostEmail"] = self.host_email
         return body
 
+    async def _exceptions(self, link: MeetingLink, spec: MeetingSpec) -> None:
+        """Makes the series' occurrences match the course: a cancelled week's occurrence is
+        deleted, a moved session's occurrence is moved (PUT on the occurrence's id,
+        "<series id>_<its start, UTC>" [⚠]). Done after every series PUT, which lays the
+        occurrences out anew by the rule."""
+        plan = course(spec)
+        if plan is None:
+            return
+        password = link.extra.get("password", "")
+        for index in plan.skipped:
+            try:
+                await self._call("DELETE", f"/meetings/{occurrence_id(link, plan, index)}",
+                                 params=self._host_params())
+            except MeetingNotFound:
+                pass  # cancelled already
+        for index, item in plan.moved:
+            await self._call("PUT", f"/meetings/{occurrence_id(link, plan, index)}", json_body={
+                "title": spec.title[:128], "password": password, "start": _iso(item.start),
+                "end": _iso(item.end), "timezone": spec.timezone})
+
     # --- the Adapter protocol --------------------------------------------------------------
 
     async def create(self, spec: MeetingSpec) -> MeetingLink:
-        return self._link(await self._call("POST", "/meetings", json_body=self._meeting(spec)))
+        """A course is one meeting series (an RFC 5545 `recurrence`), its occurrences then
+        fitted to the sessions."""
+        link = self._link(await self._call("POST", "/meetings", json_body=self._meeting(spec)))
+        await self._exceptions(link, spec)
+        return link
 
     async def get(self, link: MeetingLink) -> MeetingLink:
         return self._link(await self._call("GET", f"/meetings/{link.external_id}",
@@ -200,8 +261,12 @@ class WebexAdapter:
         password = link.extra.get("password") or (await self.get(link)).extra.get("password")
         body = self._meeting(spec)
         body["password"] = password or ""
-        return self._link(await self._call("PUT", f"/meetings/{link.external_id}",
-                                           json_body=body))
+        if not spec.occurrences:
+            body["recurrence"] = ""  # a course no longer: one meeting [⚠ clears the rule]
+        updated = self._link(await self._call("PUT", f"/meetings/{link.external_id}",
+                                              json_body=body))
+        await self._exceptions(updated, spec)
+        return updated
 
     async def delete(self, link: MeetingLink) -> None:
         try:

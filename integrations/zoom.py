@@ -19,6 +19,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from .base import (
     MEETING_ENDED,
@@ -42,6 +43,7 @@ from .base import (
     PlatformEvent,
     PlatformRejected,
     PlatformUnavailable,
+    weekly,
 )
 from .http import AdapterContext, Bearer, Response, credentials_key
 
@@ -53,6 +55,12 @@ EVENTS = {
     "meeting.participant_left": PARTICIPANT_LEFT, "webinar.participant_left": PARTICIPANT_LEFT,
     "recording.completed": RECORDING_READY,
 }
+#: Meeting types by kind: (scheduled, recurring with no fixed time, recurring fixed time).
+TYPES = {"meeting": (2, 3, 8), "webinar": (5, 6, 9)}
+#: Registration on, auto-approved, once for every occurrence; Zoom sends no e-mails.
+REGISTRATION: dict[str, Any] = {
+    "approval_type": 0, "registration_type": 1, "registrants_email_notification": False,
+    "registrants_confirmation_email": False, "join_before_host": False}
 #: How old (or early) a callback's x-zm-request-timestamp may be.
 HOOK_TOLERANCE = timedelta(minutes=5)
 
@@ -66,6 +74,14 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 def encrypted_token(secret: str, plain_token: str) -> str:
     """The answer to endpoint.url_validation: hex(HMAC-SHA256(secret, plainToken))."""
     return hmac.new(secret.encode(), plain_token.encode(), hashlib.sha256).hexdigest()
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _minutes(duration: timedelta) -> int:
+    return max(1, math.ceil(duration.total_seconds() / 60))
 
 
 def _s(value: Any) -> str:
@@ -204,13 +220,48 @@ class ZoomAdapter:
                            extra={"uuid": _s(body.get("uuid")), "kind": kind})
 
     def _payload(self, spec: MeetingSpec) -> dict[str, Any]:
-        return {
+        """The meeting's fields; a course is one recurring meeting (`_course`)."""
+        body: dict[str, Any] = {
             "topic": spec.title[:200],
-            "start_time": spec.start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "duration": max(1, math.ceil(spec.duration.total_seconds() / 60)),
+            "start_time": _utc(spec.start),
+            "duration": _minutes(spec.duration),
             "timezone": spec.timezone or "UTC",
             "agenda": spec.description[:2000],
+            "type": TYPES[self.kind][0],
+            "settings": dict(REGISTRATION),
         }
+        return body | self._course(spec)
+
+    def _course(self, spec: MeetingSpec) -> dict[str, Any]:
+        """A weekly course at one local time and length is a recurring meeting with a fixed
+        time (type 8, weekly on the local weekday, `end_times` weeks; cancelled weeks are
+        deleted as occurrences afterwards). A course that follows no such rule (a list of
+        dates, a moved session) is a recurring meeting with no fixed time (type 3): its
+        link works at any session's time. Zoom has no registration for type 3."""
+        if not spec.occurrences:
+            return {}
+        plan = weekly(spec)
+        if plan is None or plan.moved:
+            return {"type": TYPES[self.kind][1], "settings": {"approval_type": 2}}
+        weekday = plan.first.astimezone(ZoneInfo(plan.zone)).isoweekday() % 7 + 1
+        return {"type": TYPES[self.kind][2], "start_time": _utc(plan.first),
+                "duration": _minutes(plan.duration),
+                "recurrence": {"type": 2, "repeat_interval": 1, "weekly_days": str(weekday),
+                               "end_times": plan.count}}
+
+    async def _skip(self, link: MeetingLink, spec: MeetingSpec) -> None:
+        """Deletes the occurrences of cancelled weeks (Zoom's occurrence id is the
+        occurrence's start in epoch milliseconds [⚠]); one already gone counts as done."""
+        plan = weekly(spec) if spec.occurrences else None
+        if plan is None or plan.moved:
+            return
+        for index in plan.skipped:
+            occurrence = int(plan.slot(index).timestamp() * 1000)
+            try:
+                await self._call("DELETE", f"{self._path(link)}?occurrence_id={occurrence}",
+                                 "cancel one session of the meeting")
+            except MeetingNotFound:
+                pass
 
     # -- the adapter -----------------------------------------------------------------------
 
@@ -218,15 +269,12 @@ class ZoomAdapter:
         """Zoom has no idempotency key: the core keeps the external id and never creates
         twice for one event. Registration is on (auto-approved, Zoom sends no e-mails) so
         members get personal links."""
-        body = self._payload(spec) | {
-            "type": 5 if self.kind == "webinar" else 2,
-            "settings": {"approval_type": 0, "registration_type": 1,
-                         "registrants_email_notification": False,
-                         "registrants_confirmation_email": False, "join_before_host": False}}
         user = quote(self.host_user, safe="@")
         answer = await self._call("POST", f"/users/{user}/{self.kind}s",
-                                  f"create the {self.kind}", body=body)
-        return self._link(answer, self.kind)
+                                  f"create the {self.kind}", body=self._payload(spec))
+        link = self._link(answer, self.kind)
+        await self._skip(link, spec)
+        return link
 
     async def get(self, link: MeetingLink) -> MeetingLink:
         kind = link.extra.get("kind") or self.kind
@@ -236,6 +284,7 @@ class ZoomAdapter:
         """PATCH moves the same meeting (same id, same join_url); Zoom answers 204, so the
         meeting is read back."""
         await self._call("PATCH", self._path(link), "move the meeting", body=self._payload(spec))
+        await self._skip(link, spec)
         return await self.get(link)
 
     async def delete(self, link: MeetingLink) -> None:

@@ -9,7 +9,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import String, cast, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,7 +17,9 @@ from integrations.base import (
     PARTICIPANT_JOINED,
     PARTICIPANT_LEFT,
     RECORDING_READY,
+    MeetingLink,
     PlatformEvent,
+    occurrence_link,
 )
 
 from . import events
@@ -38,6 +40,8 @@ async def take(session: AsyncSession, connection_id: int, platform: str,
         meeting = await session.scalar(select(Meeting).where(
             Meeting.platform == platform, Meeting.connection_id == connection_id,
             Meeting.external_id == fact.external_id))
+        meeting = meeting or await of_session(session, connection_id, platform,
+                                              fact.external_id)
         if meeting is None:
             continue  # not a meeting of ours (another app on the same account)
         taken += 1
@@ -47,6 +51,25 @@ async def take(session: AsyncSession, connection_id: int, platform: str,
         elif fact.kind == RECORDING_READY and fact.recording_url:
             await recording(session, meeting.webinar_id, fact.recording_url, now)
     return taken
+
+
+async def of_session(session: AsyncSession, connection_id: int, platform: str,
+                     external_id: str) -> Meeting | None:
+    """The course's meeting one of whose sessions has its own meeting `external_id` on the
+    platform (an MTS Link eventsession, kept under `occurrence.<position>` in `extra`)."""
+    if not external_id:
+        return None
+    candidates = await session.scalars(select(Meeting).where(
+        Meeting.platform == platform, Meeting.connection_id == connection_id,
+        cast(Meeting.extra, String).contains(f'"{external_id}|', autoescape=True)))
+    for meeting in candidates:
+        link = MeetingLink(meeting.external_id or "", meeting.join_url or "", None,
+                           dict(meeting.extra or {}))
+        if any(occurrence_link(link, int(key.partition(".")[2])).external_id == external_id
+               for key in link.extra if key.startswith("occurrence.")
+               and key.partition(".")[2].isdigit()):
+            return meeting
+    return None
 
 
 async def first_time(session: AsyncSession, connection_id: int, key: str,

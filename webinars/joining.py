@@ -21,13 +21,15 @@ from integrations.base import (
     MeetingLink,
     Person,
     PersonalLink,
+    occurrence_link,
     translate_errors,
 )
 from integrations.registry import PLATFORMS
 
 from .connections import adapter_for_meeting
-from .models import Account, Meeting, PersonalJoin, Registration
+from .models import Account, Meeting, PersonalJoin, Registration, Webinar
 from .runtime import Runtime
+from .series import held, is_series, session_of_click
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,26 @@ def meeting_link(meeting: Meeting) -> MeetingLink:
                        dict(meeting.extra or {}))
 
 
+def session_in_view(webinar: Webinar, now: datetime) -> int | None:
+    """The position of a course's session a click is for: the one on now (from half an hour
+    before its start), else the next, else the last held; None for a single webinar."""
+    if not is_series(webinar):
+        return None
+    on = session_of_click(webinar.sessions, now)
+    if on is not None:
+        return on
+    sessions = sorted(held(webinar) or webinar.sessions, key=lambda s: s.start_at)
+    later = [s for s in sessions if s.start_at > now]
+    return (later[0] if later else sessions[-1]).position
+
+
+def link_in_view(meeting: Meeting, webinar: Webinar | None, now: datetime) -> MeetingLink:
+    """The meeting's link for the session in view, where each session has its own meeting
+    on the platform (MTS Link eventsessions); the meeting's link otherwise."""
+    link = meeting_link(meeting)
+    return link if webinar is None else occurrence_link(link, session_in_view(webinar, now))
+
+
 async def adapter(session: AsyncSession, rt: Runtime, meeting: Meeting) -> Adapter | None:
     return await adapter_for_meeting(
         session, presets=rt.adapters, config=rt.config, http=rt.http, tokens=rt.tokens,
@@ -55,14 +77,15 @@ async def member_target(session: AsyncSession, rt: Runtime, registration: Regist
                         meeting: Meeting) -> str:
     """The member's own link where the platform has them, else the shared one. A platform
     that fails here costs the member nothing: they get the meeting's shared link."""
-    shared = meeting.join_url or ""
-    entry = PLATFORMS.get(meeting.platform)
-    if entry is None or not entry.personal_links or not meeting.external_id:
-        return shared
     now = rt.clock.now()
+    link = link_in_view(meeting, registration.webinar, now)
+    shared = link.join_url
+    entry = PLATFORMS.get(meeting.platform)
+    if entry is None or not entry.personal_links or not link.external_id:
+        return shared
     kept = await session.scalar(select(PersonalJoin).where(
         PersonalJoin.registration_id == registration.id,
-        PersonalJoin.external_meeting_id == meeting.external_id))
+        PersonalJoin.external_meeting_id == link.external_id))
     if kept is not None and (kept.expires_at is None or kept.expires_at > now):
         return kept.url
     platform = await adapter(session, rt, meeting)
@@ -70,21 +93,24 @@ async def member_target(session: AsyncSession, rt: Runtime, registration: Regist
         return shared
     try:
         with translate_errors(platform.name):
-            link = await platform.join_link(meeting_link(meeting), member(registration))
+            personal = await platform.join_link(link, member(registration))
     except ConferencingError as exc:
         log.warning("no personal %s link for registration %s: %s", meeting.platform,
                     registration.id, exc)
         return shared
-    if link.platform_id is not None:  # a record on the platform: keep it for this meeting
-        await keep(session, meeting, registration, link, now, kept)
-    return link.url
+    if personal.platform_id is not None:  # a record on the platform: keep it for this meeting
+        await keep(session, meeting, link.external_id, registration, personal, now, kept)
+    return personal.url
 
 
-async def keep(session: AsyncSession, meeting: Meeting, registration: Registration,
-               link: PersonalLink, now: datetime, kept: PersonalJoin | None) -> None:
+async def keep(session: AsyncSession, meeting: Meeting, external_id: str,
+               registration: Registration, link: PersonalLink, now: datetime,
+               kept: PersonalJoin | None) -> None:
+    """Keeps the person's platform record for the meeting (for a course on a platform with a
+    meeting per session, for that session's: `external_id`)."""
     if kept is None:
         kept = PersonalJoin(meeting_id=meeting.id, registration_id=registration.id,
-                            external_meeting_id=meeting.external_id, created_at=now)
+                            external_meeting_id=external_id, created_at=now)
         session.add(kept)
     kept.url = link.url
     kept.platform_person_id = link.platform_id
@@ -100,8 +126,10 @@ async def host_target(session: AsyncSession, rt: Runtime, account: Account,
                       meeting: Meeting) -> PersonalLink:
     """A fresh host link, fetched or signed now (ConferencingError when the platform says
     no: the page shows why)."""
+    link = link_in_view(meeting, await session.get(Webinar, meeting.webinar_id),
+                        rt.clock.now())
     platform = await adapter(session, rt, meeting)
     if platform is None:
-        return PersonalLink(meeting.host_url or meeting.join_url or "")
+        return PersonalLink(link.host_url or link.join_url)
     with translate_errors(platform.name):
-        return await platform.host_link(meeting_link(meeting), host(account))
+        return await platform.host_link(link, host(account))

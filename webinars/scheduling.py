@@ -29,7 +29,9 @@ SIGNIFICANT = ("start_at", "duration_minutes", "title", "description", "all_day"
                "series_rule", "sessions")
 #: Changes that need the platform told (a new time or title for the meeting): the meetings
 #: handler reads them.
-MEETING_FIELDS = ("start_at", "duration_minutes", "title", "platform", "static_url")
+MEETING_FIELDS = ("start_at", "duration_minutes", "title", "platform", "static_url",
+                  # a course's sessions: a time-bound meeting must cover every one held
+                  "series_rule", "sessions")
 
 
 def new_uid(domain: str) -> str:

@@ -20,6 +20,7 @@ from integrations.base import (
     MeetingLink,
     MeetingNotFound,
     MeetingSpec,
+    Occurrence,
     PlatformRejected,
     PlatformUnavailable,
     translate_errors,
@@ -32,6 +33,7 @@ from webinars.models import Meeting, PlatformConnection, Webinar
 from webinars.queue import commit_and_enqueue, meeting_job, pending_jobs
 from webinars.runtime import WorkerContext
 from webinars.scheduling import MEETING_FIELDS
+from webinars.series import held, is_series
 from webinars.states import ConnectionStatus, EventKind, MeetingStatus, WebinarStatus
 
 from .handling import EventView, Step
@@ -47,14 +49,23 @@ def backoff(attempt: int, retry_after: float | None) -> timedelta:
 
 
 def spec_of(webinar: Webinar) -> MeetingSpec:
+    """The meeting the webinar wants; a course lists its held sessions, so a platform whose
+    meetings are bound to a time covers every one, not only the first."""
+    occurrences = tuple(
+        Occurrence(position=s.position, start=s.start_at,
+                   duration=timedelta(minutes=s.duration_minutes),
+                   original_start=s.original_start)
+        for s in sorted(held(webinar), key=lambda s: s.start_at)) if is_series(webinar) else ()
     return MeetingSpec(
         title=webinar.title,
-        start=webinar.start_at,
-        duration=timedelta(minutes=webinar.duration_minutes),
+        start=occurrences[0].start if occurrences else webinar.start_at,
+        duration=(occurrences[0].duration if occurrences
+                  else timedelta(minutes=webinar.duration_minutes)),
         description=webinar.description,
         idempotency_key=webinar.uid,
         static_url=webinar.static_url,
         timezone=webinar.timezone,
+        occurrences=occurrences,
     )
 
 

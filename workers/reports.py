@@ -14,9 +14,9 @@ from integrations.registry import PLATFORMS
 from webinars import attendance
 from webinars.connections import adapter_for_meeting
 from webinars.joining import meeting_link
-from webinars.models import Meeting, Webinar
+from webinars.models import Meeting, Webinar, WebinarSession
 from webinars.runtime import WorkerContext
-from webinars.states import AttendanceSource, MeetingStatus
+from webinars.states import AttendanceSource, MeetingStatus, SessionStatus
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +30,23 @@ async def poll_attendance(ctx: WorkerContext) -> int:
     """Returns how many new facts were recorded."""
     reporting = [name for name, p in PLATFORMS.items() if p.attendance == "report"]
     now = ctx["clock"].now()
+    ready = (Meeting.platform.in_(reporting), Meeting.status == MeetingStatus.READY,
+             Meeting.connection_id.is_not(None))
     async with ctx["sessionmaker"]() as session:
-        candidates = (await session.execute(
+        candidates = list((await session.execute(
             select(Meeting.id, Webinar.start_at, Webinar.duration_minutes)
             .join(Webinar, Webinar.id == Meeting.webinar_id)
-            .where(Meeting.platform.in_(reporting), Meeting.status == MeetingStatus.READY,
-                   Meeting.connection_id.is_not(None),
-                   Webinar.start_at > now - WINDOW - timedelta(days=1),
-                   Webinar.start_at < now))).all()
-    ids = [mid for mid, start, minutes in candidates
-           if now - WINDOW < start + timedelta(minutes=minutes) < now - SETTLE]
+            .where(*ready, Webinar.start_at > now - WINDOW - timedelta(days=1),
+                   Webinar.start_at < now))).all())
+        # A course's meeting has a report after each of its sessions, not only the first.
+        candidates += (await session.execute(
+            select(Meeting.id, WebinarSession.start_at, WebinarSession.duration_minutes)
+            .join(WebinarSession, WebinarSession.webinar_id == Meeting.webinar_id)
+            .where(*ready, WebinarSession.status == SessionStatus.SCHEDULED,
+                   WebinarSession.start_at > now - WINDOW - timedelta(days=1),
+                   WebinarSession.start_at < now))).all()
+    ids = sorted({mid for mid, start, minutes in candidates
+                  if now - WINDOW < start + timedelta(minutes=minutes) < now - SETTLE})
     taken = 0
     for meeting_id in ids:
         async with ctx["sessionmaker"]() as session:

@@ -4,7 +4,9 @@ and signed webhooks.
 It refuses what Webex refuses: a token request that is not a form or names the wrong client,
 secret or refresh token; calls without a current bearer token (401), without the meeting
 scopes (403), JSON bodies with another content type, a meeting missing title/start/end (or,
-on PUT, the password), a title over 128 characters, an end before the start.
+on PUT, the password), a title over 128 characters, an end before the start, a `recurrence`
+it cannot read. A series' occurrences ("<series id>_<start>" [⚠]) are laid out by its rule in
+its zone and can be read, moved (PUT) and cancelled (DELETE) one by one.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -30,6 +33,7 @@ from integrations.base import (
 from . import FakeServer
 
 SITE = "union.webex.com"
+BYDAY = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 ALL_SCOPES = frozenset({"meeting:schedules_read", "meeting:schedules_write"})
 HOOK_EVENTS = {
     PARTICIPANT_JOINED: ("meetingParticipants", "joined"),
@@ -69,6 +73,8 @@ class FakeWebex(FakeServer):
         self.token_lifetime = 1209599
         #: access token → still accepted
         self.access_tokens: dict[str, bool] = {}
+        #: series id → its occurrences by occurrence id
+        self.occurrences: dict[str, dict[str, dict[str, Any]]] = {}
         self.token_requests = 0
         self.meetings: dict[str, dict[str, Any]] = {}
         self.join_requests: list[dict[str, Any]] = []
@@ -156,6 +162,61 @@ class FakeWebex(FakeServer):
         meeting = self.meetings.get(request.match_info["id"])
         return meeting if meeting is not None else error(404, "Meeting not found.")
 
+    def _occurrence(self, meeting_id: str) -> dict[str, Any] | None:
+        series, _, _ = meeting_id.partition("_")
+        return self.occurrences.get(series, {}).get(meeting_id)
+
+    def _lay_out(self, meeting: dict[str, Any]) -> web.Response | None:
+        """A series' occurrences from its `recurrence` (RFC 5545 RRULE: FREQ DAILY or
+        WEEKLY, INTERVAL, COUNT, BYDAY), laid out in its `timezone` anew [⚠ a changed series
+        loses its occurrences' own edits]. Without a rule: no occurrences."""
+        rule = meeting.get("recurrence") or ""
+        self.occurrences.pop(meeting["id"], None)
+        if not rule:
+            return None
+        parts = dict(p.partition("=")[::2] for p in rule.split(";"))
+        freq, count = parts.get("FREQ"), parts.get("COUNT", "")
+        interval = parts.get("INTERVAL", "1")
+        days = [d for d in parts.get("BYDAY", "").split(",") if d]
+        if freq not in ("DAILY", "WEEKLY") or not count.isdigit() or not interval.isdigit() \
+                or not 1 <= int(count) <= 100 or any(d not in BYDAY for d in days) \
+                or set(parts) - {"FREQ", "COUNT", "INTERVAL", "BYDAY"}:
+            return error(400, f"recurrence is not a supported RFC 5545 rule: {rule}")
+        zone = ZoneInfo(meeting["timezone"])
+        start = _time(meeting["start"])
+        end = _time(meeting["end"])
+        assert start is not None and end is not None
+        local = start.astimezone(zone).replace(tzinfo=None)
+        wanted = {BYDAY.index(d) for d in days} or {local.weekday()}
+        laid: dict[str, dict[str, Any]] = {}
+        day, step = local, int(interval)
+        while len(laid) < int(count):
+            weeks = (day.date() - local.date()).days // 7
+            if (freq == "DAILY" and (day - local).days % step == 0) or (
+                    freq == "WEEKLY" and day.weekday() in wanted and weeks % step == 0):
+                begins = day.replace(tzinfo=zone).astimezone(UTC)
+                ident = f"{meeting['id']}_{begins.strftime('%Y%m%dT%H%M%SZ')}"
+                laid[ident] = {
+                    "id": ident, "meetingSeriesId": meeting["id"],
+                    "meetingType": "scheduledMeeting", "state": "active",
+                    "title": meeting["title"], "timezone": meeting["timezone"],
+                    "start": begins.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "end": (begins + (end - start)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "webLink": meeting["webLink"], "meetingNumber": meeting["meetingNumber"],
+                    "password": meeting["password"]}
+            day += timedelta(days=1)
+        self.occurrences[meeting["id"]] = laid
+        return None
+
+    def held(self, series_id: str) -> list[tuple[datetime, datetime]]:
+        """The series' occurrences as they are now, (start, end) in order."""
+        spans = []
+        for item in self.occurrences.get(series_id, {}).values():
+            start, end = _time(item["start"]), _time(item["end"])
+            assert start is not None and end is not None
+            spans.append((start, end))
+        return sorted(spans)
+
     async def create(self, request: web.Request) -> web.Response:
         if refused := self._refuse(request, "meeting:schedules_write"):
             return refused
@@ -176,7 +237,10 @@ class FakeWebex(FakeServer):
             "siteUrl": SITE, "webLink": f"https://{SITE}/{SITE.split('.')[0]}/j.php?MTID=m"
                                         f"{secrets.token_hex(16)}",
             "sipAddress": f"{number}@{SITE}",
-            "telephony": {"accessCode": number, "callInNumbers": []}}
+            "telephony": {"accessCode": number, "callInNumbers": []},
+            "recurrence": body.get("recurrence") or ""}
+        if invalid := self._lay_out(meeting):
+            return invalid
         self.meetings[meeting_id] = meeting
         return web.json_response(meeting)
 
@@ -184,17 +248,33 @@ class FakeWebex(FakeServer):
         if refused := self._refuse(request, "meeting:schedules_read"):
             return refused
         limit = int(request.query.get("max", "10"))
+        series = request.query.get("meetingSeriesId")
+        if series is not None:  # meetingType=scheduledMeeting: the series' occurrences
+            items = sorted(self.occurrences.get(series, {}).values(), key=lambda o: o["start"])
+            return web.json_response({"items": items[:limit]})
         return web.json_response({"items": list(self.meetings.values())[:limit]})
 
     async def get(self, request: web.Request) -> web.Response:
         if refused := self._refuse(request, "meeting:schedules_read"):
             return refused
+        occurrence = self._occurrence(request.match_info["id"])
+        if occurrence is not None:
+            return web.json_response(occurrence)
         meeting = self._found(request)
         return meeting if isinstance(meeting, web.Response) else web.json_response(meeting)
 
     async def put(self, request: web.Request) -> web.Response:
         if refused := self._refuse(request, "meeting:schedules_write"):
             return refused
+        occurrence = self._occurrence(request.match_info["id"])
+        if occurrence is not None:  # one scheduled meeting of a series: its time only
+            body = await self._json(request)
+            if isinstance(body, web.Response):
+                return body
+            if invalid := self._validate(body, put=True):
+                return invalid
+            occurrence.update(start=body["start"], end=body["end"], title=body["title"])
+            return web.json_response(occurrence)
         meeting = self._found(request)
         if isinstance(meeting, web.Response):
             return meeting
@@ -204,17 +284,24 @@ class FakeWebex(FakeServer):
         if invalid := self._validate(body, put=True):
             return invalid
         for key in ("title", "password", "start", "end", "timezone", "agenda",
-                    "enabledJoinBeforeHost"):
+                    "enabledJoinBeforeHost", "recurrence"):
             if key in body:
                 meeting[key] = body[key]
+        if invalid := self._lay_out(meeting):
+            return invalid
         return web.json_response(meeting)
 
     async def delete(self, request: web.Request) -> web.Response:
         if refused := self._refuse(request, "meeting:schedules_write"):
             return refused
-        if request.match_info["id"] not in self.meetings:
+        ident = request.match_info["id"]
+        if self._occurrence(ident) is not None:  # cancels one occurrence of the series
+            del self.occurrences[ident.partition("_")[0]][ident]
+            return web.Response(status=204)
+        if ident not in self.meetings:
             return error(404, "Meeting not found.")
-        del self.meetings[request.match_info["id"]]
+        del self.meetings[ident]
+        self.occurrences.pop(ident, None)
         return web.Response(status=204)
 
     async def join(self, request: web.Request) -> web.Response:

@@ -6,6 +6,9 @@ invalid_request), a known, unexpired bearer token on every API call (401 code 12
 each call needs (code 4711, [⚠] at HTTP 400), a JSON body with application/json on POST/PATCH
 (300), required fields (topic/type/start_time; email/first_name for registrants → 300), the
 host user (404 code 1001), the Webinar add-on (400 code 200 "Webinar plan is missing" [⚠]),
+recurring meetings (type 8: a `recurrence` weekly with `weekly_days` and `end_times`, whose
+occurrences it derives in the meeting's zone and can delete or edit one by one with
+`occurrence_id`; type 3: no fixed time, no occurrences and no registration),
 unknown meetings (404 code 3001), running meetings (delete → 400 code 3002), the per-host daily
 limit of 100 creates/updates (429 with X-RateLimit-Type: Daily-limit and a Retry-After
 timestamp; `daily_headers = False` drops them as forum reports say Zoom sometimes does).
@@ -16,10 +19,12 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import re
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -172,6 +177,9 @@ class FakeZoom(FakeServer):
 
     def _public(self, meeting: dict[str, Any]) -> dict[str, Any]:
         shown = {k: v for k, v in meeting.items() if k != "kind"}
+        if "occurrences" in meeting:  # deleted occurrences are not shown by default
+            shown["occurrences"] = [o for o in meeting["occurrences"]
+                                    if o["status"] != "deleted"]
         # start_url carries a fresh ZAK on every read, like Zoom's.
         shown["start_url"] = (f"https://us02web.zoom.us/s/{meeting['id']}"
                               f"?zak={secrets.token_urlsafe(16)}")
@@ -207,13 +215,19 @@ class FakeZoom(FakeServer):
         body = await self._json(request)
         if isinstance(body, web.Response):
             return body
-        scheduled = (2, 8) if kind == "meetings" else (5, 9)
-        missing = [f for f in ("topic", "type", "start_time") if not body.get(f)]
-        if missing or body.get("type") not in scheduled or not _is_time(body["start_time"]):
+        scheduled = TYPES[kind]
+        needed = ("topic", "type") if body.get("type") in NO_FIXED_TIME else (
+            "topic", "type", "start_time")
+        missing = [f for f in needed if not body.get(f)]
+        if missing or body.get("type") not in scheduled or (
+                "start_time" in needed and not _is_time(body["start_time"])):
             return zoom_error(400, 300, "Validation Failed.", errors=[
                 {"field": f, "message": "Required or invalid"}
                 for f in missing or ["type" if body.get("type") not in scheduled
                                      else "start_time"]])
+        wrong = _recurrence_error(body)
+        if wrong:
+            return wrong
         refused = self._daily(user)
         if refused:
             return refused
@@ -228,6 +242,7 @@ class FakeZoom(FakeServer):
             "join_url": f"https://us02web.zoom.us/j/{ident}?pwd={secrets.token_urlsafe(12)}",
             "password": "a1B2c3", "settings": {"approval_type": 2, **body.get("settings", {})},
         }
+        _recur(meeting, body)
         self.meetings[ident] = meeting
         return web.json_response(self._public(meeting), status=201)
 
@@ -249,13 +264,29 @@ class FakeZoom(FakeServer):
         if "start_time" in body and not _is_time(body["start_time"]):
             return zoom_error(400, 300, "Invalid field.",
                               errors=[{"field": "start_time", "message": "Invalid"}])
+        if "type" in body and body["type"] not in TYPES[request.match_info["kind"]]:
+            return zoom_error(400, 300, "Invalid field.",
+                              errors=[{"field": "type", "message": "Invalid"}])
+        wrong = _recurrence_error({"type": meeting["type"],
+                                   "recurrence": meeting.get("recurrence"), **body})
+        if wrong:
+            return wrong
+        occurrence = request.query.get("occurrence_id")
+        if occurrence is not None:  # [⚠] only the time and length of one occurrence
+            found = next((o for o in meeting.get("occurrences", [])
+                          if o["occurrence_id"] == occurrence), None)
+            if found is None:
+                return zoom_error(404, 3001, f"Meeting occurrence does not exist: {occurrence}.")
+            found.update({k: body[k] for k in ("start_time", "duration") if k in body})
+            return web.Response(status=204)
         refused = self._daily(meeting["host_email"])
         if refused:
             return refused
-        for key in ("topic", "start_time", "duration", "timezone", "agenda"):
+        for key in ("topic", "type", "start_time", "duration", "timezone", "agenda"):
             if key in body:
                 meeting[key] = body[key]
         meeting["settings"].update(body.get("settings", {}))
+        _recur(meeting, body)
         return web.Response(status=204)
 
     async def delete(self, request: web.Request) -> web.Response:
@@ -263,6 +294,14 @@ class FakeZoom(FakeServer):
         meeting = refused or self._meeting(request)
         if isinstance(meeting, web.Response):
             return meeting
+        occurrence = request.query.get("occurrence_id")
+        if occurrence is not None:
+            found = next((o for o in meeting.get("occurrences", [])
+                          if o["occurrence_id"] == occurrence), None)
+            if found is None:  # [⚠] code for an occurrence id the meeting never had
+                return zoom_error(404, 3001, f"Meeting occurrence does not exist: {occurrence}.")
+            found["status"] = "deleted"
+            return web.Response(status=204)
         if meeting["status"] == "started":
             return zoom_error(400, 3002, "Sorry, you cannot delete this meeting since it is "
                               "in progress.")
@@ -337,6 +376,65 @@ class FakeZoom(FakeServer):
                            "payload": {"account_id": self.account_id, "object": obj}},
                           ensure_ascii=False).encode()
         return self.sign(body, ts), body, {}, "POST"
+
+
+TYPES = {"meetings": (2, 3, 8), "webinars": (5, 6, 9)}
+NO_FIXED_TIME = (3, 6)
+FIXED_RECURRING = (8, 9)
+
+
+def _recurrence_error(body: dict[str, Any]) -> web.Response | None:
+    """Zoom's checks of `recurrence` for a recurring meeting with a fixed time: type 1 daily,
+    2 weekly (with `weekly_days`, 1 = Sunday … 7 = Saturday), 3 monthly; `end_times` at most
+    60 (or `end_date_time`)."""
+    if body.get("type") not in FIXED_RECURRING:
+        return None
+    rule = body.get("recurrence")
+    bad = None
+    if not isinstance(rule, dict) or rule.get("type") not in (1, 2, 3):
+        bad = "recurrence.type"
+    elif rule["type"] == 2 and not re.fullmatch(r"[1-7](,[1-7])*",
+                                                str(rule.get("weekly_days", ""))):
+        bad = "recurrence.weekly_days"
+    elif not (isinstance(rule.get("end_times"), int) and 1 <= rule["end_times"] <= 60) \
+            and not rule.get("end_date_time"):
+        bad = "recurrence.end_times"
+    if bad is None:
+        return None
+    return zoom_error(400, 300, "Validation Failed.",
+                      errors=[{"field": bad, "message": "Invalid or missing"}])
+
+
+def _recur(meeting: dict[str, Any], body: dict[str, Any]) -> None:
+    """The occurrences Zoom derives from the rule, in the meeting's zone (local wall time,
+    so an hour stays an hour across DST), each with its epoch-milliseconds occurrence id.
+    A meeting with no fixed time has none and no registration."""
+    if meeting["type"] in NO_FIXED_TIME:
+        meeting.pop("occurrences", None)
+        meeting.pop("recurrence", None)
+        meeting["settings"]["approval_type"] = 2
+        return
+    if meeting["type"] not in FIXED_RECURRING:
+        meeting.pop("occurrences", None)
+        meeting.pop("recurrence", None)
+        return
+    if "recurrence" in body:
+        meeting["recurrence"] = body["recurrence"]
+    rule = meeting["recurrence"]
+    zone = ZoneInfo(meeting["timezone"])
+    local = datetime.fromisoformat(meeting["start_time"]).astimezone(zone).replace(tzinfo=None)
+    days = {int(d) for d in str(rule.get("weekly_days", "1")).split(",")}
+    step = timedelta(days=1)
+    starts: list[datetime] = []
+    day = local
+    while len(starts) < rule["end_times"]:
+        if rule["type"] != 2 or day.isoweekday() % 7 + 1 in days:
+            starts.append(day.replace(tzinfo=zone).astimezone(UTC))
+        day += step
+    meeting["occurrences"] = [
+        {"occurrence_id": str(int(start.timestamp() * 1000)),
+         "start_time": start.strftime("%Y-%m-%dT%H:%M:%SZ"), "duration": meeting["duration"],
+         "status": "available"} for start in starts]
 
 
 def _is_time(value: Any) -> bool:
