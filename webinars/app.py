@@ -38,6 +38,7 @@ from .web import (
     public,
     reports,
     series,
+    series_reports,
     webhooks,
 )
 from .web.common import locale, redirect, render, signed_in
@@ -220,6 +221,7 @@ def create_app(runtime: Runtime | None = None, *, config: AppConfig | None = Non
         *webhooks.routes,
         *activity.routes,
         *reports.routes,
+        *series_reports.routes,
         *hooks.routes,
         *platforms.routes,
         Mount("/api/v1", routes=api_v1.routes),

@@ -24,7 +24,7 @@ RU: dict[str, str] = {
     "Log in": "Войти",
     # Courses and recurring series (webinars/series.py)
     "Sessions": "Занятия",
-    "Attended (join clicks)": "Пришли (по переходам)",
+    "Attended (click or platform)": "Пришли (по ссылке или по данным платформы)",
     "moved": "перенесено",
     "Sessions attended": "Посещено занятий",
     "one registration for every session": "одна регистрация на все занятия",
@@ -443,6 +443,29 @@ RU: dict[str, str] = {
     "Subject": "Тема",
     "Registrant": "Участник",
     "Reason": "Причина",
+    # Course reports (webinars/series_report.py, webinars/web/series_reports.py)
+    "Courses": "Курсы",
+    "Course report": "Отчёт по курсу",
+    "course, sessions: {0}": "курс, занятий: {0}",
+    "A course counts once, with one registration per member; its report shows each session "
+    "and how many sessions each member attended.":
+        "Курс считается один раз, одна регистрация на участника; в отчёте по курсу — каждое "
+        "занятие и сколько занятий посетил каждый участник.",
+    "A member attended a session when they followed their join address in its window (from "
+    "30 minutes before the start to the end) or the platform reported them in the meeting "
+    "then; a cancelled session counts for no one.":
+        "Участник был на занятии, если перешёл по своей ссылке входа в его время (от 30 минут "
+        "до начала до конца) или платформа сообщила, что он был на встрече; отменённое "
+        "занятие не считается ни для кого.",
+    "By session": "По занятиям",
+    "Members": "Участники",
+    "Members by sessions attended": "Участники по числу посещённых занятий",
+    "Members with this many sessions": "Посетили столько занятий",
+    "Registered and attended, by session": "Зарегистрировались и пришли, по занятиям",
+    "Sessions attended by each member": "Сколько занятий посетил каждый участник",
+    "Sessions held": "Занятий (без отменённых)",
+    "Times in the zone of": "Время указано по поясу",
+    "Who attended which sessions": "Кто на каких занятиях был",
     # Participation reports (webinars/web/reports.py, templates/pages/reports.html)
     "Participation report": "Отчёт об участии",
     "Participation reports": "Отчёты об участии",

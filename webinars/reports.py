@@ -26,9 +26,17 @@ from sqlalchemy import case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .errors import NotFound, ValidationFailed
-from .models import Account, Attendance, JoinClick, Organization, Registration, Webinar
+from .models import (
+    Account,
+    Attendance,
+    JoinClick,
+    Organization,
+    Registration,
+    Webinar,
+    WebinarSession,
+)
 from .organizations import all_organizations, chain, managed_subtree, require_within, subtree_ids
-from .states import OrgLevel, RegistrationStatus, WebinarStatus
+from .states import OrgLevel, RegistrationStatus, SessionStatus, WebinarStatus
 
 #: "2026-12" (a month), "2026-Q4" (a quarter) or "2026" (a year); the API documents the same.
 PERIOD_PATTERN = r"^2[0-9]{3}(-(0[1-9]|1[0-2])|-Q[1-4])?$"
@@ -149,6 +157,8 @@ class WebinarRow:
     #: An event of an organization above the report's: only its members are counted.
     higher_level: bool
     counts: Counts
+    #: Sessions held, for a course (counted once, as one event); 0 for a single event.
+    sessions: int = 0
 
 
 @dataclass(frozen=True)
@@ -213,6 +223,12 @@ async def organization_report(session: AsyncSession, account: Account, organizat
                            Registration.organization_id.in_(sorted(inside))))
         .group_by(Registration.webinar_id, Registration.organization_id))).all()
 
+    # A course is one event with one registration per member; it only says how many sessions.
+    sessions: dict[int, int] = {webinar_id: n for webinar_id, n in (await session.execute(
+        select(WebinarSession.webinar_id, func.count())
+        .join(Webinar, Webinar.id == WebinarSession.webinar_id)
+        .where(*where, WebinarSession.status == SessionStatus.SCHEDULED.value)
+        .group_by(WebinarSession.webinar_id))).all()}
     per_webinar: dict[int, Counts] = {}
     own: dict[int, Counts] = {}
     for webinar_id, declared, *numbers in grouped:  # one row per (webinar, organization)
@@ -227,7 +243,7 @@ async def organization_report(session: AsyncSession, account: Account, organizat
                    organization_name=by_id[w.organization_id].name,
                    level=by_id[w.organization_id].level,
                    higher_level=w.organization_id in above,
-                   counts=per_webinar.get(w.id, Counts()))
+                   counts=per_webinar.get(w.id, Counts()), sessions=sessions.get(w.id, 0))
         for w in webinars]
     organization_rows = rolled_up(orgs, org.id, inside, own)
     months = {key: (0, Counts()) for key in chosen.month_keys()}

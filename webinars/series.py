@@ -302,34 +302,54 @@ async def cancel_session(session: Any, clock: Clock, account: Account, webinar_i
 
 @dataclass(frozen=True)
 class Completion:
-    """One member's attendance of a series: which sessions they joined."""
+    """One member's attendance of a series: which sessions they joined, by a join click or
+    as the platform reported them (`attended` is either)."""
 
     registration_id: int
     attended: frozenset[int]  # session positions
     total: int
+    clicked: frozenset[int] = frozenset()
+    platform: frozenset[int] = frozenset()
 
 
-#: A join click this long before a session's start counts for that session.
+#: A join click (or a platform's "joined") this long before a session's start counts for it.
 EARLY_JOIN = timedelta(minutes=30)
+#: A platform's visit: (registration id, joined at, left at or None while still there).
+Visit = tuple[int, datetime, datetime | None]
+
+
+def sessions_during(sessions: Sequence[WebinarSession], start: datetime,
+                    end: datetime | None = None) -> frozenset[int]:
+    """The one rule for what belongs to which session: the held sessions (by position) whose
+    window [start - 30 min, end) holds an instant (a click, a join with no leave) or that a
+    visit [start, end) overlaps. An instant counts once, for the earliest window holding it
+    (a click before the next session's early window opens belongs to the one running); a
+    visit counts for every session it spans."""
+    windows = sorted((s.start_at - EARLY_JOIN, end_of(s), s.position)
+                      for s in sessions if s.status == SessionStatus.SCHEDULED)
+    if end is None or end <= start:
+        return frozenset(next(([p] for a, b, p in windows if a <= start < b), []))
+    return frozenset(p for a, b, p in windows if start < b and end > a)
 
 
 def session_of_click(sessions: Sequence[WebinarSession], at: datetime) -> int | None:
     """The held session whose window [start - 30 min, end) holds a click, by position."""
-    for item in sessions:
-        if item.status == SessionStatus.SCHEDULED and \
-                item.start_at - EARLY_JOIN <= at < end_of(item):
-            return item.position
-    return None
+    return next(iter(sessions_during(sessions, at)), None)
 
 
-def completion(sessions: Sequence[WebinarSession],
-               clicks: Iterable[tuple[int, datetime]]) -> dict[int, Completion]:
-    """Per registration: the sessions joined (from join clicks), of those held."""
+def completion(sessions: Sequence[WebinarSession], clicks: Iterable[tuple[int, datetime]],
+               visits: Iterable[Visit] = ()) -> dict[int, Completion]:
+    """Per registration: the sessions joined (by join clicks and by the platform's visits),
+    of those held. Every registration with a click or a visit has an entry."""
     total = sum(1 for s in sessions if s.status == SessionStatus.SCHEDULED)
-    seen: dict[int, set[int]] = {}
+    clicked: dict[int, set[int]] = {}
+    platform: dict[int, set[int]] = {}
     for registration_id, at in clicks:
-        position = session_of_click(sessions, at)
-        bucket = seen.setdefault(registration_id, set())
-        if position is not None:
-            bucket.add(position)
-    return {rid: Completion(rid, frozenset(p), total) for rid, p in seen.items()}
+        clicked.setdefault(registration_id, set()).update(sessions_during(sessions, at))
+    for registration_id, joined, left in visits:
+        platform.setdefault(registration_id, set()).update(
+            sessions_during(sessions, joined, left))
+    return {rid: Completion(rid, frozenset(clicked.get(rid, set()) | platform.get(rid, set())),
+                            total, frozenset(clicked.get(rid, set())),
+                            frozenset(platform.get(rid, set())))
+            for rid in clicked.keys() | platform.keys()}

@@ -6,12 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from ..reports import LEVELS, PERIOD_PATTERN
-from ..states import WebinarStatus, values
+from ..states import SessionStatus, WebinarStatus, values
 from .webhook_docs import _ID, _TIME, _path_id, errors, ok
 
 _COUNT = {"type": "integer", "minimum": 0}
 _LEVEL = {"type": "string", "enum": list(LEVELS)}
 _COUNTS_REF = {"$ref": "#/components/schemas/ReportCounts"}
+_NULLABLE_COUNT = {"type": ["integer", "null"], "minimum": 0}
+_DISTRIBUTION = {"type": "array", "items": _COUNT}
 
 
 def _object(properties: dict[str, Any], description: str | None = None) -> dict[str, Any]:
@@ -47,6 +49,9 @@ SCHEMAS: dict[str, Any] = {
                          "description": "An event of an organization above the report's: "
                                         "only members declared inside its subtree count."},
         "counts": _COUNTS_REF,
+        "sessions": {**_COUNT, "description": "Sessions held, for a course (counted once, as "
+                                              "one event with one registration per member); "
+                                              "0 for a single event."},
     }),
     "ReportMonth": _object({
         "month": {"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}$"},
@@ -70,6 +75,51 @@ SCHEMAS: dict[str, Any] = {
     }, "Participation in an organization's subtree over a period: its own events (every "
        "registration) and those of the organizations above it (members declared inside the "
        "subtree only)."),
+    "SeriesReportSession": _object({
+        "number": {"type": "integer", "minimum": 1},
+        "start_at": _TIME,
+        "status": {"type": "string", "enum": list(values(SessionStatus))},
+        "registered": {**_NULLABLE_COUNT, "description": "Members counted (a seat is a seat "
+                                                         "in every session); null when the "
+                                                         "session is cancelled, as below."},
+        "clicked": {**_NULLABLE_COUNT, "description": "Members who followed their join "
+                                                      "address in the session's window."},
+        "attended_platform": {**_NULLABLE_COUNT, "description": "Members the platform "
+                                                                "reported in the meeting "
+                                                                "during the session."},
+        "attended": {**_NULLABLE_COUNT, "description": "Members who clicked or whom the "
+                                                       "platform reported."},
+    }),
+    "SeriesReportOrganization": _object({
+        "id": _ID, "name": {"type": "string"}, "level": _LEVEL,
+        "parent_id": {"type": ["integer", "null"]},
+        "depth": {**_COUNT, "description": "0 for the report's organization, 1 below it, ..."},
+        "own": {**_DISTRIBUTION, "description": "Members who declared this organization, "
+                                                "by sessions attended (index = sessions)."},
+        "total": {**_DISTRIBUTION, "description": "The same with every organization below "
+                                                  "it."},
+    }),
+    "SeriesReport": _object({
+        "organization_id": _ID, "webinar_id": _ID, "title": {"type": "string"},
+        "timezone": {"type": "string", "description": "The organization's zone."},
+        "higher_level": {"type": "boolean",
+                         "description": "A course of an organization above the report's: "
+                                        "only members declared inside its subtree count."},
+        "declared_by_member": {"type": "boolean", "const": True},
+        "held_sessions": {**_COUNT, "description": "Sessions not cancelled: the N of "
+                                                   "\"attended k of N\"."},
+        "members": {**_COUNT, "description": "Standing registrations counted."},
+        "sessions": {"type": "array",
+                     "items": {"$ref": "#/components/schemas/SeriesReportSession"}},
+        "completion": {**_DISTRIBUTION, "description": "Members by sessions attended (a "
+                                                       "join click in a session's window or "
+                                                       "the platform's report): index k "
+                                                       "holds those who attended k of "
+                                                       "held_sessions."},
+        "organizations": {"type": "array",
+                          "items": {"$ref": "#/components/schemas/SeriesReportOrganization"}},
+    }, "A course's attendance for an organization: per session, and how many members "
+       "attended how many sessions, rolled up by declared organization."),
 }
 
 PATHS: dict[str, Any] = {
@@ -86,6 +136,18 @@ PATHS: dict[str, Any] = {
                                 "the organization's zone; the current month if left out."},
             ],
             "responses": {"200": ok("Report"),
+                          **errors("Unauthorized", "Forbidden", "NotFound", "Invalid")},
+        },
+    },
+    "/organizations/{organization_id}/reports/series/{webinar_id}": {
+        "parameters": [_path_id("organization_id", "An organization the account manages."),
+                       _path_id("webinar_id", "A course of that organization, of one below "
+                                              "it or of one above it.")],
+        "get": {
+            "operationId": "getSeriesReport",
+            "summary": "A course's sessions (clicked, attended) and how many members attended "
+                       "how many of them, rolled up by declared organization.",
+            "responses": {"200": ok("SeriesReport"),
                           **errors("Unauthorized", "Forbidden", "NotFound", "Invalid")},
         },
     },

@@ -22,7 +22,7 @@ from starlette.responses import RedirectResponse, Response
 from integrations.base import ConferencingError
 from integrations.registry import PLATFORMS, WEBINAR_PLATFORMS, guess_pasted_platform
 
-from .. import calendars, joining, series
+from .. import calendars, joining, series, series_report
 from ..accounts import create_api_token
 from ..adoption import from_above
 from ..calendars import first_day, last_day
@@ -418,15 +418,10 @@ async def registrants(request: Request) -> Response:
         done: dict[int, series.Completion] = {}
         per_session: dict[int, int] = {}
         if series.is_series(webinar):
-            # Attendance per session: the join clicks that fall in each session's window.
-            clicks_at = (await session.execute(
-                select(JoinClick.registration_id, JoinClick.at)
-                .join(Registration, Registration.id == JoinClick.registration_id)
-                .where(Registration.webinar_id == webinar.id))).all()
-            done = series.completion(webinar.sessions, [(rid, at) for rid, at in clicks_at])
-            for item in done.values():
-                for position in item.attended:
-                    per_session[position] = per_session.get(position, 0) + 1
+            # Attendance per session: join clicks and the platform's visits in its window.
+            found = await series_report.attendances(session, webinar)
+            done = {m.id: m.done for m in found.members}
+            per_session = {row.number - 1: row.attended for row in found.sessions}
     return render(request, "pages/registrants.html", {
         "w": webinar, "rows": [(r, int(n)) for r, n in rows],
         "is_series": series.is_series(webinar), "done": done, "per_session": per_session,

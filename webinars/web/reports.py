@@ -114,7 +114,8 @@ def tables(report: Report, lang: str) -> dict[str, Table]:
             "webinars", _("By webinar"),
             [_("When"), _("Webinar"), _("Organization"), _("Level"), _("Counted"), *counts],
             [[format_datetime(w.start_at, "d MMM y, HH:mm", tzinfo=tz, locale=lang),
-              w.title + (f" ({_(w.status)})" if w.status == "cancelled" else ""),
+              w.title + (f" ({_(w.status)})" if w.status == "cancelled" else "")
+              + (f" · {_('course, sessions: {0}').format(w.sessions)}" if w.sessions else ""),
               w.organization_name, _(w.level),
               own_only if w.higher_level else _("all registrants"), *counts_cells(w.counts)]
              for w in report.webinars], [0] * len(report.webinars)),
@@ -172,6 +173,7 @@ async def page(request: Request) -> Response:
         "period_label": period_label(report.period, lang),
         "previous": before.key if before else None, "next": after.key if after else None,
         "tables": list(tables(report, lang).values()), "charts": charts(report, lang),
+        "courses": [w for w in report.webinars if w.sessions],
     })
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import series
+from .. import series, series_report
 from ..errors import Conflict, ValidationFailed
 from ..models import Webinar
 from ..requests import commit
@@ -38,7 +38,11 @@ async def render_series(request: Request, session: AsyncSession, webinar: Webina
                         errors: Mapping[str, str] | None = None,
                         status_code: int = 200) -> Response:
     lang = locale(request)
+    found = (await series_report.attendances(session, webinar)
+             if series.is_series(webinar) else None)
     return render(request, "pages/series.html", {
+        "attendance": found,
+        "counts": {row.number - 1: row for row in found.sessions} if found else {},
         "w": webinar, "form": form or form_of(webinar), "weekdays": WEEKDAY_NAMES,
         "errors": {k: reason_text(lang, v) for k, v in (errors or {}).items()},
         "sessions": [(s, series.to_local(s.start_at, webinar.timezone))
