@@ -32,7 +32,9 @@ from .web import (
     feeds,
     hooks,
     organizer,
+    orgs,
     outbox,
+    people,
     plan,
     platforms,
     public,
@@ -224,6 +226,8 @@ def create_app(runtime: Runtime | None = None, *, config: AppConfig | None = Non
         *series_reports.routes,
         *hooks.routes,
         *platforms.routes,
+        *orgs.routes,
+        *people.routes,
         Mount("/api/v1", routes=api_v1.routes),
     ]
     middleware = [

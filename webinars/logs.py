@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import re
 
-#: /r/<token>, /j/<token>, /feeds/<token>.ics, /hooks/<platform>/<key> and what follows them.
-SECRET_PATH = re.compile(r"^(/(?:r|j|feeds)/|/hooks/[^/?#]+/)[^/?#.]+")
+#: /r/<token>, /j/<token>, /feeds/<token>.ics, /hooks/<platform>/<key>,
+#: /account/setup/<token> and what follows them.
+SECRET_PATH = re.compile(r"^(/(?:r|j|feeds|account/setup)/|/hooks/[^/?#]+/)[^/?#.]+")
 
 
 def redact_path(path: str) -> str:

@@ -101,3 +101,30 @@ def original_changed_notice(config: AppConfig, *, to: str, locale: str, title: s
         _("Your copy was not changed. To follow the original, edit your event:"),
         f"{config.base_url}/webinars/{copy_id}/edit",
     ])
+
+
+def invitation_notice(config: AppConfig, *, to: str, locale: str, inviter: str,
+                      organization: str, role: str, link: str, expires: str,
+                      now: datetime) -> OutgoingMail:
+    _ = lambda text: gettext(locale, text)
+    return organizer_notice(config, to=to, now=now,
+                            subject=_("You are invited to plan events of {0}").format(
+                                organization), paragraphs=[
+        _("{0} invites you to {1} as {2}.").format(inviter, organization, _(role)),
+        _("Choose your password with this link (it works once, until {0}):").format(expires),
+        link,
+        _("Then sign in with this e-mail address and that password."),
+    ])
+
+
+def password_reset_notice(config: AppConfig, *, to: str, locale: str, link: str,
+                          expires: str, now: datetime) -> OutgoingMail:
+    _ = lambda text: gettext(locale, text)
+    return organizer_notice(config, to=to, now=now, subject=_("Set a new password"),
+                            paragraphs=[
+        _("Someone (you, we hope) asked to set a new password for this address."),
+        _("Choose your new password with this link (it works once, until {0}):").format(
+            expires),
+        link,
+        _("If it was not you, ignore this message: your password stays as it is."),
+    ])

@@ -116,3 +116,55 @@ async def create_organization(
     session.add(org)
     await session.flush()
     return org
+
+
+# Admins manage the tree itself and the people in it; organizers only plan events there.
+
+def admin_subtree(orgs: Iterable[Organization], account: Account) -> set[int]:
+    """Every organization the account administers: each admin role's organization and below."""
+    return subtree_ids(orgs, [r.organization_id for r in account.roles if r.role == "admin"])
+
+
+def is_admin(account: Account) -> bool:
+    return any(role.role == "admin" for role in account.roles)
+
+
+def require_admin_within(administered: Collection[int], organization_id: int) -> None:
+    if organization_id not in administered:
+        raise Forbidden("managing organizations and people needs an admin role here")
+
+
+def check_fields(*, name: str, level: str, timezone: str) -> dict[str, str]:
+    """The reasons, per field, that these values cannot describe an organization."""
+    errors: dict[str, str] = {}
+    if not name or len(name) > 200:
+        errors["name"] = "must be 1 to 200 characters"
+    if level not in ORG_LEVELS:
+        errors["level"] = f"must be one of {', '.join(ORG_LEVELS)}"
+    if not is_timezone(timezone):
+        errors["timezone"] = "is not an IANA time zone"
+    return errors
+
+
+async def update_organization(session: AsyncSession, org: Organization, administered: set[int],
+                              *, name: str, level: str, timezone: str,
+                              parent_id: int | None) -> None:
+    """Rename, re-level, re-zone and move `org` within the admin's part of the tree.
+
+    It never moves under itself or one of its descendants (the tree would become a loop) nor
+    out of `administered`; the top of an admin's part stays where it is (moving it would
+    change a part of the tree the admin does not manage)."""
+    name = one_line(name)
+    errors = check_fields(name=name, level=level, timezone=timezone)
+    orgs = await all_organizations(session)
+    if parent_id != org.parent_id:
+        if org.parent_id is None or org.parent_id not in administered:
+            errors["parent_id"] = "the top of your part of the tree cannot be moved"
+        elif parent_id is None or parent_id not in administered:
+            errors["parent_id"] = "must be an organization of your part of the tree"
+        elif parent_id in subtree_ids(orgs, [org.id]):
+            errors["parent_id"] = "cannot be the organization itself or one below it"
+    if errors:
+        raise ValidationFailed(errors)
+    org.name, org.level, org.timezone, org.parent_id = name, level, timezone, parent_id
+    await session.flush()

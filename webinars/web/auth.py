@@ -12,6 +12,7 @@ from starlette.responses import Response
 from ..accounts import authenticate, change_password, end_session, login_wait, start_session
 from ..errors import ValidationFailed
 from ..i18n import gettext
+from ..organizations import is_admin
 from .common import (
     SESSION_ID,
     client_address,
@@ -66,6 +67,7 @@ async def login(request: Request) -> Response:
     request.session.clear()  # a fresh session on login: no fixation
     request.session[SESSION_ID] = session_id
     request.session["locale"] = account.locale
+    request.session["admin"] = is_admin(account)
     return redirect(target)
 
 

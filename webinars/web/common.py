@@ -26,6 +26,7 @@ from ..calendars import event_when
 from ..clock import Clock
 from ..i18n import format_when, gettext, pick_locale, zone_label
 from ..models import Account
+from ..organizations import is_admin
 from ..requests import base_url, runtime
 from ..resources import templates_dir
 from ..security import new_token
@@ -139,6 +140,9 @@ async def current_account(request: Request, session: AsyncSession) -> Account | 
     account = await account_for_session(session, clock(request), session_id)
     if account is None:
         request.session.pop(SESSION_ID, None)  # ended elsewhere: stop showing the organizer menu
+        request.session.pop("admin", None)
+    elif request.session.get("admin") != is_admin(account):
+        request.session["admin"] = is_admin(account)  # the menu shows what the roles allow
     return account
 
 
