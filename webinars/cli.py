@@ -195,6 +195,67 @@ def cmd_org_create(args: argparse.Namespace, config: AppConfig) -> int:
     return 0
 
 
+class ProgressBar:
+    """A one-line bar on stderr, redrawn in place; quiet when stderr is not a terminal
+    except for the final line."""
+
+    def __init__(self, label: str, width: int = 30) -> None:
+        self.label, self.width, self.shown = label, width, -1
+
+    def __call__(self, done: int, total: int) -> None:
+        share = done / total if total else 1.0
+        percent = int(share * 100)
+        if percent == self.shown:
+            return
+        self.shown = percent
+        filled = int(share * self.width)
+        end = "\n" if done >= total else ""
+        if sys.stderr.isatty() or end:
+            sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] "
+                             f"{percent:3d}% {done}/{total}{end}")
+            sys.stderr.flush()
+
+
+async def _org_import(config: AppConfig, data: bytes) -> tuple[int, int, int]:
+    from .db import make_engine, make_sessionmaker
+    from .org_import import import_tree
+
+    engine = make_engine(config.database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            checking, writing = ProgressBar("checking"), ProgressBar("writing ")
+
+            def progress(done: int, total: int) -> None:
+                (writing if checking.shown >= 100 else checking)(done, total)
+
+            outcome = await import_tree(session, SystemClock(), data, progress=progress)
+            await session.commit()
+            return len(outcome.created), len(outcome.updated), len(outcome.unchanged)
+    finally:
+        await engine.dispose()
+
+
+def cmd_org_import(args: argparse.Namespace, config: AppConfig) -> int:
+    from .org_import import ImportFailed
+
+    try:
+        with open(args.file, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        return fail(f"cannot read {args.file}: {exc.strerror}")
+    try:
+        created, updated, unchanged = asyncio.run(_org_import(config, data))
+    except ImportFailed as exc:
+        if sys.stderr.isatty():
+            print(file=sys.stderr)  # below the bar
+        for line, reason in exc.problems:
+            print(f"{args.file}:{line}: {reason}" if line else f"{args.file}: {reason}",
+                  file=sys.stderr)
+        return fail(f"{len(exc.problems)} problem(s); nothing was imported")
+    print(f"{created} created, {updated} updated, {unchanged} left as they were")
+    return 0
+
+
 async def _user_create(config: AppConfig, args: argparse.Namespace, password: str) -> str:
     from .accounts import create_account, create_api_token
     from .db import make_engine, make_sessionmaker
@@ -320,6 +381,13 @@ def parser() -> argparse.ArgumentParser:
     oc.add_argument("--level", default="other",
                     choices=["federal", "regional", "municipal", "primary", "other"])
     oc.set_defaults(handler=cmd_org_create)
+    oi = orgsub.add_parser("import", help="import a tree of organizations from a CSV file",
+                           description="Import organizations from a CSV file with the columns "
+                           "slug,name,level,parent_slug,timezone (UTF-8, with or without a BOM, "
+                           "; or , between fields). Every line is checked first; nothing is "
+                           "written unless all are good. Existing slugs are updated.")
+    oi.add_argument("file", help="the CSV file")
+    oi.set_defaults(handler=cmd_org_import)
     user = sub.add_parser("user", help="organizer accounts", description="Organizer accounts.")
     usub = user.add_subparsers(dest="user_command", required=True)
     uc = usub.add_parser("create", help="create an organizer with a role in an organization",

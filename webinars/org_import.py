@@ -199,6 +199,7 @@ def check_rows(rows: list[Row], existing: dict[str, Organization],
             progress(len(rows) + number, len(rows) * 2)
     if problems:
         raise ImportFailed(sorted(problems))
+    progress(len(rows) * 2, len(rows) * 2)
     return [Row(r.line, r.slug, r.name, r.level or "other", r.parent_slug, zone[r.slug])
             for r in ordered]
 

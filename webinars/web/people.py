@@ -42,6 +42,7 @@ from .common import (
     clock,
     db,
     locale,
+    private_headers,
     read_form,
     redirect,
     render,
@@ -169,8 +170,9 @@ async def setup_page(request: Request) -> Response:
         account = await account_for_link(session, runtime(request).config.secret_key,
                                           request.path_params["token"], clock(request).now())
     if account is None:
-        return render(request, "pages/setup.html", {"invalid": True}, status_code=404)
-    return render(request, "pages/setup.html", {"email": account.email})
+        return private_headers(render(request, "pages/setup.html", {"invalid": True},
+                                      status_code=404))
+    return private_headers(render(request, "pages/setup.html", {"email": account.email}))
 
 
 async def setup(request: Request) -> Response:
