@@ -239,6 +239,8 @@ class Victim:
     token_id: int
     endpoint_id: int
     webhook_message_id: int
+    account_id: int
+    role_id: int
     markers: tuple[str, ...]
 
 
@@ -263,7 +265,8 @@ async def victim_data(session: AsyncSession, clock: FixedClock, queue: InProcess
     ping = await webhooks.ping(session, created.endpoint, clock.now())
     await session.commit()  # the ping's job is not queued: nothing is sent anywhere
     return Victim(tree.orgs[name], webinar, registration.id, message_id, token_id,
-                  created.endpoint.id, ping.id,
+                  created.endpoint.id, ping.id, tree.accounts[name].id,
+                  tree.accounts[name].roles[0].id,
                   markers=(webinar.title, tree.orgs[name].name, registration.name,
                            registration.email, url))
 
@@ -278,6 +281,8 @@ def fill(path: str, victim: Victim) -> str:
            "id": (victim.message_id if path.startswith("/outbox/")
                   else victim.token_id if path.startswith("/tokens/")
                   else victim.endpoint_id if path.startswith("/webhooks/")
+                  else victim.account_id if path.startswith("/people/")
+                  else victim.role_id if path.startswith("/roles/")
                   else victim.org.id if path.startswith("/organizations/")
                   else victim.webinar.id)}
     for name in re.findall(r"{(\w+)}", path):

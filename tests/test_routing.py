@@ -87,6 +87,11 @@ ID_ROUTES = [
     ("GET", "/api/v1/webhooks/{endpoint_id}/messages"),
     ("POST", "/api/v1/webhooks/{endpoint_id}/ping"),
     ("POST", "/api/v1/webhooks/{endpoint_id}/messages/{message_id}/resend"),
+    ("GET", "/organizations/{id}/edit"),
+    ("POST", "/organizations/{id}/edit"),
+    ("POST", "/people/{id}/resend"),
+    ("POST", "/roles/{id}/role"),
+    ("POST", "/roles/{id}/remove"),
 ]
 
 

@@ -170,9 +170,9 @@ async def _keep_an_admin(session: AsyncSession, actor: Account, role: Role) -> N
 
 
 async def change_role(session: AsyncSession, actor: Account, role_id: int, new: str) -> Role:
+    role = await _managed_role(session, actor, role_id)
     if new not in ROLES:
         raise ValidationFailed({"role": f"must be one of {', '.join(ROLES)}"})
-    role = await _managed_role(session, actor, role_id)
     if new != role.role:
         await _keep_an_admin(session, actor, role)
         role.role = new

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import AsyncGenerator
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -17,13 +18,14 @@ from ..i18n import gettext
 from ..models import Organization
 from ..org_import import ImportFailed, import_tree
 from ..organizations import (
+    admin_subtree,
     all_organizations,
     create_organization,
     depth,
     require_admin_within,
     update_organization,
 )
-from .common import clock, db, locale, read_body, read_form, redirect, render
+from .common import clock, db, locale, read_body, read_form, redirect, render, require_account
 from .organizer import reason_text
 from .people import require_admin
 from .routing import route
@@ -64,6 +66,18 @@ async def tree(request: Request) -> Response:
     return await tree_page(request)
 
 
+async def _admin_of(request: Request, session: AsyncSession, org_id: int) -> set[int]:
+    """What the signed-in account administers, if that includes `org_id`: a missing
+    organization is 404, one outside the admin's part 403."""
+    account = await require_account(request, session)
+    orgs = await all_organizations(session)
+    if not any(o.id == org_id for o in orgs):
+        raise HTTPException(404, "Not found")
+    administered = admin_subtree(orgs, account)
+    require_admin_within(administered, org_id)
+    return administered
+
+
 def _int(value: str) -> int | None:
     return int(value) if value.isdigit() and len(value) < 10 else None
 
@@ -95,11 +109,9 @@ async def create_child(request: Request) -> Response:
 async def edit_page(request: Request, *, form: dict[str, str] | None = None,
                     errors: dict[str, str] | None = None, status_code: int = 200) -> Response:
     async with db(request) as session:
-        _, administered = await require_admin(request, session)
+        administered = await _admin_of(request, session, request.path_params["id"])
         org = await session.get(Organization, request.path_params["id"])
-        if org is None:
-            raise HTTPException(404, "Not found")
-        require_admin_within(administered, org.id)
+        assert org is not None
         orgs = await all_organizations(session)
     return render(request, "pages/organization_edit.html", {
         "org": org, "tree": _ordered(orgs, administered), "depth": depth(orgs, org.id),
@@ -113,11 +125,9 @@ async def edit(request: Request) -> Response:
     lang = locale(request)
     values = {k: str(form.get(k) or "").strip()[:300] for k in FIELDS}
     async with db(request) as session:
-        _, administered = await require_admin(request, session)
+        administered = await _admin_of(request, session, request.path_params["id"])
         org = await session.get(Organization, request.path_params["id"])
-        if org is None:
-            raise HTTPException(404, "Not found")
-        require_admin_within(administered, org.id)
+        assert org is not None
         try:
             await update_organization(session, org, administered, name=values["name"],
                                       level=values["level"], timezone=values["timezone"],

@@ -134,7 +134,7 @@ async def _again(request: Request, values: dict[str, str], errors: dict[str, str
 async def resend(request: Request) -> Response:
     await read_form(request)
     async with db(request) as session:
-        account, _ = await require_admin(request, session)
+        account = await require_account(request, session)  # a missing row is 404 first
         invited = await renew_invitation(session, account, request.path_params["id"])
         orgs = {o.id: o for o in await all_organizations(session)}
         role = invited.roles[0]
@@ -147,7 +147,7 @@ async def resend(request: Request) -> Response:
 async def role_change(request: Request) -> Response:
     form = await read_form(request)
     async with db(request) as session:
-        account, _ = await require_admin(request, session)
+        account = await require_account(request, session)
         await change_role(session, account, request.path_params["id"],
                           str(form.get("role") or "")[:20])
         await session.commit()
@@ -157,7 +157,7 @@ async def role_change(request: Request) -> Response:
 async def role_remove(request: Request) -> Response:
     await read_form(request)
     async with db(request) as session:
-        account, _ = await require_admin(request, session)
+        account = await require_account(request, session)
         await remove_role(session, account, request.path_params["id"])
         await session.commit()
     return redirect("/people")
