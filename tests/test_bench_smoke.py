@@ -112,3 +112,17 @@ def test_rescheduling_writes_no_update_in_the_request_at_any_size(
         assert f.events == 3  # the warm-up and the two measured reschedules
         assert f"{f.registrants:>11,}   {f.median * 1000:6.1f} ms" in printed
     assert f"PostgreSQL database {target.database}, Redis {target.redis_url}" in printed
+
+
+def test_org_import_creates_then_leaves_every_row(target: Target,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import org_import
+
+    figures = org_import.main(["--schools", "40", "--municipalities", "4"])
+    printed = capsys.readouterr().out
+
+    assert figures.rows == 45 and figures.created == 45 and figures.unchanged == 45
+    assert sane(figures.rate, 1, 10_000_000) and sane(figures.rate_again, 1, 10_000_000)
+    assert f"first import:  45 rows in {figures.first:.2f} s" in printed
+    assert "(45 left as they were)" in printed
+    assert f"PostgreSQL database {target.database}, Redis {target.redis_url}" in printed

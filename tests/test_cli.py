@@ -26,7 +26,7 @@ from .conftest import SECRET, empty_tables
 from .served import SETTINGS, clean_env, free_port, serving
 
 SUBCOMMANDS = [["run"], ["serve"], ["worker"], ["db", "upgrade"], ["user", "create"],
-               ["org", "create"], ["demo"]]
+               ["org", "create"], ["org", "import"], ["demo"]]
 
 
 @pytest.mark.parametrize("words", SUBCOMMANDS, ids=" ".join)
@@ -108,6 +108,35 @@ def test_db_upgrade_org_and_user_create(database_url: str, env_for, capsys) -> N
     assert "nowhere" in err and "password" in err and "slug" in err
     found = asyncio.run(counts(database_url))
     assert found["orgs"] == 2 and found["accounts"] == 1
+
+
+def test_org_import_checks_the_whole_file_then_writes_it(  # type: ignore[no-untyped-def]
+        database_url: str, env_for, capsys, tmp_path: Path) -> None:
+    asyncio.run(empty_tables(database_url))
+    env_for(database_url)
+    assert main(["org", "create", "--slug", "union", "--name", "Профсоюз",
+                 "--level", "federal"]) == 0
+    rows = ["slug;name;level;parent_slug;timezone", "region;Регион;regional;union;Asia/Omsk",
+            *[f"school-{n};Школа № {n};primary;region;" for n in range(1, 21)]]
+    good = tmp_path / "region.csv"
+    good.write_bytes(("\ufeff" + "\r\n".join(rows)).encode("utf-8"))
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes("\n".join([*rows, "Bad;X;primary;region;", "x1;X;primary;nowhere;"]
+                              ).encode("utf-8"))
+    capsys.readouterr()
+    assert main(["org", "import", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:23: slug" in err and f"{bad}:24: parent_slug" in err
+    assert "nothing was imported" in err
+    assert asyncio.run(counts(database_url))["orgs"] == 1
+    assert main(["org", "import", str(good)]) == 0
+    captured = capsys.readouterr()
+    assert "21 created, 0 updated, 0 left as they were" in captured.out
+    assert "writing  [" in captured.err and "100% 21/21" in captured.err  # the progress bar
+    assert main(["org", "import", str(good)]) == 0
+    assert "0 created, 0 updated, 21 left as they were" in capsys.readouterr().out
+    assert asyncio.run(counts(database_url))["orgs"] == 22
+    assert main(["org", "import", str(tmp_path / "missing.csv")]) == 2
 
 
 def test_demo_loads_a_yearly_plan_across_levels_and_zones(database_url: str, env_for, capsys
