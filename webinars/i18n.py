@@ -742,6 +742,85 @@ RU: dict[str, str] = {
         "Учётная запись {0}, подключённая для вашей организации, перестала работать.",
     "The next webinar that needs it: «{0}», {1}. Reconnect before then:":
         "Ближайшее мероприятие, которому она нужна: «{0}», {1}. Подключите её заново до него:",
+    # organizations and people managed on the web (webinars/people.py, org_import.py)
+    'People': 'Люди',
+    'Forgot your password?': 'Забыли пароль?',
+    'Line': 'Строка',
+    'The file was not imported: nothing was written. Correct these lines and upload it again.':
+        'Файл не загружен, ничего не записано. Исправьте эти строки и загрузите его снова.',
+    'The file is imported.': 'Файл загружен.',
+    'updated': 'обновлено',
+    'Updated': 'Обновлены',
+    'left as they were': 'оставлено без изменений',
+    'Slug': 'Короткое имя',
+    'Rename or move': 'Переименовать или перенести',
+    'New organization': 'Новая организация',
+    'Belongs to': 'Входит в',
+    'latin letters, digits and hyphens, e.g. school-7':
+        'латинские буквы, цифры и дефисы, например school-7',
+    'empty: the same as the organization it belongs to':
+        'пусто — как у вышестоящей организации',
+    'Create organization': 'Создать организацию',
+    'Import from a CSV file': 'Загрузка из файла CSV',
+    'Columns: slug, name, level, parent_slug, timezone. Separated by ; or , in UTF-8 (as Excel saves "CSV UTF-8"). Every line is checked first; nothing is written unless all are good. Importing the same file again changes nothing.':
+        'Столбцы: slug, name, level, parent_slug, timezone. Разделитель ; или , в кодировке UTF-8 (так Excel сохраняет «CSV UTF-8»). Сначала проверяются все строки; если хоть одна с ошибкой, ничего не записывается. Повторная загрузка того же файла ничего не меняет.',
+    'CSV file': 'Файл CSV',
+    'Import': 'Загрузить',
+    'The invitation is sent.': 'Приглашение отправлено.',
+    'This person already has an account and now has the role.':
+        'У этого человека уже есть учётная запись, роль добавлена.',
+    'The invitation could not be sent. Send it again later from this page.':
+        'Приглашение не удалось отправить. Отправьте его позже ещё раз с этой страницы.',
+    'Role': 'Роль',
+    'invited': 'приглашён',
+    'Change': 'Изменить',
+    'Send the invitation again': 'Отправить приглашение ещё раз',
+    'Remove access': 'Отозвать доступ',
+    'Invite a person': 'Пригласить человека',
+    'Organizers plan events. Admins also manage organizations and people.':
+        'Организаторы планируют мероприятия. Администраторы также управляют организациями и людьми.',
+    'Language of the invitation': 'Язык приглашения',
+    'Invite': 'Пригласить',
+    'organizer': 'организатор',
+    'admin': 'администратор',
+    'Choose a password': 'Выберите пароль',
+    'This link has expired or was already used. Ask for a new one: an admin can send the invitation again, and a forgotten password can be reset on the login page.':
+        'Ссылка устарела или уже использована. Попросите новую: администратор может отправить приглашение ещё раз, а забытый пароль можно сбросить на странице входа.',
+    'Set password': 'Задать пароль',
+    'If an account has this address, a link to set a new password is on its way. It works once, for two hours.':
+        'Если есть учётная запись с этим адресом, на него отправлена ссылка для нового пароля. Она действует один раз в течение двух часов.',
+    'Send me a link': 'Прислать ссылку',
+    'You are invited to plan events of {0}': 'Вас приглашают планировать мероприятия: {0}',
+    '{0} invites you to {1} as {2}.': '{0} приглашает вас в «{1}», роль: {2}.',
+    'Choose your password with this link (it works once, until {0}):':
+        'Задайте пароль по этой ссылке (она действует один раз, до {0}):',
+    'Then sign in with this e-mail address and that password.':
+        'Затем входите с этим адресом почты и этим паролем.',
+    'Set a new password': 'Новый пароль',
+    'Someone (you, we hope) asked to set a new password for this address.':
+        'Кто-то (надеемся, вы) попросил задать новый пароль для этого адреса.',
+    'Choose your new password with this link (it works once, until {0}):':
+        'Задайте новый пароль по этой ссылке (она действует один раз, до {0}):',
+    'If it was not you, ignore this message: your password stays as it is.':
+        'Если это были не вы, не обращайте внимания на это письмо: пароль останется прежним.',
+    'managing organizations and people needs an admin role here':
+        'управлять организациями и людьми может только администратор этой организации',
+    'the top of your part of the tree cannot be moved':
+        'верхнюю организацию вашей части дерева перенести нельзя',
+    'must be an organization of your part of the tree':
+        'должна быть организацией вашей части дерева',
+    'cannot be the organization itself or one below it':
+        'не может быть самой организацией или входящей в неё',
+    'this person already has a role in this organization':
+        'у этого человека уже есть роль в этой организации',
+    'this person has already set a password': 'этот человек уже задал пароль',
+    'the last admin of the top organization cannot lose that role':
+        'последний администратор верхней организации не может лишиться этой роли',
+    'this is your last admin role; ask another admin to change it':
+        'это ваша последняя роль администратора; попросите другого администратора',
+    'no such person in your part of the tree': 'такого человека нет в вашей части дерева',
+    'no such role': 'такой роли нет',
+    'too many requests; try again later': 'слишком много запросов; попробуйте позже',
 }
 
 CATALOGS = {"ru": RU, "en": {}}
