@@ -306,3 +306,29 @@ async def test_roles_change_and_access_is_removed_but_never_the_last_admin(
     async with runtime.sessionmaker() as session:
         roles = (await session.scalars(select(Role.account_id))).all()
         assert roles == [admin.id]
+
+
+async def test_without_smtp_the_top_admin_reads_mail_to_organizers_in_the_outbox(
+    runtime: Runtime, client: httpx.AsyncClient, clock: FixedClock
+) -> None:
+    """In the embedded mode nothing delivers an invitation but the outbox: the operator (an
+    admin of the top organization) sees it there; a regional admin sees none of it."""
+    union = await setup_admin(runtime, clock)
+    async with runtime.sessionmaker() as session:
+        region = await make_org(session, clock, "north", parent=union, level="regional")
+        await make_account(session, clock, region, "north-admin@union.example", role="admin")
+        await session.commit()
+    await login(client, "admin@union.example")
+    csrf = csrf_from((await client.get("/people")).text)
+    await client.post("/people/invite", data={
+        "csrf_token": csrf, "email": "new@union.example", "name": "Новый организатор",
+        "organization_id": str(region.id), "role": "organizer", "locale": "ru"})
+    outbox = await client.get("/outbox")
+    assert outbox.status_code == 200 and "new@union.example" in outbox.text
+    [message_id] = re.findall(r'href="/outbox/(\d+)"', outbox.text)
+    message = await client.get(f"/outbox/{message_id}")
+    assert message.status_code == 200 and "/account/setup/" in message.text
+    client.cookies.clear()
+    await login(client, "north-admin@union.example")
+    assert "new@union.example" not in (await client.get("/outbox")).text
+    assert (await client.get(f"/outbox/{message_id}")).status_code == 404

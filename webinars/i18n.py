@@ -429,6 +429,7 @@ RU: dict[str, str] = {
     "Recording": "Запись",
     "Add to your calendar: open the attached invite.ics or use one of these links.":
         "Добавить в календарь: откройте приложенный файл invite.ics или воспользуйтесь ссылками.",
+    "to an organizer": "организатору",
     "Add to your calendar: open the attached invite.ics, it holds every session.":
         "Добавить в календарь: откройте приложенный файл invite.ics, в нём все занятия.",
     "The .ics file holds every session of the course; Google Calendar, Outlook and Apple "

@@ -8,28 +8,39 @@ import email.policy
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import deliveries
 from .clock import Clock
 from .errors import Conflict, NotFound
 from .models import Account, Delivery, OutboxMessage, Registration, Webinar
-from .organizations import managed_ids, require_manage
+from .organizations import all_organizations, managed_ids, require_manage
 from .scheduling import get_managed_webinar
 
 PAGE_SIZE = 100
 STATUSES = ("pending", "sending", "sent", "failed", "superseded")
 
 
+async def operates(session: AsyncSession, account: Account) -> bool:
+    """Whether the account is an admin of a top organization: in the embedded mode the
+    operator, who reads the mail that belongs to no webinar (organizer invitations, password
+    links) since nothing else delivers it."""
+    tops = {o.id for o in await all_organizations(session) if o.parent_id is None}
+    return any(r.role == "admin" and r.organization_id in tops for r in account.roles)
+
+
 async def list_messages(session: AsyncSession, account: Account, *, page: int = 1
-                        ) -> tuple[list[tuple[OutboxMessage, Webinar]], bool]:
+                        ) -> tuple[list[tuple[OutboxMessage, Webinar | None]], bool]:
     """Newest first; (rows, whether there is a next page)."""
     orgs = await managed_ids(session, account)
+    visible = Webinar.organization_id.in_(sorted(orgs))
+    if await operates(session, account):
+        visible = or_(visible, OutboxMessage.webinar_id.is_(None))
     rows = (await session.execute(
         select(OutboxMessage, Webinar)
-        .join(Webinar, Webinar.id == OutboxMessage.webinar_id)
-        .where(Webinar.organization_id.in_(sorted(orgs)))
+        .outerjoin(Webinar, Webinar.id == OutboxMessage.webinar_id)
+        .where(visible)
         .order_by(OutboxMessage.id.desc())
         .offset((page - 1) * PAGE_SIZE)
         .limit(PAGE_SIZE + 1)
@@ -39,14 +50,17 @@ async def list_messages(session: AsyncSession, account: Account, *, page: int = 
 
 
 async def get_message(session: AsyncSession, account: Account, message_id: int
-                      ) -> tuple[OutboxMessage, Webinar]:
+                      ) -> tuple[OutboxMessage, Webinar | None]:
     row = (await session.execute(
-        select(OutboxMessage, Webinar).join(Webinar, Webinar.id == OutboxMessage.webinar_id)
+        select(OutboxMessage, Webinar).outerjoin(Webinar, Webinar.id == OutboxMessage.webinar_id)
         .where(OutboxMessage.id == message_id))).unique().first()
     if row is None:
         raise NotFound("no such message")
     message, webinar = row
-    await require_manage(session, account, webinar.organization_id)
+    if webinar is not None:
+        await require_manage(session, account, webinar.organization_id)
+    elif not await operates(session, account):
+        raise NotFound("no such message")
     return message, webinar
 
 

@@ -26,7 +26,7 @@ async def outbox_list(request: Request) -> Response:
         account = await require_account(request, session)
         rows, more = await outbox.list_messages(session, account, page=page)
     return render(request, "pages/outbox.html", {
-        "rows": rows, "page": page, "more": more,
+        "rows": rows, "page": page, "more": more, "zone": runtime(request).config.default_timezone,
         "smtp": bool(runtime(request).config.smtp_url)})
 
 
@@ -36,7 +36,8 @@ async def outbox_message(request: Request) -> Response:
         message, webinar = await outbox.get_message(session, account,
                                                     request.path_params["id"])
     return render(request, "pages/outbox_message.html", {
-        "message": message, "webinar": webinar, "parsed": outbox.parse(message.raw)})
+        "message": message, "webinar": webinar, "parsed": outbox.parse(message.raw),
+        "zone": runtime(request).config.default_timezone})
 
 
 async def outbox_raw(request: Request) -> Response:
