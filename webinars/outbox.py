@@ -8,7 +8,7 @@ import email.policy
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import deliveries
@@ -34,7 +34,7 @@ async def list_messages(session: AsyncSession, account: Account, *, page: int = 
                         ) -> tuple[list[tuple[OutboxMessage, Webinar | None]], bool]:
     """Newest first; (rows, whether there is a next page)."""
     orgs = await managed_ids(session, account)
-    visible = Webinar.organization_id.in_(sorted(orgs))
+    visible: ColumnElement[bool] = Webinar.organization_id.in_(sorted(orgs))
     if await operates(session, account):
         visible = or_(visible, OutboxMessage.webinar_id.is_(None))
     rows = (await session.execute(
@@ -45,7 +45,7 @@ async def list_messages(session: AsyncSession, account: Account, *, page: int = 
         .offset((page - 1) * PAGE_SIZE)
         .limit(PAGE_SIZE + 1)
     )).unique().all()
-    pairs = [(m, w) for m, w in rows]
+    pairs: list[tuple[OutboxMessage, Webinar | None]] = [(m, w) for m, w in rows]
     return pairs[:PAGE_SIZE], len(pairs) > PAGE_SIZE
 
 
