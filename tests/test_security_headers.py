@@ -139,3 +139,29 @@ def test_no_template_needs_inline_code() -> None:
     """Pages no test renders (a rare error state) are held to the same rule."""
     found = {path.name: INLINE.findall(path.read_text()) for path in PAGES_DIR.glob("*.html")}
     assert not {name: hits for name, hits in found.items() if hits}
+
+
+async def test_pages_and_feeds_are_compressed_for_clients_that_ask(
+    client: httpx.AsyncClient, pages: dict[str, str]
+) -> None:
+    """A page or a calendar feed goes gzip-compressed to a client that accepts it (a
+    fraction of the bytes on a phone), and plain to one that does not."""
+    slug = pages["organization page"].removeprefix("/o/")
+    for path in (pages["webinar page"], pages["organization page"], f"/o/{slug}.ics"):
+        plain = await client.get(path, headers={"accept-encoding": "identity"})
+        assert "content-encoding" not in plain.headers, path
+        packed = await client.get(path, headers={"accept-encoding": "gzip"})
+        assert packed.headers["content-encoding"] == "gzip", path
+        assert "Accept-Encoding" in packed.headers["vary"], path
+        assert int(packed.headers["content-length"]) < len(plain.content), path
+        assert packed.content == plain.content  # httpx decodes: the same page
+        assert policy(packed) == POLICY, path
+
+
+async def test_every_page_starts_with_a_skip_link_to_its_content(
+    client: httpx.AsyncClient, pages: dict[str, str]
+) -> None:
+    for kind, path in pages.items():
+        page = (await client.get(path)).text
+        assert re.search(r'<body>\s*<a class="skip-link" href="#main">', page), kind
+        assert '<main id="main" tabindex="-1">' in page, kind

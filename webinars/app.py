@@ -10,6 +10,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -231,6 +232,9 @@ def create_app(runtime: Runtime | None = None, *, config: AppConfig | None = Non
         Mount("/api/v1", routes=api_v1.routes),
     ]
     middleware = [
+        # Pages and feeds shrink 4-8x; level 6 costs a fraction of 9's CPU for nearly the
+        # same size, and bodies under 1 KB are not worth a frame.
+        Middleware(GZipMiddleware, minimum_size=1000, compresslevel=6),
         Middleware(SecurityHeaders),
         Middleware(SessionMiddleware, secret_key=app_config.secret_key,
                    session_cookie=SESSION_COOKIE, same_site="lax",

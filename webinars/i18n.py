@@ -430,6 +430,7 @@ RU: dict[str, str] = {
     "Add to your calendar: open the attached invite.ics or use one of these links.":
         "Добавить в календарь: откройте приложенный файл invite.ics или воспользуйтесь ссылками.",
     "to an organizer": "организатору",
+    "Skip to content": "Перейти к содержанию",
     "Add to your calendar: open the attached invite.ics, it holds every session.":
         "Добавить в календарь: откройте приложенный файл invite.ics, в нём все занятия.",
     "The .ics file holds every session of the course; Google Calendar, Outlook and Apple "
