@@ -1,4 +1,4 @@
-/* The reader's own zone: the server formats every time in the zone this cookie names (a
+/* local-time.js, the reader's own zone: the server formats every time in the zone this cookie names (a
    member's registration or explicit choice wins over it). On a page shown in another zone
    because the cookie was missing, show it again once in the browser's zone; and preselect
    that zone in a zone form. */
