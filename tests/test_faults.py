@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from webinars import adoption, webhooks
 from webinars.clock import FixedClock
 from webinars.config import AppConfig
-from webinars.i18n import format_when
+from webinars.i18n import format_when_both
 from webinars.mailer import SmtpMailer
 from webinars.models import Account, Delivery, Event, Registration, WebhookMessage, Webinar
 from webinars.queue import ArqQueue, InProcessQueue, Queue, commit_and_enqueue
@@ -181,7 +181,7 @@ async def test_redis_flushed_while_reminders_are_pending_every_reminder_arrives_
         got = received(runtime, smtp, email)
         assert kinds(got) == ["Приглашение", "Напоминание", "Напоминание"]
         assert "через 15 минут" in got[1].text and "через 10 минут" in got[2].text
-        assert format_when(webinar.start_at, zone, "ru") in got[1].text
+        assert format_when_both(webinar.start_at, webinar.timezone, zone, "ru") in got[1].text
     assert {d.status for d in await deliveries(runtime)} == {"sent"}
 
 
@@ -295,7 +295,8 @@ async def test_reschedule_twice_quickly_ends_with_one_event_at_the_final_time(
         assert last.start == final and last.sequence == max(c.sequence for c in calendars)
         reminders = [c for c in got if c.method is None]
         assert len(reminders) == 2  # 24 hours and 15 minutes before the final time only
-        assert all(format_when(final, zone, "ru") in r.text for r in reminders)
+        assert all(format_when_both(final, webinar.timezone, zone, "ru") in r.text
+                   for r in reminders)
     superseded = await deliveries(runtime, status="superseded")
     assert {d.kind for d in superseded} == {"update", "reminder"}
     assert len(superseded) == len(PEOPLE) * (1 + 4)

@@ -53,8 +53,8 @@ async def test_before_the_meeting_is_ready_the_address_says_when_it_will_open(
     assert response.headers["cache-control"] == "no-store"
     text = visible_text(response.text)
     assert "Ссылка на встречу ещё готовится." in text
-    # 12:00 UTC in the registrant's zone (Yekaterinburg).
-    assert "вторник, 8 декабря 2026, 17:00" in text
+    # 12:00 UTC in the event's zone, with the registrant's (Yekaterinburg) next to it.
+    assert "8 декабря 2026 г., 15:00 МСК (17:00 ЕКБ)" in text
     assert await clicks(runtime) == 0
 
     # The job creates the meeting; the same address now leads into it and counts the click.

@@ -177,7 +177,7 @@ async def test_the_deadline_is_reminded_once_a_day_before_and_follows_a_move(
     [sent] = await deadline_mail()
     parsed = email.message_from_bytes(sent.raw, policy=email.policy.default)
     text = next(p for p in parsed.walk() if p.get_content_type() == "text/plain").get_content()
-    assert "Срок приёма работ — четверг, 17 декабря 2026, 18:00 (Екатеринбург" in text
+    assert "Срок приёма работ — 17 декабря 2026 г., 18:00 ЕКБ" in text
     clock.advance(timedelta(hours=2))
     await run_worker(queue)
     assert len(await deadline_mail()) == 1

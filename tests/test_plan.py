@@ -190,10 +190,10 @@ async def test_the_plan_of_a_quarter_with_levels_joined_and_indicative_items(
     assert "присоединились" in row and "Смотрим вместе в актовом зале" in row
     assert "вышестоящая" not in row_html(html, ids["city-mar"])
     # The window's time zone is the organization's unless the reader picks one.
-    assert "Asia/Yekaterinburg" in html
-    assert "10 февраля 2027, 17:00" in row_html(html, ids["fed-feb"])  # 15:00 Moscow
+    assert "Екатеринбург (ЕКБ, UTC+5)" in html
+    assert "10 февраля 2027 г., 17:00 ЕКБ" in row_html(html, ids["fed-feb"])  # 15:00 Moscow
     vladivostok = await client.get("/o/north-city/plan/2027?window=2027-Q1&tz=Asia/Vladivostok")
-    assert "10 февраля 2027, 22:00" in row_html(vladivostok.text, ids["fed-feb"])
+    assert "10 февраля 2027 г., 22:00 ВЛД" in row_html(vladivostok.text, ids["fed-feb"])
 
     # A month: the year's and the quarter's items overlap it, the May event does not.
     april = page_ids((await client.get("/o/north-city/plan/2027?window=2027-04")).text)

@@ -178,8 +178,10 @@ async def test_org_calendar_shows_the_chain_but_not_siblings_drafts_or_unlisted(
     assert re.search(r"Областной семинар.*?Томская областная организация · региональный", text)
     assert re.search(r"Федеральный вебинар.*?Профсоюз образования · федеральный", text)
     assert re.search(r"Отменённый урок\s+Отменено", text)
-    # Time in the planner's zone, with the zone named.
-    assert re.search(r"Областной семинар.*?\(.*Asia/Tomsk\)", text)
+    # Times in the reader's zone: without JavaScript the organization's, named on the page.
+    assert "Время: Томск (КРАС, UTC+7)" in text
+    assert re.search(r"Федеральный вебинар [^А-Я]*г\., \d\d:\d\d КРАС", text)
+    assert "МСК" not in text
     # Subscription links: webcal and the plain address.
     assert 'href="webcal://testserver/o/seversk.ics"' in html
     assert 'href="http://testserver/o/seversk.ics"' in html
@@ -209,7 +211,8 @@ async def test_org_calendar_in_english(
     response = await client.get("/o/federation?lang=en")
     assert response.status_code == 200
     assert "Upcoming events" in response.text
-    assert "Tuesday, 8 December 2026, 15:00" in response.text
+    assert "8 December 2026, 15:00 MSK" in response.text
+    assert "Time: Moscow (MSK, UTC+3)" in response.text
 
 
 # --- /w/{public_id} ------------------------------------------------------------------------
@@ -232,14 +235,14 @@ async def test_webinar_page_shows_details_in_the_planners_zone(
     # Escaped, line break kept (rendered with white-space: pre-line).
     assert "Первая строка\nВторая &lt;script&gt;alert(1)&lt;/script&gt; строка" in html
     assert "<script>alert(1)" not in html
-    # 12:00 UTC is 19:00 in Novosibirsk; the zone is named.
+    # 12:00 UTC is 19:00 in Novosibirsk, next to the reader's time: without a zone from the
+    # browser, the organization's (Moscow), which the page names.
     planner = re.search(r'id="planner-time">([^<]+)<', html)
     assert planner is not None
-    assert planner.group(1).startswith("вторник, 8 декабря 2026, 19:00 (")
-    assert "Asia/Novosibirsk" in planner.group(1)
-    # The reader's zone is filled in by the script from this element.
-    assert '<time id="local-time" data-local datetime="2026-12-08T12:00:00Z">' in html
-    assert "В вашем часовом поясе" in html
+    assert planner.group(1) == "8 декабря 2026 г., 19:00 КРАС (15:00 МСК)"
+    assert "Время: Москва (МСК, UTC+3)" in html
+    # The script is asked to show the page again in the browser's zone.
+    assert '<html lang="ru" data-reader-zone="Europe/Moscow">' in html
     assert re.search(r'<script src="/static/local-time\.js\?v=\w+" defer>', html)
     assert "90 мин." in html
     assert re.search(r'id="seats-left">30<', html)
@@ -279,8 +282,8 @@ async def test_webinar_page_in_english(
 ) -> None:
     webinar = await open_webinar(session, queue, clock)
     html = (await client.get(f"/w/{webinar.public_id}?lang=en")).text
-    assert "Tuesday, 8 December 2026, 15:00 (" in html
-    assert "In your time zone" in html and "Register" in html
+    assert "8 December 2026, 15:00 MSK" in html
+    assert "Time: Moscow (MSK, UTC+3)" in html and "Register" in html
 
 
 async def test_drafts_are_not_found_and_unlisted_only_by_address(

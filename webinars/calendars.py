@@ -30,7 +30,7 @@ from icalendar import (
 
 from integrations.registry import NO_MEETING
 
-from .i18n import format_days, format_when
+from .i18n import format_days, format_when, format_when_both
 from .models import Webinar, WebinarSession
 from .series import WEEKDAYS, ends_at, is_series
 from .states import SessionStatus
@@ -97,6 +97,14 @@ def event_when(webinar: Webinar, zone: str, locale: str) -> str:
     if webinar.all_day:
         return format_days(first_day(webinar), last_day(webinar), locale)
     return format_when(webinar.start_at, zone, locale)
+
+
+def event_when_both(webinar: Webinar, reader_zone: str, locale: str) -> str:
+    """`event_when` in the event's own zone with the reader's next to it when they differ:
+    «8 декабря 2026 г., 17:00 ЕКБ (15:00 МСК)»."""
+    if webinar.all_day:
+        return format_days(first_day(webinar), last_day(webinar), locale)
+    return format_when_both(webinar.start_at, webinar.timezone, reader_zone, locale)
 
 
 def description_text(webinar: Webinar, links: EventLinks) -> str:

@@ -7,11 +7,14 @@ falls back to English, never to an error.
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime, get_timezone_name
+from babel.dates import format_date
 
+from . import timezones
 from .config import SUPPORTED_LOCALES
+from .timezones import abbreviation
 
 RU: dict[str, str] = {
     # member's organization on the registration form
@@ -842,22 +845,47 @@ def pick_locale(requested: str | None, accept_language: str | None, default: str
     return default
 
 
-def format_when(instant: datetime, zone: str, locale: str) -> str:
-    """"четверг, 5 марта 2026 г., 15:00 (Москва)" — the time with its zone named."""
-    tz = ZoneInfo(zone)
-    text = format_datetime(instant, "EEEE, d MMMM y, HH:mm", tzinfo=tz, locale=locale)
-    return f"{text} ({zone_label(zone, locale)})"
+#: The one date style: «15 декабря 2026 г.», "15 December 2026" (babel's month names).
+DATE_PATTERNS = {"ru": "d MMMM y 'г'.", "en": "d MMMM y"}
 
 
+@lru_cache(maxsize=4096)
 def format_day(day: date, locale: str) -> str:
-    """"5 марта 2027"."""
-    text: str = format_date(day, "d MMMM y", locale=locale)
+    text: str = format_date(day, DATE_PATTERNS.get(locale, DATE_PATTERNS["en"]), locale=locale)
     return text
 
 
+def _clock(local: datetime) -> str:
+    return f"{local.hour:02d}:{local.minute:02d}"
+
+
+def format_when(instant: datetime, zone: str, locale: str) -> str:
+    """A moment in `zone`: «15 декабря 2026 г., 15:00 МСК», "15 December 2026, 15:00 MSK",
+    "15 December 2026, 15:00 UTC+1" (see `timezones` for the abbreviations)."""
+    local = instant.astimezone(ZoneInfo(zone))
+    return f"{format_day(local.date(), locale)}, {_clock(local)} " \
+           f"{abbreviation(zone, instant, locale)}"
+
+
+def format_when_both(instant: datetime, own_zone: str, reader_zone: str, locale: str) -> str:
+    """The moment in the event's own zone with the reader's next to it when they differ:
+    «8 декабря 2026 г., 17:00 ЕКБ (15:00 МСК)»; the reader's date too when it differs."""
+    own = instant.astimezone(ZoneInfo(own_zone))
+    reader = instant.astimezone(ZoneInfo(reader_zone))
+    own_abbr = abbreviation(own_zone, instant, locale)
+    reader_abbr = abbreviation(reader_zone, instant, locale)
+    text = format_when(instant, own_zone, locale)
+    if own.utcoffset() == reader.utcoffset() and own_abbr == reader_abbr:
+        return text
+    other = f"{_clock(reader)} {reader_abbr}"
+    if reader.date() != own.date():
+        other = f"{format_day(reader.date(), locale)}, {other}"
+    return f"{text} ({other})"
+
+
 def format_days(first: date, last: date, locale: str) -> str:
-    """A period of days as people say it: «с 1 по 31 марта 2027», «с 25 марта по 5 апреля
-    2027», «с 28 декабря 2026 по 10 января 2027»; one day is just that day."""
+    """A period of days as people say it: «с 1 по 31 марта 2027 г.», «с 25 марта по 5 апреля
+    2027 г.», «с 28 декабря 2026 г. по 10 января 2027 г.»; one day is just that day."""
     if first == last:
         return format_day(first, locale)
     if first.year != last.year:
@@ -870,9 +898,5 @@ def format_days(first: date, last: date, locale: str) -> str:
 
 
 def zone_label(zone: str, locale: str) -> str:
-    try:
-        city = get_timezone_name(ZoneInfo(zone), width="long", uncommon=True, locale=locale,
-                                 return_zone=False)
-    except LookupError:
-        city = zone
-    return f"{city}, {zone}" if city and city != zone else zone
+    """«Екатеринбург (ЕКБ, UTC+5)»: the zone by its own city, with its abbreviation."""
+    return timezones.zone_label(zone, locale)

@@ -26,7 +26,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from . import calendars, itip
 from .calendars import EventLinks
 from .config import AppConfig
-from .i18n import format_days, format_when, gettext
+from .i18n import format_days, format_when, format_when_both, gettext
 from .mailer import OutgoingMail
 from .models import Webinar
 from .resources import templates_dir
@@ -251,10 +251,11 @@ class MessageBatch:
             "description": w.description.strip(),
             "organization": w.organization.name if w.organization is not None else "",
             "when": (format_days(calendars.first_day(w), calendars.last_day(w), locale)
-                     if w.all_day else when_text(start, recipient.timezone, locale)),
+                     if w.all_day else format_when_both(start, w.timezone, recipient.timezone,
+                                                        locale)),
             "all_day": w.all_day,
             "has_meeting": calendars.has_meeting(w),
-            "deadline": (when_text(w.deadline_at, recipient.timezone, locale)
+            "deadline": (format_when_both(w.deadline_at, w.timezone, recipient.timezone, locale)
                          if w.deadline_at else ""),
             "duration_minutes": w.duration_minutes,
             "offset": offset_text(offset_minutes, locale) if offset_minutes else "",

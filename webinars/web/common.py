@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, unquote, urlencode
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData, UploadFile
@@ -22,22 +22,25 @@ from starlette.templating import Jinja2Templates
 
 from ..accounts import account_for_session
 from ..assets import static_url
-from ..calendars import event_when
+from ..calendars import event_when, event_when_both
 from ..clock import Clock
-from ..i18n import format_when, gettext, pick_locale, zone_label
+from ..i18n import format_when, format_when_both, gettext, pick_locale, zone_label
 from ..models import Account
 from ..organizations import is_admin
 from ..requests import base_url, runtime
 from ..resources import templates_dir
 from ..security import new_token
-from ..timezones import common_timezones
+from ..timezones import canonical_zones, is_timezone, zone_choices
 
 TEMPLATES_DIR = templates_dir()
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.globals["format_when"] = format_when
 templates.env.globals["event_when"] = event_when
+templates.env.globals["event_when_both"] = event_when_both
+templates.env.globals["format_when_both"] = format_when_both
 templates.env.globals["zone_label"] = zone_label
-templates.env.globals["timezones"] = common_timezones
+templates.env.globals["zone_choices"] = zone_choices
+templates.env.globals["offered_zones"] = canonical_zones
 templates.env.globals["static_url"] = static_url
 templates.env.filters["isoutc"] = lambda dt: dt.strftime("%Y-%m-%dT%H:%M:%SZ") if dt else ""
 MAX_FORM_BYTES = 64 * 1024
@@ -154,6 +157,22 @@ async def require_account(request: Request, session: AsyncSession) -> Account:
     return account
 
 
+#: The cookie local-time.js sets to the browser's zone.
+ZONE_COOKIE = "tz"
+
+
+def browser_zone(request: Request) -> str | None:
+    """The zone the reader's browser reported (local-time.js), if it is a zone we know."""
+    zone = unquote(request.cookies.get(ZONE_COOKIE, ""))
+    return zone if is_timezone(zone) else None
+
+
+def reader_zone(request: Request, fallback: str | None = None) -> str:
+    """The zone a public page shows times in: the browser's, else `fallback` (the reader's
+    organization's), else DEFAULT_TIMEZONE."""
+    return browser_zone(request) or fallback or runtime(request).config.default_timezone
+
+
 def render(request: Request, template: str, context: dict[str, Any] | None = None, *,
            status_code: int = 200) -> HTMLResponse:
     lang = locale(request)
@@ -167,6 +186,9 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
         "now": runtime(request).clock.now(),
     }
     ctx.update(context or {})
+    # A page that shows times in a zone other than the browser's asks local-time.js to show
+    # it again in the browser's; a zone the member chose (no fallback) stays.
+    ctx.setdefault("zone_fallback", "reader_zone" in ctx and browser_zone(request) is None)
     response = templates.TemplateResponse(request, template, ctx, status_code=status_code)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -337,6 +337,8 @@ async def dashboard(request: Request) -> Response:
     recent = [w for w in reversed(rows) if now - RECENT <= ends[w.id] <= now]
     return render(request, "pages/dashboard.html", {
         "account": account, "upcoming": upcoming, "recent": recent, "orgs": tree,
+        # Organizer pages show times in the organizer's organization's zone.
+        "zone": tree[0][0].timezone if tree else runtime(request).config.default_timezone,
         "above": above})
 
 

@@ -32,7 +32,7 @@ from ..periods import Period, parse_period, period_of
 from ..plan import PlanFilters, PlanItem, group_by_month, plan_items, rows_of
 from ..requests import base_url
 from ..timezones import is_timezone
-from .common import clock, db, locale, render
+from .common import browser_zone, clock, db, locale, render
 from .routing import route
 
 YEAR_RE = re.compile(r"^[0-9]{4}$")
@@ -66,7 +66,8 @@ async def read_query(request: Request, session: Any) -> PlanQuery:
     orgs = await organizations.all_organizations(session)
     errors: dict[str, str] = {}
     params = {k: v for k in ("tz", *FILTERS) if (v := request.query_params.get(k, "").strip())}
-    zone = params.get("tz", org.timezone)
+    # The reader's zone: chosen here, else the browser's (local-time.js), else the organization's.
+    zone = params.get("tz") or browser_zone(request) or org.timezone
     if not is_timezone(zone):
         errors["tz"] = "is not a known IANA time zone (e.g. Europe/Moscow)"
         zone = org.timezone
@@ -129,6 +130,8 @@ async def plan_page(request: Request) -> Response:
         "groups": [(g.label(lang), g.items) for g in groups],
         "rows_count": len(items),
         "zone": query.zone, "zone_chosen": query.zone_chosen,
+        "reader_zone": query.zone,
+        "zone_fallback": not query.zone_chosen and browser_zone(request) is None,
         "params": query.params,
         "levels": [lv for lv in ORG_LEVELS if any(o.level == lv for o in ancestors)],
         "kinds": WEBINAR_KINDS, "chain": ancestors,

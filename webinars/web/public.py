@@ -35,6 +35,7 @@ from .common import (
     private_headers,
     read_body,
     read_form,
+    reader_zone,
     redirect,
     render,
     signed_in,
@@ -104,6 +105,7 @@ async def org_calendar(request: Request) -> Response:
     feed = f"{base_url(request)}/o/{org.slug}.ics"
     return render(request, "pages/org_calendar.html", {
         "org": org,
+        "reader_zone": reader_zone(request, org.timezone),
         "ancestors": chain[1:],
         "upcoming": upcoming,
         "past": past,
@@ -127,6 +129,7 @@ def webinar_context(request: Request, webinar: Webinar, **extra: Any) -> dict[st
         "state_message": STATE_MESSAGES.get(state) if state else None,
         "seats_left": seats_left,
         "values": {"locale": locale(request), "timezone": webinar.timezone},
+        "reader_zone": reader_zone(request, webinar.organization.timezone),
         "errors": {},
         "ics_url": f"/w/{webinar.public_id}.ics",
         "google_url": calendars.google_calendar_url(webinar, links),
