@@ -152,11 +152,11 @@ def test_an_obviously_weak_secret_key_stops_start_up(env: pytest.MonkeyPatch, we
     assert weak not in message
 
 
-@pytest.mark.parametrize("good", [
-    secrets.token_urlsafe(48),
-    secrets.token_urlsafe(24),   # exactly 32 characters
-    secrets.token_hex(16),       # 32 hex digits: 128 random bits
-    secrets.token_hex(32),
+@pytest.mark.parametrize("good", [  # named, not shown: random ids differ between workers
+    pytest.param(secrets.token_urlsafe(48), id="urlsafe-64"),
+    pytest.param(secrets.token_urlsafe(24), id="urlsafe-32"),  # exactly 32 characters
+    pytest.param(secrets.token_hex(16), id="hex-32"),          # 128 random bits
+    pytest.param(secrets.token_hex(32), id="hex-64"),
     SECRET,                      # the tests' own key
     "bench-secret-key-that-is-long-enough-0123456789",  # bench/common.py
 ])
