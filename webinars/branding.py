@@ -201,19 +201,27 @@ async def own_brands(session: AsyncSession) -> dict[int, OrganizationBrand]:
     return {row.organization_id: row for row in rows}
 
 
-async def brand_of(session: AsyncSession, org_id: int,
-                   orgs: list[Organization] | None = None) -> Brand:
-    if orgs is None:
-        orgs = await all_organizations(session)
-    return inherit(orgs, await own_brands(session), org_id)
+async def brand_of(session: AsyncSession, org_id: int) -> Brand:
+    own = await own_brands(session)
+    if not own:  # nobody has a brand (the common case): no tree to walk
+        slug = await session.scalar(select(Organization.slug).where(Organization.id == org_id))
+        if slug is None:
+            raise ValueError(f"no organization {org_id}")
+        return Brand(slug=slug)
+    return inherit(await all_organizations(session), own, org_id)
 
 
 async def brands_of(session: AsyncSession, org_ids: Iterable[int]) -> dict[int, Brand]:
-    """The brands of several organizations (a batch of e-mails), in two queries."""
-    orgs = await all_organizations(session)
+    """The brands of several organizations (a batch of e-mails)."""
+    wanted = sorted(set(org_ids))
     own = await own_brands(session)
+    if not own:
+        rows = (await session.execute(select(Organization.id, Organization.slug)
+                                      .where(Organization.id.in_(wanted)))).all()
+        return {i: Brand(slug=slug) for i, slug in rows}
+    orgs = await all_organizations(session)
     known = {o.id for o in orgs}
-    return {i: inherit(orgs, own, i) for i in set(org_ids) if i in known}
+    return {i: inherit(orgs, own, i) for i in wanted if i in known}
 
 
 async def logo_png(session: AsyncSession, brand: Brand) -> bytes | None:
