@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from webinars.branding import Brand
 from webinars.config import AppConfig
 from webinars.mail import MessageBatch, Recipient, assemble, encoded_words
 from webinars.models import Organization, Webinar
@@ -179,3 +180,33 @@ def test_common_parts_are_shared_but_personal_parts_are_not() -> None:
     assert first.ics.count(JOIN.encode()) >= 2 and JOHN.join_token.encode() not in first.ics
     assert second.ics.count(JOHN.join_token.encode()) >= 2 and JOIN.encode() not in second.ics
     assert "Мария" not in second.text
+
+
+@pytest.mark.parametrize("kind", ["invitation", "update", "reminder"])
+def test_the_organizations_brand_heads_the_html_and_stays_out_of_the_text(kind: str) -> None:
+    """The logo (inherited from the region) from an absolute https address with its alt
+    text, the colour in the header bar; the plain text is unchanged."""
+    brand = Brand(slug="school-5", color="#1f4e8c", logo_owner_id=3,
+                  logo_alt="Поволжская <организация>", logo_version="0123456789abcdef",
+                  logo_width=512, logo_height=300)
+    branded = MessageBatch(CONFIG, webinar(), kind, NOW, brand).render(
+        MARIA, sequence=1, offset_minutes=15 if kind == "reminder" else None)
+    plain = MessageBatch(CONFIG, webinar(), kind, NOW).render(
+        MARIA, sequence=1, offset_minutes=15 if kind == "reminder" else None)
+    c, p = checked(branded.raw, MARIA), checked(plain.raw, MARIA)
+    assert ('<img src="https://events.example/o/school-5/logo.png?v=0123456789abcdef" '
+            'alt="Поволжская &lt;организация&gt;" width="160"') in c.html
+    assert "background:#1f4e8c;color:#ffffff;" in c.html
+    assert c.text == p.text
+    assert "logo.png" not in p.html and "#1f4e8c" not in p.html
+
+
+def test_a_brand_shows_no_logo_from_a_plain_http_address_and_no_unchecked_colour() -> None:
+    brand = Brand(slug="x", color="red;background:url(//evil)", logo_owner_id=1,
+                  logo_alt="X", logo_version="0123456789abcdef", logo_width=64, logo_height=64)
+    config = AppConfig(database_url=CONFIG.database_url, secret_key=CONFIG.secret_key,
+                       base_url="http://events.example", mail_from=CONFIG.mail_from,
+                       mail_from_name=CONFIG.mail_from_name)
+    c = checked(MessageBatch(config, webinar(), "invitation", NOW, brand).render(
+        MARIA, sequence=0).raw, MARIA, independent=False)
+    assert "logo.png" not in c.html and "evil" not in c.html

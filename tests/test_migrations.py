@@ -421,3 +421,68 @@ async def test_upgrading_a_database_of_0005_keeps_every_row_and_marks_reminders_
             await engine.dispose()
     finally:
         await _drop(url)
+
+
+ROWS_AT_0006 = [
+    ("UPDATE plan_reminders SET delivered_at = '2026-11-30 11:00:05' WHERE id = 1"),
+]
+
+
+async def test_upgrading_a_database_of_0006_keeps_every_row_and_brands_nobody(
+    database_url: str,
+) -> None:
+    """A database of 0006 with rows, upgraded to the branding revision: nothing is lost, no
+    organization has a brand (pages and mails look as before), and a logo can be stored."""
+    url = await _fresh_database(database_url)
+    try:
+        for revision, rows in (("0001", ROWS_AT_0001), ("0002", ROWS_AT_0002),
+                               ("0003", ROWS_AT_0003), ("0004", ROWS_AT_0004),
+                               ("0005", ROWS_AT_0005), ("0006", ROWS_AT_0006)):
+            await asyncio.to_thread(upgrade, url, revision)
+            engine = make_engine(url)
+            try:
+                async with engine.begin() as conn:
+                    for statement in rows:
+                        await conn.execute(text(statement))
+            finally:
+                await engine.dispose()
+        engine = make_engine(url)
+        try:
+            async with engine.connect() as conn:
+                before = {t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one()
+                          for t in TABLES_AT_0005}
+                orgs_before = (await conn.execute(text(
+                    "SELECT id, parent_id, slug, name FROM organizations ORDER BY id"))).all()
+        finally:
+            await engine.dispose()
+        assert all(before.values())
+        await asyncio.to_thread(upgrade, url, "head")
+        engine = make_engine(url)
+        try:
+            async with engine.connect() as conn:
+                after = {t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one()
+                         for t in TABLES_AT_0005}
+                assert after == before
+                assert (await conn.execute(text(
+                    "SELECT id, parent_id, slug, name FROM organizations ORDER BY id"
+                ))).all() == orgs_before
+                assert (await conn.execute(text(
+                    "SELECT count(*) FROM organization_brands"))).scalar_one() == 0
+                assert await conn.run_sync(diff) == []
+            async with engine.begin() as conn:
+                await conn.execute(text(
+                    "INSERT INTO organization_brands (organization_id, color, logo_png, "
+                    "logo_version, updated_at) VALUES (2, '#1f4e8c', :png, '0123456789abcdef', "
+                    "'2026-12-01 10:00:00')"), {"png": b"\x89PNG\r\n\x1a\n\x00\xff"})
+                assert (await conn.execute(text(
+                    "SELECT logo_png FROM organization_brands"))).scalar_one() \
+                    == b"\x89PNG\r\n\x1a\n\x00\xff"
+            with pytest.raises(IntegrityError):
+                async with engine.begin() as conn:
+                    await conn.execute(text(
+                        "INSERT INTO organization_brands (organization_id, updated_at) "
+                        "VALUES (2, '2026-12-01 10:00:00')"))
+        finally:
+            await engine.dispose()
+    finally:
+        await _drop(url)

@@ -25,6 +25,7 @@ from webinars.models import (
     ApiToken,
     Delivery,
     Organization,
+    OrganizationBrand,
     OutboxMessage,
     Registration,
     WebhookEndpoint,
@@ -300,8 +301,12 @@ async def victims_rows(runtime: Runtime, victim: Victim) -> tuple[Any, ...]:
         messages = (await session.scalars(select(OutboxMessage.id))).all()
         endpoint = await session.get(WebhookEndpoint, victim.endpoint_id)
         hook_message = await session.get(WebhookMessage, victim.webhook_message_id)
+        # A logo, colour or description set anywhere (the tree's brand is nobody's here).
+        brands = (await session.execute(select(
+            OrganizationBrand.organization_id, OrganizationBrand.color,
+            OrganizationBrand.description, OrganizationBrand.logo_version))).all()
         assert registration is not None and token is not None
-        return (webinars, registration.status, token.revoked_at, len(messages),
+        return (webinars, registration.status, token.revoked_at, len(messages), brands,
                 endpoint and (endpoint.enabled, endpoint.url, endpoint.kinds),
                 hook_message and (hook_message.status, hook_message.attempts))
 
@@ -368,5 +373,6 @@ async def test_no_route_behind_a_login_shows_or_changes_another_organizations_da
                      ("POST", "/webinars/{id}/deliveries/{registration_id}/resend"),
                      ("POST", "/tokens/{id}/revoke"), ("GET", "/api/v1/organizations"),
                      ("POST", "/api/v1/webinars"),
-                     ("PATCH", "/api/v1/webinars/{webinar_id}")]:
+                     ("PATCH", "/api/v1/webinars/{webinar_id}"),
+                     ("POST", "/organizations/{id}/logo")]:
         assert expected in walked, expected

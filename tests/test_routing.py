@@ -89,6 +89,8 @@ ID_ROUTES = [
     ("POST", "/api/v1/webhooks/{endpoint_id}/messages/{message_id}/resend"),
     ("GET", "/organizations/{id}/edit"),
     ("POST", "/organizations/{id}/edit"),
+    ("POST", "/organizations/{id}/logo"),
+    ("POST", "/organizations/{id}/logo/remove"),
     ("POST", "/people/{id}/resend"),
     ("POST", "/roles/{id}/role"),
     ("POST", "/roles/{id}/remove"),

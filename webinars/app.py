@@ -30,6 +30,7 @@ from .web import (
     activity,
     adoption,
     auth,
+    branding,
     feeds,
     hooks,
     organizer,
@@ -228,6 +229,7 @@ def create_app(runtime: Runtime | None = None, *, config: AppConfig | None = Non
         *hooks.routes,
         *platforms.routes,
         *orgs.routes,
+        *branding.routes,
         *people.routes,
         Mount("/api/v1", routes=api_v1.routes),
     ]

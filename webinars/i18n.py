@@ -826,6 +826,33 @@ RU: dict[str, str] = {
     'no such person in your part of the tree': 'такого человека нет в вашей части дерева',
     'no such role': 'такой роли нет',
     'too many requests; try again later': 'слишком много запросов; попробуйте позже',
+    # an organization's branding (webinars/branding.py, organization_edit.html)
+    "Branding": "Оформление",
+    "Shown on the public pages and in the e-mails of this organization and of every organization below it that has none of its own. Leave a field empty to use the one from above.":
+        "Показывается на публичных страницах и в письмах этой организации и всех нижестоящих, у которых нет своего. Оставьте поле пустым, чтобы взять оформление вышестоящей организации.",
+    "Colour of buttons and accents": "Цвет кнопок и акцентов",
+    "#rrggbb, dark enough for white button text.":
+        "#rrggbb, достаточно тёмный, чтобы белый текст на кнопках читался.",
+    "Now": "Сейчас",
+    "Short description": "Краткое описание",
+    "Logo": "Логотип",
+    "Inherited from {0}.": "Взят у организации «{0}».",
+    "No logo yet.": "Логотипа пока нет.",
+    "New logo": "Новый логотип",
+    "PNG, JPEG or WebP, up to {0} MB, from {1}×{1} to {2}×{2} pixels.":
+        "PNG, JPEG или WebP, до {0} МБ, от {1}×{1} до {2}×{2} пикселей.",
+    "Upload logo": "Загрузить логотип",
+    "Remove logo": "Удалить логотип",
+    "choose a PNG, JPEG or WebP image": "выберите изображение PNG, JPEG или WebP",
+    "is larger than {0} MB": "больше {0} МБ",
+    "must be a PNG, JPEG or WebP image": "должен быть изображением PNG, JPEG или WebP",
+    "could not be read as an image": "не читается как изображение",
+    "must be at most {0}×{1} pixels": "должен быть не больше {0}×{1} пикселей",
+    "must be at least {0}×{1} pixels": "должен быть не меньше {0}×{1} пикселей",
+    "must be a colour written as #rrggbb": "должен быть цветом в виде #rrggbb",
+    "is too light: white text on it has a contrast of {0}.{1}:{2}, at least {3}.{4}:{5} is needed; choose a darker colour":
+        "слишком светлый: контраст белого текста на нём {0},{1}:{2}, а нужно не меньше {3},{4}:{5}; выберите цвет темнее",
+    "this organization has no logo": "у этой организации нет логотипа",
 }
 
 CATALOGS = {"ru": RU, "en": {}}

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from . import calendars, itip
+from .branding import COLOR_RE, Brand
 from .calendars import EventLinks
 from .config import AppConfig
 from .i18n import format_days, format_when, format_when_both, gettext
@@ -180,10 +181,26 @@ def offset_text(minutes: int, locale: str) -> str:
     return text
 
 
+def brand_context(base_url: str, brand: Brand | None) -> dict[str, Any]:
+    """The organization's logo and colour for the HTML part (the text part shows neither).
+
+    The logo is an absolute https address (mail clients load nothing else, and never from a
+    relative one); the colour is checked again here, as it lands in a style attribute."""
+    logo = brand.logo_path if brand else None
+    color = brand.color if brand and brand.color and COLOR_RE.match(brand.color) else ""
+    return {
+        "brand_logo_url": f"{base_url}{logo}" if logo and base_url.startswith("https://") else "",
+        "brand_logo_alt": brand.logo_alt if brand else "",
+        "brand_logo_width": min(brand.logo_width, 160) if brand else 0,
+        "brand_color": color,
+    }
+
+
 class MessageBatch:
     """Everything messages of one kind about one webinar share, worked out once."""
 
-    def __init__(self, config: AppConfig, webinar: Webinar, kind: str, now: datetime) -> None:
+    def __init__(self, config: AppConfig, webinar: Webinar, kind: str, now: datetime,
+                 brand: Brand | None = None) -> None:
         if kind not in KINDS:
             raise ValueError(f"unknown delivery kind {kind!r}")
         self.config = config
@@ -205,6 +222,7 @@ class MessageBatch:
         self._calendars: dict[int, itip.CalendarTemplate] = {}
         self._templates = {fmt: env.get_template(f"{kind}.{fmt}") for fmt in ("txt", "html")}
         self._subjects: dict[str, tuple[str, str]] = {}
+        self.brand = brand_context(base, brand)
 
     def calendar(self, sequence: int) -> itip.CalendarTemplate:
         template = self._calendars.get(sequence)
@@ -270,6 +288,7 @@ class MessageBatch:
             "recording_url": w.recording_url or "",
             "attended": recipient.attended,
             "followup_note": (w.followup_note or "").strip(),
+            **self.brand,
         }
 
     def render(self, recipient: Recipient, *, sequence: int,

@@ -103,6 +103,28 @@ class Organization(Base):
     plan_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class OrganizationBrand(Base):
+    """An organization's own logo, colour and short description (`webinars.branding`); an
+    organization without a row, or with an empty field, shows its nearest ancestor's.
+
+    The logo is stored here, re-encoded as PNG, and not on disk: every web process serves it."""
+
+    __tablename__ = "organization_brands"
+
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True)
+    #: "#rrggbb", dark enough for white button text.
+    color: Mapped[str | None] = mapped_column(String(7))
+    description: Mapped[str | None] = mapped_column(String(300))
+    #: Loaded only where it is served (`deferred`): the tree walks read the other columns.
+    logo_png: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    #: The first 16 hex digits of the PNG's SHA-256: its ETag and its address's version.
+    logo_version: Mapped[str | None] = mapped_column(String(16))
+    logo_width: Mapped[int | None] = mapped_column(Integer)
+    logo_height: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class Account(Base):
     __tablename__ = "accounts"
 

@@ -148,8 +148,8 @@ def render_all(config: AppConfig, loaded: Loaded, now: datetime
             continue
         batch = batches.get((row.webinar_id, row.kind))
         if batch is None:
-            batch = batches[(row.webinar_id, row.kind)] = MessageBatch(config, webinar,
-                                                                       row.kind, now)
+            batch = batches[(row.webinar_id, row.kind)] = MessageBatch(
+                config, webinar, row.kind, now, loaded.brands.get(webinar.organization_id))
         try:
             mail = batch.render(row.recipient, sequence=sequence,
                                 offset_minutes=row.offset_minutes,

@@ -10,7 +10,7 @@ already holds: the row is superseded, never sent.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from webinars import series
+from webinars import branding, series
 from webinars.config import AppConfig
 from webinars.deliveries import CALENDAR_KINDS
 from webinars.mail import Recipient
@@ -235,15 +235,19 @@ class Loaded:
     rows: list[Row]
     webinars: dict[int, Webinar]
     history: dict[int, History]
+    #: Per organization of a loaded webinar: the logo and colour its e-mails show.
+    brands: dict[int, branding.Brand] = field(default_factory=dict)
 
 
 async def load(session: AsyncSession, ids: Sequence[int]) -> Loaded:
-    """Everything the re-check and the rendering need, in three queries."""
+    """Everything the re-check and the rendering need, in five queries."""
     rows = await load_rows(session, ids)
     webinar_ids = sorted({r.webinar_id for r in rows})
     webinars = {w.id: w for w in (await session.scalars(
         select(Webinar).where(Webinar.id.in_(webinar_ids)))).unique()}
     history = await load_history(session, [r.registration_id for r in rows])
-    return Loaded(rows, webinars, history)
+    brands = (await branding.brands_of(session, {w.organization_id for w in webinars.values()})
+              if webinars else {})
+    return Loaded(rows, webinars, history, brands)
 
 

@@ -1,5 +1,6 @@
-"""The organization tree on the web: an admin's part of it, a new child, rename and move, and
-importing a whole region from a CSV file."""
+"""The organization tree on the web: an admin's part of it, a new child, rename and move, its
+colour and description (the logo: `web.branding`), and importing a whole region from a CSV
+file."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .. import branding
 from ..errors import ValidationFailed
 from ..i18n import gettext
 from ..models import Organization
@@ -66,9 +68,9 @@ async def tree(request: Request) -> Response:
     return await tree_page(request)
 
 
-async def _admin_of(request: Request, session: AsyncSession, org_id: int) -> set[int]:
+async def admin_of(request: Request, session: AsyncSession, org_id: int) -> set[int]:
     """What the signed-in account administers, if that includes `org_id`: a missing
-    organization is 404, one outside the admin's part 403."""
+    organization is 404, one outside the admin's part 403 (its brand too: `web.branding`)."""
     account = await require_account(request, session)
     orgs = await all_organizations(session)
     if not any(o.id == org_id for o in orgs):
@@ -109,14 +111,23 @@ async def create_child(request: Request) -> Response:
 async def edit_page(request: Request, *, form: dict[str, str] | None = None,
                     errors: dict[str, str] | None = None, status_code: int = 200) -> Response:
     async with db(request) as session:
-        administered = await _admin_of(request, session, request.path_params["id"])
+        administered = await admin_of(request, session, request.path_params["id"])
         org = await session.get(Organization, request.path_params["id"])
         assert org is not None
         orgs = await all_organizations(session)
+        own_brands = await branding.own_brands(session)
+    own = own_brands.get(org.id)
+    brand = branding.inherit(orgs, own_brands, org.id)
     return render(request, "pages/organization_edit.html", {
         "org": org, "tree": _ordered(orgs, administered), "depth": depth(orgs, org.id),
         "form": form or {"name": org.name, "level": org.level, "timezone": org.timezone,
-                         "parent_id": str(org.parent_id or "")},
+                         "parent_id": str(org.parent_id or ""),
+                         "color": (own.color if own else None) or "",
+                         "description": (own.description if own else None) or ""},
+        "brand": brand, "own_logo": bool(own and own.logo_version),
+        "limits": {"bytes": branding.MAX_LOGO_BYTES // (1024 * 1024),
+                   "max": branding.MAX_LOGO_SIDE, "min": branding.MIN_LOGO_SIDE,
+                   "description": branding.MAX_DESCRIPTION},
         "errors": errors or {}}, status_code=status_code)
 
 
@@ -124,18 +135,27 @@ async def edit(request: Request) -> Response:
     form = await read_form(request)
     lang = locale(request)
     values = {k: str(form.get(k) or "").strip()[:300] for k in FIELDS}
+    # Longer than any valid value, so a too-long description is refused, not cut short.
+    style = {k: str(form.get(k) or "")[:2000] for k in ("color", "description")}
     async with db(request) as session:
-        administered = await _admin_of(request, session, request.path_params["id"])
+        administered = await admin_of(request, session, request.path_params["id"])
         org = await session.get(Organization, request.path_params["id"])
         assert org is not None
+        errors: dict[str, str] = {}
         try:
             await update_organization(session, org, administered, name=values["name"],
                                       level=values["level"], timezone=values["timezone"],
                                       parent_id=_int(values["parent_id"]))
         except ValidationFailed as exc:
+            errors.update(exc.fields)
+        try:
+            await branding.set_style(session, clock(request), org.id, **style)
+        except ValidationFailed as exc:
+            errors.update(exc.fields)
+        if errors:
             await session.rollback()
-            return await edit_page(request, form=values, status_code=422, errors={
-                k: reason_text(lang, v) for k, v in exc.fields.items()})
+            return await edit_page(request, form={**values, **style}, status_code=422,
+                                   errors={k: reason_text(lang, v) for k, v in errors.items()})
         await session.commit()
     return redirect("/organizations")
 

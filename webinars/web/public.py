@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from .. import calendars, feeds, joining, organizations, plan, registrations
+from .. import branding, calendars, feeds, joining, organizations, plan, registrations
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..i18n import gettext
 from ..limits import RateLimited
@@ -100,11 +100,13 @@ async def org_calendar(request: Request) -> Response:
         chain = organizations.chain(orgs, org.id)
         webinars = list((await session.scalars(
             upcoming_query([o.id for o in chain], now, public_only=True))).all())
+        brand = branding.inherit(orgs, await branding.own_brands(session), org.id)
     upcoming = [w for w in webinars if calendars.end_at(w) > now]
     past = [w for w in reversed(webinars) if calendars.end_at(w) <= now]
     feed = f"{base_url(request)}/o/{org.slug}.ics"
     return render(request, "pages/org_calendar.html", {
         "org": org,
+        "brand": brand,
         "reader_zone": reader_zone(request, org.timezone),
         "ancestors": chain[1:],
         "upcoming": upcoming,
@@ -168,8 +170,9 @@ async def webinar_page(request: Request) -> Response:
         webinar = await feeds.get_public_webinar(session, request.path_params["public_id"])
         orgs = await member_organizations(session, webinar)
         adopt = signed_in(request) and await can_adopt(request, session, webinar)
+        brand = await branding.brand_of(session, webinar.organization_id)
     return render(request, "pages/webinar.html",
-                  webinar_context(request, webinar, member_orgs=orgs, adopt=adopt))
+                  webinar_context(request, webinar, member_orgs=orgs, adopt=adopt, brand=brand))
 
 
 async def register(request: Request) -> Response:
@@ -180,6 +183,7 @@ async def register(request: Request) -> Response:
     async with db(request) as session:
         webinar = await feeds.get_public_webinar(session, public_id)
         orgs = await member_organizations(session, webinar)
+        brand = await branding.brand_of(session, webinar.organization_id)
         values = {"locale": lang, "timezone": webinar.timezone, **data}
         try:
             checked = registration_input(data, default_locale=lang,
@@ -196,11 +200,12 @@ async def register(request: Request) -> Response:
             await commit(request, session)
         except ValidationFailed as exc:
             return render(request, "pages/webinar.html", webinar_context(
-                request, webinar, values=values, errors=exc.fields, member_orgs=orgs),
+                request, webinar, values=values, errors=exc.fields, member_orgs=orgs,
+                brand=brand),
                 status_code=422)
         except RateLimited as exc:
             response = render(request, "pages/webinar.html", webinar_context(
-                request, webinar, values=values, member_orgs=orgs,
+                request, webinar, values=values, member_orgs=orgs, brand=brand,
                 conflict="Too many registrations from here or for this address. "
                          "Try again later."), status_code=429)
             response.headers["Retry-After"] = str(exc.retry_after)
@@ -211,13 +216,14 @@ async def register(request: Request) -> Response:
             code = exc.code if isinstance(exc, Conflict) else "duplicate"
             await session.rollback()
             webinar = await feeds.get_public_webinar(session, public_id)  # fresh state for the page
-            return conflict_page(request, webinar, code, values, orgs)
+            return conflict_page(request, webinar, code, values, orgs, brand)
     request.session.setdefault("locale", lang)  # this browser keeps the language it used
     return redirect(f"/r/{token}")
 
 
 def conflict_page(request: Request, webinar: Webinar, code: str,
-                  values: dict[str, Any], orgs: list[tuple[int, str]]) -> Response:
+                  values: dict[str, Any], orgs: list[tuple[int, str]],
+                  brand: branding.Brand | None = None) -> Response:
     now = clock(request).now()
     if code == "duplicate":
         state = registration_state(webinar, now)
@@ -226,7 +232,8 @@ def conflict_page(request: Request, webinar: Webinar, code: str,
         state = code if code == "full" else (registration_state(webinar, now) or "closed")
         message = STATE_MESSAGES.get(state, STATE_MESSAGES["closed"])
     return render(request, "pages/webinar.html", webinar_context(
-        request, webinar, state=state, values=values, conflict=message, member_orgs=orgs),
+        request, webinar, state=state, values=values, conflict=message, member_orgs=orgs,
+        brand=brand),
         status_code=409)
 
 
