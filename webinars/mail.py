@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from . import calendars, itip
+from . import calendars, catalogs, itip
 from .calendars import EventLinks
 from .config import AppConfig
 from .i18n import format_days, format_when, format_when_both, gettext
@@ -52,6 +52,7 @@ env = Environment(loader=FileSystemLoader(str(TEMPLATES_DIR)),
                                                default_for_string=False),
                   undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                   keep_trailing_newline=True, auto_reload=False)
+catalogs.install(env)
 
 
 #: Kinds a member may turn off (List-Unsubscribe); the others keep their calendar right.
@@ -241,7 +242,6 @@ class MessageBatch:
         greeting = (gettext(locale, "Hello, %(name)s!") % {"name": recipient.name}
                     if recipient.name else gettext(locale, "Hello!"))
         return {
-            "_": lambda text: gettext(locale, text),
             "lang": locale,
             "greeting": greeting,
             "site": self.site,

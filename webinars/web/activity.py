@@ -83,7 +83,7 @@ def shown(field: str, value: Any, zone: str, lang: str, names: dict[int, str]) -
     if field == "timezone" and isinstance(value, str):
         return zone_label(value, lang)
     if isinstance(value, bool):
-        return gettext(lang, "yes" if value else "no")
+        return gettext(lang, "yes") if value else gettext(lang, "no")
     if field in TRANSLATED:
         return gettext(lang, str(value))
     if field == "organization_id" and isinstance(value, int):
