@@ -13,7 +13,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 
-class build_py_with_catalogs(build_py):  # noqa: N801 (setuptools' command naming)
+class build_py_with_catalogs(build_py):
     def run(self) -> None:
         super().run()
         if getattr(self, "editable_mode", False):

@@ -19,6 +19,8 @@ from .timezones import abbreviation
 
 __all__ = [
     "N_",
+    "before_text",
+    "duration_text",
     "format_day",
     "format_days",
     "format_when",
@@ -117,3 +119,35 @@ def format_days(first: date, last: date, locale: str) -> str:
 def zone_label(zone: str, locale: str) -> str:
     """«Екатеринбург (ЕКБ, UTC+5)»: the zone by its own city, with its abbreviation."""
     return timezones.zone_label(zone, locale)
+
+
+def _largest_unit(minutes: int) -> tuple[int, str]:
+    if minutes and minutes % (24 * 60) == 0:
+        return minutes // (24 * 60), "day"
+    if minutes and minutes % 60 == 0:
+        return minutes // 60, "hour"
+    return minutes, "minute"
+
+
+def duration_text(minutes: int, locale: str) -> str:
+    """«15 минут», «2 часа», «1 день»: the largest whole unit, in the reader's plural form."""
+    value, unit = _largest_unit(minutes)
+    if unit == "day":
+        text = ngettext(locale, "%(num)d day", "%(num)d days", value)
+    elif unit == "hour":
+        text = ngettext(locale, "%(num)d hour", "%(num)d hours", value)
+    else:
+        text = ngettext(locale, "%(num)d minute", "%(num)d minutes", value)
+    return text % {"num": value}
+
+
+def before_text(minutes: int, locale: str) -> str:
+    """A reminder's offset as people say it: «за 1 день», «за 15 минут», never «1440 мин»."""
+    value, unit = _largest_unit(minutes)
+    if unit == "day":
+        text = ngettext(locale, "%(num)d day before", "%(num)d days before", value)
+    elif unit == "hour":
+        text = ngettext(locale, "%(num)d hour before", "%(num)d hours before", value)
+    else:
+        text = ngettext(locale, "%(num)d minute before", "%(num)d minutes before", value)
+    return text % {"num": value}

@@ -25,7 +25,14 @@ from ..accounts import account_for_session
 from ..assets import static_url
 from ..calendars import event_when, event_when_both
 from ..clock import Clock
-from ..i18n import format_when, format_when_both, pick_locale, zone_label
+from ..i18n import (
+    before_text,
+    duration_text,
+    format_when,
+    format_when_both,
+    pick_locale,
+    zone_label,
+)
 from ..models import Account
 from ..organizations import is_admin
 from ..requests import base_url, runtime
@@ -41,6 +48,8 @@ templates.env.globals["event_when"] = event_when
 templates.env.globals["event_when_both"] = event_when_both
 templates.env.globals["format_when_both"] = format_when_both
 templates.env.globals["zone_label"] = zone_label
+templates.env.globals["duration_text"] = duration_text
+templates.env.globals["before_text"] = before_text
 templates.env.globals["zone_choices"] = zone_choices
 templates.env.globals["offered_zones"] = canonical_zones
 templates.env.globals["static_url"] = static_url
