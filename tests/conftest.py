@@ -37,6 +37,22 @@ from workers.dispatch import dispatch
 from .api_support import World, make_world
 from .webhook_receiver import LocalOnlyDns, Receiver
 
+
+def _worker_redis_databases() -> None:
+    """Under pytest-xdist (`scripts/test` runs two workers) each worker flushes Redis
+    databases of its own: worker n takes TEST_REDIS_DB - 2n and TEST_BENCH_REDIS_DB - 2n
+    (9/8, 7/6, ...), set before any test module reads them."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    n = int(worker[2:]) if worker[2:].isdigit() else 0
+    for name, default in (("TEST_REDIS_DB", 9), ("TEST_BENCH_REDIS_DB", 8)):
+        base = int(os.environ.get(f"{name}_BASE", os.environ.get(name, default)))
+        os.environ[f"{name}_BASE"] = str(base)
+        os.environ[name] = str((base - 2 * n) % 16)
+
+
+_worker_redis_databases()
+
+
 PG_ADMIN_URL = os.environ.get("TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432")
 #: One database per test run, so parallel runs on one server never drop each other's tables.
 PG_TEST_DB = f"webinars_test_{os.getpid()}"
