@@ -22,7 +22,7 @@ from webinars.i18n import before_text, duration_text, pick_locale
 from webinars.mail import MessageBatch, Recipient
 from webinars.runtime import Runtime
 
-from .factories import login, make_account, make_org, make_registration, make_webinar
+from .factories import csrf_from, login, make_account, make_org, make_registration, make_webinar
 
 ROOT = Path(__file__).resolve().parents[1]
 CYRILLIC = re.compile(r"[А-Яа-яЁё]+")
@@ -145,7 +145,7 @@ async def test_a_registrants_mail_is_in_their_stored_language(
         org = await make_org(session, clock, "north", name="North union")
         account = await make_account(session, clock, org, name="Organizer")
         webinar = await make_webinar(session, clock, account, org, title="Media basics",
-                                     reminder_offsets=[1440])
+                                     description="Pages and posts", reminder_offsets=[1440])
         english = await make_registration(session, clock, webinar, email="a@school.example",
                                           name="Ann Lee", locale="en")
         russian = await make_registration(session, clock, webinar, email="b@school.example",
@@ -232,6 +232,13 @@ async def english_pages(runtime: Runtime, clock: FixedClock, client: httpx.Async
             pages[name] = response.text
         else:
             assert response.status_code in (403, 404), (path, response.status_code)
+    # a form sent back with its errors: the reasons are translated too
+    form = await client.get("/webinars/new", params={"lang": "en"})
+    response = await client.post("/webinars/new", data={
+        "csrf_token": csrf_from(form.text), "title": "", "start": "tomorrow",
+        "duration_minutes": "100000", "timezone": "Mars/Base", "reminder_offsets": "x"})
+    assert response.status_code in (400, 422), response.status_code
+    pages["webinar form with errors"] = response.text
     for required in ("dashboard", "webinar form", "registrants", "reports", "people",
                      "organizations"):
         assert required in pages, required
@@ -248,11 +255,14 @@ async def test_pages_in_english_show_no_russian(runtime: Runtime, clock: FixedCl
     """A text never marked for translation stays Russian or English whatever the language;
     a Russian text marked but left out of the English page shows here."""
     pages = await english_pages(runtime, clock, client)
+    russian = await client.get("/dashboard", params={"lang": "ru"})
+    assert CYRILLIC.search(russian.text)  # the check sees Russian where there is some
     found = {}
     for name, html in pages.items():
-        visible = re.sub(r"<script\b.*?</script>", "", html, flags=re.S)
+        visible = re.sub(r"<script\b.*?</script>", "", html, flags=re.DOTALL)
         words = set(CYRILLIC.findall(visible)) - ALWAYS_RUSSIAN
         words -= {w for phrase in ALWAYS_RUSSIAN for w in phrase.split()}
         if words:
             found[name] = sorted(words)[:12]
     assert found == {}
+    assert len(pages) >= 20, sorted(pages)
