@@ -105,6 +105,7 @@ def test_the_installed_wheel_serves_pages_and_sends_mail(venv: Path, tmp_path: P
         assert "Общероссийский профсоюз образования" in calendar.text
         login = client.get("/login")
         assert login.status_code == 200 and 'name="password"' in login.text
+        assert "Войти" in login.text  # the interface text, from the wheel's compiled catalog
 
         plan = client.get("/o/union")
         assert plan.status_code == 200
