@@ -83,6 +83,9 @@ def test_the_wheel_carries_every_file_of_the_source(wheel: Path) -> None:
     assert "webinars/templates/pages/login.html" in expected
     assert "webinars/migrations/versions/0001_initial_schema.py" in expected
     assert sorted(expected - names) == []
+    # the catalogs compiled at build time (setup.py), next to their .po files
+    assert {"webinars/locale/ru/LC_MESSAGES/messages.mo",
+            "webinars/locale/en/LC_MESSAGES/messages.mo"} <= names
 
 
 def test_the_installed_wheel_serves_pages_and_sends_mail(venv: Path, tmp_path: Path) -> None:
@@ -102,6 +105,7 @@ def test_the_installed_wheel_serves_pages_and_sends_mail(venv: Path, tmp_path: P
         assert "Общероссийский профсоюз образования" in calendar.text
         login = client.get("/login")
         assert login.status_code == 200 and 'name="password"' in login.text
+        assert "Войти" in login.text  # the interface text, from the wheel's compiled catalog
 
         plan = client.get("/o/union")
         assert plan.status_code == 200

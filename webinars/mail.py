@@ -23,11 +23,11 @@ from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from . import calendars, itip
+from . import calendars, catalogs, itip
 from .branding import COLOR_RE, Brand
 from .calendars import EventLinks
 from .config import AppConfig
-from .i18n import format_days, format_when, format_when_both, gettext
+from .i18n import before_text, duration_text, format_days, format_when, format_when_both, gettext
 from .mailer import OutgoingMail
 from .models import Webinar
 from .resources import templates_dir
@@ -53,6 +53,8 @@ env = Environment(loader=FileSystemLoader(str(TEMPLATES_DIR)),
                                                default_for_string=False),
                   undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                   keep_trailing_newline=True, auto_reload=False)
+catalogs.install(env)
+env.globals.update(duration_text=duration_text, before_text=before_text)
 
 
 #: Kinds a member may turn off (List-Unsubscribe); the others keep their calendar right.
@@ -167,20 +169,6 @@ def when_text(instant: datetime, zone: str, locale: str) -> str:
     return format_when(instant, zone, locale)
 
 
-def offset_text(minutes: int, locale: str) -> str:
-    """"15 минут", "24 часа", "1 day": the largest whole unit, pluralised by babel."""
-    from babel.units import format_unit
-
-    if minutes % (24 * 60) == 0:
-        value, unit = minutes // (24 * 60), "duration-day"
-    elif minutes % 60 == 0:
-        value, unit = minutes // 60, "duration-hour"
-    else:
-        value, unit = minutes, "duration-minute"
-    text: str = format_unit(value, unit, locale=locale, length="long")
-    return text
-
-
 def brand_context(base_url: str, brand: Brand | None) -> dict[str, Any]:
     """The organization's logo and colour for the HTML part (the text part shows neither).
 
@@ -259,7 +247,6 @@ class MessageBatch:
         greeting = (gettext(locale, "Hello, %(name)s!") % {"name": recipient.name}
                     if recipient.name else gettext(locale, "Hello!"))
         return {
-            "_": lambda text: gettext(locale, text),
             "lang": locale,
             "greeting": greeting,
             "site": self.site,
@@ -276,7 +263,7 @@ class MessageBatch:
             "deadline": (format_when_both(w.deadline_at, w.timezone, recipient.timezone, locale)
                          if w.deadline_at else ""),
             "duration_minutes": w.duration_minutes,
-            "offset": offset_text(offset_minutes, locale) if offset_minutes else "",
+            "offset": duration_text(offset_minutes, locale) if offset_minutes else "",
             "join_url": self.join_base + recipient.join_token,
             # The personal page, through the link that proves the address (only mail has it).
             "personal_url": f"{self.personal_base}{token}/confirm/{proof}",

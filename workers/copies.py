@@ -72,7 +72,7 @@ def shown(field: str, value: Any, zone: str, locale: str) -> str:
     if field == "start_at" and isinstance(value, str):
         return when_text(datetime.fromisoformat(value), zone, locale)
     if isinstance(value, bool):
-        return gettext(locale, "yes" if value else "no")
+        return gettext(locale, "yes") if value else gettext(locale, "no")
     if field in ("kind", "visibility", "status", "platform"):
         return gettext(locale, str(value))
     text = str(value)

@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from .. import activity
 from ..activity import Entry
-from ..i18n import format_when, gettext, zone_label
+from ..i18n import before_text, format_when, gettext, zone_label
 from ..states import EventKind
 from .common import db, locale, render, require_account
 from .routing import MAX_ID, route
@@ -83,13 +83,13 @@ def shown(field: str, value: Any, zone: str, lang: str, names: dict[int, str]) -
     if field == "timezone" and isinstance(value, str):
         return zone_label(value, lang)
     if isinstance(value, bool):
-        return gettext(lang, "yes" if value else "no")
+        return gettext(lang, "yes") if value else gettext(lang, "no")
     if field in TRANSLATED:
         return gettext(lang, str(value))
     if field == "organization_id" and isinstance(value, int):
         return names.get(value, str(value))
     if field == "reminder_offsets" and isinstance(value, list):
-        return ", ".join(str(v) for v in value) + " " + gettext(lang, "min")
+        return ", ".join(before_text(v, lang) for v in value if isinstance(v, int))
     text = str(value)
     return text if len(text) <= LONG else text[:LONG - 1] + "…"
 

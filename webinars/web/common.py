@@ -20,11 +20,19 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from .. import catalogs
 from ..accounts import account_for_session
 from ..assets import static_url
 from ..calendars import event_when, event_when_both
 from ..clock import Clock
-from ..i18n import format_when, format_when_both, gettext, pick_locale, zone_label
+from ..i18n import (
+    before_text,
+    duration_text,
+    format_when,
+    format_when_both,
+    pick_locale,
+    zone_label,
+)
 from ..models import Account
 from ..organizations import is_admin
 from ..requests import base_url, runtime
@@ -34,11 +42,14 @@ from ..timezones import canonical_zones, is_timezone, zone_choices
 
 TEMPLATES_DIR = templates_dir()
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+catalogs.install(templates.env)
 templates.env.globals["format_when"] = format_when
 templates.env.globals["event_when"] = event_when
 templates.env.globals["event_when_both"] = event_when_both
 templates.env.globals["format_when_both"] = format_when_both
 templates.env.globals["zone_label"] = zone_label
+templates.env.globals["duration_text"] = duration_text
+templates.env.globals["before_text"] = before_text
 templates.env.globals["zone_choices"] = zone_choices
 templates.env.globals["offered_zones"] = canonical_zones
 templates.env.globals["static_url"] = static_url
@@ -179,7 +190,6 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
     ctx: dict[str, Any] = {
         "request": request,
         "lang": lang,
-        "_": lambda text: gettext(lang, text),
         "csrf_token": csrf_token(request),
         "signed_in": signed_in(request),
         "base_url": base_url(request),

@@ -256,7 +256,7 @@ async def revoke_personal_feed(request: Request) -> Response:
         return redirect(f"/r/{back}")
     lang = locale(request)
     html = REVOKED_PAGE.render(
-        request=request, lang=lang, _=lambda text: gettext(lang, text),
+        request=request, lang=lang,
         csrf_token=csrf_token(request), signed_in=signed_in(request),
         base_url=base_url(request), now=runtime(request).clock.now(),
         revoked_text=REVOKED_TEXT)
