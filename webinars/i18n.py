@@ -742,6 +742,59 @@ RU: dict[str, str] = {
         "Учётная запись {0}, подключённая для вашей организации, перестала работать.",
     "The next webinar that needs it: «{0}», {1}. Reconnect before then:":
         "Ближайшее мероприятие, которому она нужна: «{0}», {1}. Подключите её заново до него:",
+    # registration modes, the waitlist, registering again (webinars/registrations.py)
+    "waitlisted": "в листе ожидания",
+    "declined": "отклонена",
+    "open": "открыта",
+    "approval": "с подтверждением",
+    "closed": "закрыта",
+    "Confirm": "Подтвердить",
+    "Decline": "Отклонить",
+    "Confirm all": "Подтвердить все",
+    "Decline all": "Отклонить все",
+    "Waiting for your decision": "Ждут вашего решения",
+    "Registration with approval": "Регистрация с подтверждением",
+    "Check your mail": "Проверьте почту",
+    "We have sent the link to this address. It opens your personal page: your registration, your join address and the calendar file.":
+        "Мы отправили ссылку на этот адрес. Она открывает вашу личную страницу: регистрацию, адрес для входа и файл для календаря.",
+    "No letter? Look in the spam folder; the letter may take a few minutes.":
+        "Письма нет? Загляните в папку «Спам»; письмо может идти несколько минут.",
+    "Back to the event": "Вернуться к мероприятию",
+    "All seats are taken. Register to join the waitlist: when a seat frees up, the first in line gets it and the invitation at once.":
+        "Все места заняты. Зарегистрируйтесь, чтобы встать в лист ожидания: когда место освободится, его получит первый в очереди, и приглашение придёт сразу.",
+    "The organizer confirms each registration; you will get an e-mail either way.":
+        "Организатор подтверждает каждую регистрацию; письмо придёт в любом случае.",
+    "Your request waits for the organizer": "Ваша заявка ждёт решения организатора",
+    "The organizer confirms registrations one by one; you will get an e-mail either way.":
+        "Организатор подтверждает регистрации по одной; письмо придёт в любом случае.",
+    "You are on the waitlist": "Вы в листе ожидания",
+    "Your place in line: %(place)s. When a seat frees up, it goes to the first in line, and the invitation comes by e-mail at once.":
+        "Ваше место в очереди: %(place)s. Когда место освободится, его получит первый в очереди, и приглашение сразу придёт по почте.",
+    "Your registration was declined.": "Ваша регистрация отклонена.",
+    "Leave the waitlist": "Выйти из листа ожидания",
+    "Withdraw my request": "Отозвать заявку",
+    "Request received: {title}": "Заявка получена: {title}",
+    "Waitlist: {title}": "Лист ожидания: {title}",
+    "A seat for you: {title}": "Для вас есть место: {title}",
+    "Registration declined: {title}": "Регистрация отклонена: {title}",
+    "Your link: {title}": "Ваша ссылка: {title}",
+    "Your request to register for «%(title)s» was received. The organizer confirms registrations one by one; you will get an e-mail either way.":
+        "Ваша заявка на участие в «%(title)s» получена. Организатор подтверждает регистрации по одной; письмо придёт в любом случае.",
+    "«%(title)s» is full: you are on the waitlist. When a seat frees up, it goes to the first in line, and you will get the invitation for your calendar at once. You can leave the waitlist on your page.":
+        "На «%(title)s» все места заняты: вы в листе ожидания. Когда место освободится, его получит первый в очереди, и приглашение для календаря придёт сразу. Выйти из листа ожидания можно на вашей странице.",
+    "Your registration for «%(title)s» was declined by the organizer.":
+        "Организатор отклонил вашу регистрацию на «%(title)s».",
+    "Someone asked to register this address for «%(title)s», which is registered already. Here is your personal page again; nothing else has changed.":
+        "Кто-то снова зарегистрировал этот адрес на «%(title)s», а он уже зарегистрирован. Вот ещё раз ваша личная страница; больше ничего не изменилось.",
+    "A seat freed up for «%(title)s»: you were first on the waitlist, and you are registered now.":
+        "На «%(title)s» освободилось место: вы были первым в листе ожидания и теперь зарегистрированы.",
+    "It starts soon: %(when)s.": "Начало уже скоро: %(when)s.",
+    "Saved; nothing members must see changed, so nobody is told.":
+        "Сохранено; для участников ничего существенного не изменилось, письма не отправляются.",
+    "Saved; %(count)s member will be told.": "Сохранено; письмо об изменениях получит %(count)s участник.",
+    "Saved; %(count)s members will be told (few).": "Сохранено; письмо об изменениях получат %(count)s участника.",
+    "Saved; %(count)s members will be told.": "Сохранено; письмо об изменениях получат %(count)s участников.",
+    "contradicts registration_mode": "противоречит режиму регистрации",
 }
 
 CATALOGS = {"ru": RU, "en": {}}

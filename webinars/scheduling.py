@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from integrations.registry import NO_MEETING, PLATFORMS, WEBINAR_PLATFORMS
@@ -17,10 +17,23 @@ from . import events
 from .clock import Clock
 from .connections import connection_for
 from .errors import Conflict, NotFound, ValidationFailed
-from .models import DEFAULT_REMINDER_OFFSETS, Account, Meeting, Organization, Webinar
+from .models import (
+    DEFAULT_REMINDER_OFFSETS,
+    Account,
+    Meeting,
+    Organization,
+    Registration,
+    Webinar,
+)
 from .organizations import require_manage
 from .periods import parse_period
-from .states import EventKind, MeetingStatus, RegistrationMode, WebinarStatus
+from .states import (
+    EventKind,
+    MeetingStatus,
+    RegistrationMode,
+    RegistrationStatus,
+    WebinarStatus,
+)
 from .validation import Errors, WebinarInput, check_deadline
 
 #: Changes an attendee must see in their calendar: each raises SEQUENCE and sends an update.
@@ -204,9 +217,15 @@ def align_mode(values: dict[str, Any], webinar: Webinar) -> None:
             values["registration_mode"] = RegistrationMode.OPEN.value
 
 
-def members_told(changed: Iterable[str], webinar: Webinar) -> bool:
-    """Whether a change sends confirmed members an update (`workers.notifications`)."""
-    return webinar.status == WebinarStatus.SCHEDULED and bool(set(changed) & set(SIGNIFICANT))
+async def members_told(session: AsyncSession, webinar: Webinar, sequence_before: int) -> int:
+    """How many members an edit sends an update: every confirmed registrant when it changed
+    what their calendar holds (the SEQUENCE grew, `workers.notifications.webinar_changed`),
+    else none."""
+    if webinar.status != WebinarStatus.SCHEDULED or webinar.sequence <= sequence_before:
+        return 0
+    return await session.scalar(select(func.count(Registration.id)).where(
+        Registration.webinar_id == webinar.id,
+        Registration.status == RegistrationStatus.CONFIRMED)) or 0
 
 
 async def cancel_webinar(session: AsyncSession, clock: Clock, account: Account,
