@@ -254,7 +254,7 @@ async def load(session: AsyncSession, ids: Sequence[int]) -> Loaded:
     event_ids = sorted({r.event_id for r in rows if r.kind == "update" and r.event_id})
     if event_ids:
         data: dict[int, dict[str, Any]] = dict((await session.execute(
-            select(Event.id, Event.data).where(Event.id.in_(event_ids)))).tuples().all())
+            select(Event.id, Event.data).where(Event.id.in_(event_ids)))).all())
         rows = [replace(r, changed=(data.get(r.event_id) or {}).get("changed"))
                 if r.event_id in data else r for r in rows]
     webinar_ids = sorted({r.webinar_id for r in rows})
