@@ -20,8 +20,8 @@ from webinars.runtime import Runtime
 
 from .factories import csrf_from, make_org
 from .test_public_pages import (
-    START,
     SENT,
+    START,
     fresh_webinar,
     open_webinar,
     personal_path,
