@@ -228,6 +228,15 @@ async def place_in_line(session: AsyncSession, registration: Registration) -> in
     return (ahead or 0) + 1
 
 
+async def places(session: AsyncSession, webinar_id: int) -> dict[int, int]:
+    """Every waitlisted registration's place in line (1 first)."""
+    line = (await session.scalars(select(Registration.id).where(
+        Registration.webinar_id == webinar_id,
+        Registration.status == RegistrationStatus.WAITLISTED)
+        .order_by(Registration.queued_at, Registration.id))).all()
+    return {rid: n for n, rid in enumerate(line, 1)}
+
+
 async def promote(session: AsyncSession, clock: Clock, webinar: Webinar) -> list[int]:
     """Give every free seat to the first in line, in order; the ids promoted.
 
