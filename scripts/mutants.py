@@ -82,8 +82,13 @@ MUTANTS: list[Mutant] = [
       "the invitation after a CANCEL repeats its SEQUENCE"),
     m(R, REG, "    registration.sequence_offset += 1  # their CANCEL", "    pass  #",
       "a registration's CANCEL is not above what they hold"),
-    m(R, REG, '    if registration.status == "cancelled":\n        return registration',
-      "    if False:\n        return registration", "cancelling twice frees two seats"),
+    m(R, REG, "    if registration.status in (RegistrationStatus.CANCELLED, RegistrationStatus.DECLINED"
+      "):\n        return registration\n    now = clock.now()\n    held_seat = registration."
+      "status == RegistrationStatus.CONFIRMED\n    registration.status = RegistrationStatus."
+      "CANCELLED",
+      "    if False:\n        return registration\n    now = clock.now()\n    held_seat = "
+      "registration.status == RegistrationStatus.CONFIRMED\n    registration.status = "
+      "RegistrationStatus.CANCELLED", "cancelling twice frees two seats"),
     m(R, REG, "    if wait:\n        raise limits.RateLimited",
       "    if False:\n        raise limits.RateLimited", "no registration limit"),
     m(R, REG, "            session, prefix, prefix + address,",

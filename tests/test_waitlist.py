@@ -57,6 +57,8 @@ async def test_a_full_webinar_waitlists_and_a_cancellation_promotes_with_an_invi
     page = await client.get(await personal_path(client, webinar, "third@school.example"))
     assert "Вы в листе ожидания" in page.text and "Ваше место в очереди: 2." in page.text
     assert ".ics" not in page.text  # no calendar file for an event they have no seat for
+    third_path = await personal_path(client, webinar, "third@school.example")
+    assert (await client.get(f"{third_path}.ics")).status_code == 404
 
     # The seat frees up three hours before the start: the first in line gets it at once.
     clock.set(START - timedelta(hours=3))

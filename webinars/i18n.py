@@ -795,6 +795,9 @@ RU: dict[str, str] = {
     "Saved; %(count)s members will be told (few).": "Сохранено; письмо об изменениях получат %(count)s участника.",
     "Saved; %(count)s members will be told.": "Сохранено; письмо об изменениях получат %(count)s участников.",
     "contradicts registration_mode": "противоречит режиму регистрации",
+    "Member asked to register": "Участник подал заявку",
+    "Member put on the waitlist": "Участник в листе ожидания",
+    "Registration declined": "Регистрация отклонена",
 }
 
 CATALOGS = {"ru": RU, "en": {}}

@@ -306,7 +306,7 @@ async def decline(session: AsyncSession, clock: Clock, registration: Registratio
     registration.queued_at = None
     registration.cancelled_at = now
     if held_seat:
-        registration.sequence_offset += 1  # their CANCEL is newer than their invitation
+        registration.sequence_offset += 1  # the CANCEL they get is above their invitation
         await release_seat(session, registration.webinar_id)
     await session.flush()
     events.record(session, EventKind.REGISTRATION_DECLINED, now, webinar=registration.webinar,
