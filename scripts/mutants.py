@@ -63,13 +63,14 @@ MUTANTS: list[Mutant] = [
       "cancelling frees a seat on every webinar"),
     m(R, REG, ".values(registered_count=Webinar.registered_count - 1)",
       ".values(registered_count=Webinar.registered_count)", "cancelling frees no seat"),
-    m(R, REG, "    if not webinar.registration_open:\n        raise",
+    m(R, REG, "    if not webinar.registration_open or webinar.registration_mode == "
+      "RegistrationMode.CLOSED:\n        raise",
       "    if False:\n        raise", "registration while it is closed"),
     m(R, REG, 'if webinar.status != "scheduled" or closes_at(webinar) <= clock.now():',
       "if closes_at(webinar) <= clock.now():", "registration for a draft"),
     m(R, REG, "    if is_series(webinar):\n        return max(",
       "    if False:\n        return max(", "a course closes registration at its first session"),
-    m(R, REG, 'if existing is not None and existing.status == "confirmed":',
+    m(R, REG, "if existing is not None and existing.status != RegistrationStatus.CANCELLED:",
       "if False:", "a second registration of one address"),
     m(R, REG, "        registration.token = new_token()\n", "",
       "registering again keeps the old personal token"),
@@ -81,8 +82,13 @@ MUTANTS: list[Mutant] = [
       "the invitation after a CANCEL repeats its SEQUENCE"),
     m(R, REG, "    registration.sequence_offset += 1  # their CANCEL", "    pass  #",
       "a registration's CANCEL is not above what they hold"),
-    m(R, REG, '    if registration.status == "cancelled":\n        return registration',
-      "    if False:\n        return registration", "cancelling twice frees two seats"),
+    m(R, REG, "    if registration.status in (RegistrationStatus.CANCELLED, RegistrationStatus.DECLINED"
+      "):\n        return registration\n    now = clock.now()\n    held_seat = registration."
+      "status == RegistrationStatus.CONFIRMED\n    registration.status = RegistrationStatus."
+      "CANCELLED",
+      "    if False:\n        return registration\n    now = clock.now()\n    held_seat = "
+      "registration.status == RegistrationStatus.CONFIRMED\n    registration.status = "
+      "RegistrationStatus.CANCELLED", "cancelling twice frees two seats"),
     m(R, REG, "    if wait:\n        raise limits.RateLimited",
       "    if False:\n        raise limits.RateLimited", "no registration limit"),
     m(R, REG, "            session, prefix, prefix + address,",

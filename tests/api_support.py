@@ -36,7 +36,10 @@ def _template_re(template: str) -> re.Pattern[str]:
     return re.compile("^" + re.sub(r"\{[a-z_]+\}", "[^/]+", template) + "$")
 
 
-TEMPLATES = [(path, _template_re(path)) for path in DOCUMENT["paths"]]
+#: A literal segment wins over a parameter (`…/registrations/confirm` is not registration
+#: "confirm"), as the app's id convertor decides.
+TEMPLATES = sorted(((path, _template_re(path)) for path in DOCUMENT["paths"]),
+                   key=lambda item: item[0].count("{"))
 
 
 def operation_for(method: str, path: str) -> dict[str, Any] | None:

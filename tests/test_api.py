@@ -10,7 +10,7 @@ from sqlalchemy import func, select, text, update
 
 from webinars.clock import FixedClock
 from webinars.models import ApiToken, Delivery, Registration, Webinar
-from webinars.queue import InProcessQueue
+from webinars.queue import InProcessQueue, commit_and_enqueue
 from webinars.registrations import register
 from webinars.runtime import Runtime
 from webinars.validation import registration_input
@@ -348,19 +348,63 @@ async def test_registration_on_behalf_of_a_member(
     duplicate = await api.post(path, json=registration_body(email="anna@school.example"))
     assert (duplicate.status_code, duplicate.json()["code"]) == (409, "duplicate")
     full = await api.post(path, json=registration_body(email="petr@school.example"))
-    assert (full.status_code, full.json()["code"]) == (409, "full")
+    assert full.status_code == 201
+    assert (full.json()["status"], full.json()["waitlist_position"]) == ("waitlisted", 1)
     webinar = (await api.get(f"/webinars/{world.north_webinar.id}")).json()
     assert (webinar["registered_count"], webinar["seats_left"]) == (1, 0)
 
     cancelled = await api.post(f"{path}/{reg['id']}/cancel")
     assert cancelled.json()["status"] == "cancelled" and cancelled.json()["cancelled_at"]
-    assert (await api.get(f"/webinars/{world.north_webinar.id}")).json()["seats_left"] == 1
-    again = await api.post(path, json=registration_body(email="petr@school.example"))
-    assert again.status_code == 201
+    # The freed seat went to the first in line at once.
+    petr = (await api.get(f"{path}/{full.json()['id']}")).json()
+    assert (petr["status"], petr["waitlist_position"]) == ("confirmed", None)
+    assert (await api.get(f"/webinars/{world.north_webinar.id}")).json()["seats_left"] == 0
     listed = (await api.get(path)).json()
     assert [(r["email"], r["status"]) for r in listed["items"]] == [
         ("Anna@School.Example", "cancelled"), ("petr@school.example", "confirmed")]
     assert listed["total"] == 2
+
+
+async def test_approval_mode_confirm_and_decline_one_or_all(
+    client: httpx.AsyncClient, runtime: Runtime, world: World, queue: InProcessQueue
+) -> None:
+    api = Api(client, world.north_token)
+    webinar_path = f"/webinars/{world.north_webinar.id}"
+    changed = (await api.patch(webinar_path, json={"registration_mode": "approval",
+                                                   "capacity": 1})).json()
+    assert (changed["registration_mode"], changed["registration_open"]) == ("approval", True)
+    contradiction = await api.patch(webinar_path, json={"registration_mode": "closed",
+                                                        "registration_open": True})
+    assert contradiction.status_code == 422
+    # An organizer registering someone has approved them; a public one would be pending.
+    async with runtime.sessionmaker() as session:
+        webinar = await session.get(Webinar, world.north_webinar.id)
+        assert webinar is not None
+        for email in ("a@school.example", "b@school.example", "c@school.example"):
+            await register(session, runtime.clock, webinar, registration_input(
+                {"name": "Член профсоюза", "email": email}, default_locale="ru",
+                default_timezone="Europe/Moscow"))
+        await commit_and_enqueue(session, queue, runtime.clock)
+    path = f"{webinar_path}/registrations"
+    ids = {r["email"]: r["id"] for r in (await api.get(path)).json()["items"]}
+    assert {r["status"] for r in (await api.get(path)).json()["items"]} == {"pending"}
+
+    one = await api.post(f"{path}/{ids['a@school.example']}/confirm")
+    assert (one.status_code, one.json()["status"]) == (200, "confirmed")
+    assert (await api.post(f"{path}/{ids['a@school.example']}/confirm")).json()["status"] \
+        == "confirmed"  # idempotent
+    declined = await api.post(f"{path}/{ids['b@school.example']}/decline")
+    assert declined.json()["status"] == "declined"
+    rest = await api.post(f"{path}/confirm")  # the one left pending; no seat: the waitlist
+    assert [(r["email"], r["status"], r["waitlist_position"]) for r in rest.json()["items"]] \
+        == [("c@school.example", "waitlisted", 1)]
+    assert (await api.post(f"{path}/decline")).json() == {"items": []}
+    await queue.drain()
+    async with runtime.sessionmaker() as session:
+        kinds = sorted((await session.scalars(select(Delivery.kind).where(
+            Delivery.webinar_id == world.north_webinar.id))).all())
+    assert kinds.count("pending") == 3 and "declined" in kinds and "waitlisted" in kinds
+    assert kinds.count("invitation") == 1
 
 
 async def test_registration_refused_when_closed_or_cancelled(

@@ -8,6 +8,7 @@ by any check in Python.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -38,22 +39,49 @@ async def test_capacity_n_with_3n_concurrent_registrations(
             "timezone": "Asia/Vladivostok"})
         for i in range(attempts)])
 
-    codes = [r.status_code for r in responses]
-    assert sorted(codes) == [303] * capacity + [409] * (attempts - capacity), codes
-    for response in responses:
-        if response.status_code == 409:
-            assert "Все места заняты." in response.text
-            assert 'name="email"' not in response.text
+    # Everyone gets the same answer; the first `capacity` have seats, the rest wait in line.
+    assert [r.status_code for r in responses] == [200] * attempts
     rows = await registrations_of(runtime, webinar.id)
-    assert [r.status for r in rows] == ["confirmed"] * capacity
-    assert {f"/r/{r.token}" for r in rows} == {
-        r.headers["location"] for r in responses if r.status_code == 303}
+    assert sorted(r.status for r in rows) == (["confirmed"] * capacity
+                                              + ["waitlisted"] * (attempts - capacity))
     assert (await fresh_webinar(runtime, webinar.id)).registered_count == capacity
     await queue.drain()
     async with runtime.sessionmaker() as s:
-        invitations = await s.scalar(select(func.count()).select_from(Delivery).where(
-            Delivery.webinar_id == webinar.id, Delivery.kind == "invitation"))
+        kinds: dict[str, int] = dict((await s.execute(select(Delivery.kind, func.count()).where(
+            Delivery.webinar_id == webinar.id, Delivery.kind.in_(("invitation", "waitlisted")))
+            .group_by(Delivery.kind))).all())
         orphans = await s.scalar(select(func.count()).select_from(Delivery).where(
             Delivery.registration_id.not_in(select(Registration.id))))
-    assert invitations == capacity
+    assert kinds == {"invitation": capacity, "waitlisted": attempts - capacity}
     assert orphans == 0
+
+
+@pytest.mark.parametrize("capacity", [1, 3])
+async def test_concurrent_cancellations_promote_each_waiting_member_once_in_order(
+    client: httpx.AsyncClient, session: AsyncSession, clock: FixedClock, queue: InProcessQueue,
+    runtime: Runtime, capacity: int,
+) -> None:
+    """N seats freed at once go to the first N in line, each to one member, never two seats
+    to one member nor one seat to two."""
+    webinar = await open_webinar(session, queue, clock, capacity=capacity)
+    token = csrf_from((await client.get(f"/w/{webinar.public_id}")).text)
+    for i in range(3 * capacity):  # one by one: the line's order is the order of registering
+        clock.advance(timedelta(seconds=1))
+        await client.post(f"/w/{webinar.public_id}/register", data={
+            "csrf_token": token, "name": f"Участник {i}", "email": f"member{i}@school.example"})
+    seated = [r for r in await registrations_of(runtime, webinar.id) if r.status == "confirmed"]
+
+    responses = await asyncio.gather(*[
+        client.post(f"/r/{r.token}/cancel", data={"csrf_token": token}) for r in seated])
+
+    assert {r.status_code for r in responses} == {303}
+    by_email = {r.email: r.status for r in await registrations_of(runtime, webinar.id)}
+    line = [f"member{i}@school.example" for i in range(capacity, 3 * capacity)]
+    assert [by_email[e] for e in line] == (["confirmed"] * capacity
+                                          + ["waitlisted"] * capacity)
+    assert (await fresh_webinar(runtime, webinar.id)).registered_count == capacity
+    await queue.drain()
+    async with runtime.sessionmaker() as s:
+        promoted = await s.scalar(select(func.count()).select_from(Delivery).where(
+            Delivery.webinar_id == webinar.id, Delivery.kind == "promoted"))
+    assert promoted == capacity

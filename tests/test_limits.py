@@ -58,10 +58,10 @@ async def test_one_client_registering_many_addresses_is_slowed_down(
     async with browser(tight, "198.51.100.9") as spammer:
         for n in range(3):
             answer = await post_registration(spammer, webinar, email=f"victim{n}@mail.example")
-            assert answer.status_code == 303
+            assert answer.status_code == 200
         # An address already registered from here is not a new one: no limit for a retry.
         again = await post_registration(spammer, webinar, email="victim0@mail.example")
-        assert again.status_code == 409
+        assert again.status_code == 200
         before = await counts(tight)
         stopped = await post_registration(spammer, webinar, email="victim3@mail.example")
         assert stopped.status_code == 429
@@ -70,11 +70,11 @@ async def test_one_client_registering_many_addresses_is_slowed_down(
         assert await counts(tight) == before  # nothing written, nothing mailed
     async with browser(tight, "203.0.113.20") as neighbour:
         ok = await post_registration(neighbour, webinar, email="victim3@mail.example")
-        assert ok.status_code == 303
+        assert ok.status_code == 200
     clock.advance(timedelta(hours=1, seconds=1))
     async with browser(tight, "198.51.100.9") as spammer:
         later = await post_registration(spammer, webinar, email="victim4@mail.example")
-        assert later.status_code == 303
+        assert later.status_code == 200
 
 
 async def test_one_address_cannot_be_registered_over_and_over_from_anywhere(
@@ -90,7 +90,7 @@ async def test_one_address_cannot_be_registered_over_and_over_from_anywhere(
     for n, target in enumerate([webinar, others[0]]):
         async with browser(tight, f"198.51.100.{n + 1}") as client:
             assert (await post_registration(client, target, email="inbox@mail.example")
-                    ).status_code == 303
+                    ).status_code == 200
     async with browser(tight, "198.51.100.99") as client:
         flood = await post_registration(client, others[1], email="INBOX@mail.example")
         assert flood.status_code == 429

@@ -424,20 +424,99 @@ async def test_upgrading_a_database_of_0005_keeps_every_row_and_marks_reminders_
 
 
 ROWS_AT_0006 = [
-    ("UPDATE plan_reminders SET delivered_at = '2026-11-30 11:00:05' WHERE id = 1"),
+    # A webinar whose registration was closed, beside webinar 1 (open) from ROWS_AT_0001.
+    ("INSERT INTO webinars (id, organization_id, public_id, title, description, kind, start_at, "
+     "timezone, duration_minutes, capacity, registered_count, registration_open, visibility, "
+     "platform, static_url, status, uid, sequence, reminder_offsets, recording_url, "
+     "followup_note, created_by_id, created_at, updated_at) VALUES (2, 1, "
+     "'fedcba9876543210fedcba9876543210', 'Закрытый', '', 'webinar', '2026-12-11 10:00:00', "
+     "'Europe/Moscow', 60, 10, 0, FALSE, 'public', 'jitsi', NULL, 'scheduled', "
+     "'webinar-2@union.example', 0, '[]', NULL, NULL, 1, '2026-11-01 10:00:00', "
+     "'2026-11-02 10:00:00')"),
+    ("UPDATE registrations SET status = 'cancelled', cancelled_at = '2026-11-05 10:00:00' "
+     "WHERE id = 2"),
 ]
 
 
-async def test_upgrading_a_database_of_0006_keeps_every_row_and_brands_nobody(
+async def test_upgrading_a_database_of_0006_keeps_every_row_and_each_webinars_registration(
     database_url: str,
 ) -> None:
-    """A database of 0006 with rows, upgraded to the branding revision: nothing is lost, no
-    organization has a brand (pages and mails look as before), and a logo can be stored."""
+    """The previous head (0006) with rows, upgraded to 0007 (registration modes, waitlist):
+    nothing is lost, an open webinar is in mode open and a closed one in mode closed, every
+    registration keeps its status and waits in no line, and the new states are allowed."""
     url = await _fresh_database(database_url)
     try:
         for revision, rows in (("0001", ROWS_AT_0001), ("0002", ROWS_AT_0002),
                                ("0003", ROWS_AT_0003), ("0004", ROWS_AT_0004),
                                ("0005", ROWS_AT_0005), ("0006", ROWS_AT_0006)):
+            await asyncio.to_thread(upgrade, url, revision)
+            engine = make_engine(url)
+            try:
+                async with engine.begin() as conn:
+                    for statement in rows:
+                        await conn.execute(text(statement))
+            finally:
+                await engine.dispose()
+        engine = make_engine(url)
+        try:
+            async with engine.connect() as conn:
+                before = {t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one()
+                          for t in TABLES_AT_0005}
+                registrations_before = (await conn.execute(text(
+                    "SELECT id, status, cancelled_at FROM registrations ORDER BY id"))).all()
+        finally:
+            await engine.dispose()
+        assert all(before.values())
+        await asyncio.to_thread(upgrade, url, "head")
+        engine = make_engine(url)
+        try:
+            async with engine.connect() as conn:
+                after = {t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one()
+                         for t in TABLES_AT_0005}
+                assert after == before
+                assert (await conn.execute(text(
+                    "SELECT id, registration_open, registration_mode FROM webinars "
+                    "ORDER BY id"))).all() == [(1, True, "open"), (2, False, "closed")]
+                assert (await conn.execute(text(
+                    "SELECT id, status, cancelled_at FROM registrations ORDER BY id"
+                ))).all() == registrations_before
+                assert (await conn.execute(text(
+                    "SELECT count(*) FROM registrations WHERE queued_at IS NOT NULL"
+                ))).scalar_one() == 0
+                assert await conn.run_sync(diff) == []
+            async with engine.begin() as conn:
+                await conn.execute(text("UPDATE registrations SET status = 'waitlisted', "
+                                        "queued_at = created_at WHERE id = 2"))
+                await conn.execute(text("UPDATE webinars SET registration_mode = 'approval' "
+                                        "WHERE id = 1"))
+            for bad in ("UPDATE registrations SET status = 'waiting' WHERE id = 2",
+                        "UPDATE webinars SET registration_mode = 'invite' WHERE id = 1"):
+                with pytest.raises(IntegrityError):
+                    async with engine.begin() as conn:
+                        await conn.execute(text(bad))
+        finally:
+            await engine.dispose()
+    finally:
+        await _drop(url)
+
+
+ROWS_AT_0007 = [
+    ("UPDATE plan_reminders SET delivered_at = '2026-11-30 11:00:05' WHERE id = 1"),
+    ("UPDATE webinars SET registration_mode = 'approval' WHERE id = 1"),
+]
+
+
+async def test_upgrading_a_database_of_0007_keeps_every_row_and_brands_nobody(
+    database_url: str,
+) -> None:
+    """The previous head (0007) with rows, upgraded to 0008 (branding): nothing is lost, no
+    organization has a brand (pages and mails look as before), and a logo can be stored."""
+    url = await _fresh_database(database_url)
+    try:
+        for revision, rows in (("0001", ROWS_AT_0001), ("0002", ROWS_AT_0002),
+                               ("0003", ROWS_AT_0003), ("0004", ROWS_AT_0004),
+                               ("0005", ROWS_AT_0005), ("0006", ROWS_AT_0006),
+                               ("0007", ROWS_AT_0007)):
             await asyncio.to_thread(upgrade, url, revision)
             engine = make_engine(url)
             try:

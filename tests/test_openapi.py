@@ -132,7 +132,8 @@ def test_response_checks_can_fail() -> None:
                          {"$ref": "#/components/schemas/Error"})
     registration = {"id": 1, "name": "A", "email": "a@b.example", "locale": "ru",
                     "timezone": "UTC", "status": "confirmed", "created_at": "2026-12-01T09:00:00Z",
-                    "cancelled_at": None, "personal_url": "x", "join_url": "y"}
+                    "cancelled_at": None, "personal_url": "x", "join_url": "y",
+                    "waitlist_position": None}
     schema = {"$ref": "#/components/schemas/Registration"}
     assert schema_errors(registration, schema) == []
     assert schema_errors({**registration, "created_at": "yesterday"}, schema)

@@ -91,7 +91,7 @@ def form_data(org: Organization, **overrides: str) -> dict[str, str]:
         "timezone": "",
         "duration_minutes": "90",
         "capacity": "",
-        "registration_open": "on",
+        "registration_mode": "open",
         "visibility": "public",
         "platform": "jitsi",
         "static_platform": "other",
@@ -231,7 +231,7 @@ async def test_create_a_jitsi_webinar_through_the_form(
     page = await client.get("/webinars/new")
     assert page.status_code == 200
     assert f'<option value="{org.id}"' in page.text
-    form = form_data(org, capacity="", registration_open=None)  # type: ignore[arg-type]
+    form = form_data(org, capacity="", registration_mode="closed")
     form["csrf_token"] = csrf_from(page.text)
     response = await client.post("/webinars/new", data=form)
     assert response.status_code == 303, response.text
@@ -243,7 +243,7 @@ async def test_create_a_jitsi_webinar_through_the_form(
     assert webinar.timezone == "Asia/Yekaterinburg"
     assert webinar.start_at == START
     assert webinar.capacity is None
-    assert webinar.registration_open is False  # the box was not ticked
+    assert (webinar.registration_open, webinar.registration_mode) == (False, "closed")
     assert webinar.reminder_offsets == [1440, 15]
     assert webinar.platform == "jitsi" and webinar.status == "scheduled"
     assert webinar.sequence == 0
@@ -401,8 +401,8 @@ BAD_VALUES: list[tuple[str, dict[str, str], str, str]] = [
     ("capacity", {"capacity": "-1"}, "не меньше 1", "must be at least 1"),
     ("capacity", {"capacity": "0"}, "не меньше 1", "must be at least 1"),
     ("capacity", {"capacity": "ten"}, "должно быть целым числом", "must be an integer"),
-    ("registration_open", {"registration_open": "maybe"}, "да или нет",
-     "must be true or false"),
+    ("registration_mode", {"registration_mode": "maybe"}, "должно быть одним из",
+     "must be one of"),
     ("visibility", {"visibility": "secret"}, "должно быть одним из", "must be one of"),
     ("platform", {"platform": "skype"}, "должно быть одним из", "must be one of"),
     ("static_url", {"platform": "static", "static_url": ""}, "нужна ссылка",

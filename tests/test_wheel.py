@@ -116,7 +116,8 @@ def test_the_installed_wheel_serves_pages_and_sends_mail(venv: Path, tmp_path: P
             "name": "Мария Иванова", "email": "maria@school.example", "locale": "ru",
             "timezone": "Asia/Yekaterinburg", "csrf_token": csrf_from(page.text)},
             follow_redirects=True)
-        assert registered.status_code == 200 and "Мария Иванова" in registered.text
+        assert registered.status_code == 200
+        assert "Мы отправили ссылку на этот адрес." in registered.text
 
         # the in-process worker renders the invitation from the e-mail templates into the outbox
         # (the demo's own members get theirs too)

@@ -35,7 +35,8 @@ from .states import DeliveryStatus, EventKind, WebhookStatus
 
 PAGE_SIZE = 50
 #: Kinds a member sets off themselves: their name is the "who" unless an organizer acted.
-MEMBER_KINDS = (EventKind.REGISTRATION_CONFIRMED, EventKind.REGISTRATION_CANCELLED)
+MEMBER_KINDS = (EventKind.REGISTRATION_CONFIRMED, EventKind.REGISTRATION_CANCELLED,
+                EventKind.REGISTRATION_PENDING, EventKind.REGISTRATION_WAITLISTED)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,9 @@ REPLACEABLE = ("update", "reminder", "followup", "deadline")
 #: How long before a period's submission deadline members are reminded of it.
 DEADLINE_NOTICE_MINUTES = 24 * 60
 #: Kinds that carry the event itself (iTIP REQUEST or CANCEL) and so a SEQUENCE.
-CALENDAR_KINDS = ("invitation", "update", "cancellation")
+CALENDAR_KINDS = ("invitation", "update", "cancellation", "promoted")
+#: Plain notices about a registration itself, with no calendar part.
+NOTICE_KINDS = ("pending", "waitlisted", "declined", "link")
 
 
 async def write(session: AsyncSession, rows: Sequence[dict[str, Any]], *,

@@ -15,7 +15,7 @@ from .states import EventKind
 #: Fields whose values an event may carry. Anything personal or secret (tokens, e-mails)
 #: never enters `data`: payloads to integrators are built from it.
 WEBINAR_FIELDS = ("title", "description", "kind", "start_at", "timezone", "duration_minutes",
-                  "capacity", "registration_open", "visibility", "platform", "static_url",
+                  "capacity", "registration_open", "registration_mode", "visibility", "platform", "static_url",
                   "status", "reminder_offsets", "recording_url", "followup_note",
                   "organization_id", "all_day", "end_date", "deadline_at",
                   # a course: its rule and its sessions (`webinars.series`)

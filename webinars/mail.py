@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import format_datetime, formataddr
 from functools import lru_cache
 from typing import Any
@@ -26,6 +26,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from . import calendars, catalogs, itip
 from .branding import COLOR_RE, Brand
 from .calendars import EventLinks
+from .changes import MEMBER_FIELDS, change_lines
 from .config import AppConfig
 from .i18n import before_text, duration_text, format_days, format_when, format_when_both, gettext
 from .mailer import OutgoingMail
@@ -34,10 +35,19 @@ from .resources import templates_dir
 from .security import address_proof
 
 TEMPLATES_DIR = templates_dir() / "email"
-KINDS = ("invitation", "update", "cancellation", "reminder", "followup", "deadline")
-METHODS = {"invitation": itip.REQUEST, "update": itip.REQUEST, "cancellation": itip.CANCEL}
+KINDS = ("invitation", "update", "cancellation", "reminder", "followup", "deadline",
+         "pending", "waitlisted", "promoted", "declined", "link")
+METHODS = {"invitation": itip.REQUEST, "update": itip.REQUEST, "cancellation": itip.CANCEL,
+           "promoted": itip.REQUEST}
+#: A member promoted from the waitlist this close to the start is told the time up front.
+SOON = timedelta(hours=24)
 SUBJECTS = {
     "invitation": "Invitation: {title}",
+    "pending": "Request received: {title}",
+    "waitlisted": "Waitlist: {title}",
+    "promoted": "A seat for you: {title}",
+    "declined": "Registration declined: {title}",
+    "link": "Your link: {title}",
     "update": "Changed: {title}",
     "cancellation": "Cancelled: {title}",
     "registration_cancelled": "Registration cancelled: {title}",
@@ -237,7 +247,8 @@ class MessageBatch:
         return cached
 
     def context(self, recipient: Recipient, offset_minutes: int | None,
-                session_id: int | None = None) -> dict[str, Any]:
+                session_id: int | None = None,
+                changed: dict[str, Any] | None = None) -> dict[str, Any]:
         w = self.webinar
         # A reminder of one session of a course tells that session's time.
         start = next((s.start_at for s in w.sessions if s.id == session_id), w.start_at)
@@ -276,12 +287,16 @@ class MessageBatch:
             "attended": recipient.attended,
             "followup_note": (w.followup_note or "").strip(),
             **self.brand,
+            # An update lists what its change changed, in the member's zone and language.
+            "changes": change_lines(changed or {}, recipient.timezone, locale, MEMBER_FIELDS),
+            "starts_soon": self.kind == "promoted" and start - self.now <= SOON,
         }
 
     def render(self, recipient: Recipient, *, sequence: int,
                offset_minutes: int | None = None,
-               session_id: int | None = None) -> OutgoingMail:
-        context = self.context(recipient, offset_minutes, session_id)
+               session_id: int | None = None,
+               changed: dict[str, Any] | None = None) -> OutgoingMail:
+        context = self.context(recipient, offset_minutes, session_id, changed)
         text = self._templates["txt"].render(context)
         html = self._templates["html"].render(context)
         subject, subject_header = self.subject(context["lang"])

@@ -34,6 +34,7 @@ from .states import (
     EventKind,
     MeetingStatus,
     OrgLevel,
+    RegistrationMode,
     RegistrationStatus,
     RoleName,
     SessionStatus,
@@ -60,6 +61,7 @@ ROLES = values(RoleName)
 ORG_LEVELS = values(OrgLevel)
 MEETING_STATUSES = values(MeetingStatus)
 REGISTRATION_STATUSES = values(RegistrationStatus)
+REGISTRATION_MODES = values(RegistrationMode)
 DELIVERY_KINDS = values(DeliveryKind)
 DELIVERY_STATUSES = values(DeliveryStatus)
 EVENT_KINDS = values(EventKind)
@@ -197,7 +199,9 @@ class Webinar(Base):
     __table_args__ = (Index("ix_webinars_org_start", "organization_id", "start_at"),
                       CheckConstraint(check("kind", WebinarKind), name="kind"),
                       CheckConstraint(check("status", WebinarStatus), name="status"),
-                      CheckConstraint(check("visibility", Visibility), name="visibility"))
+                      CheckConstraint(check("visibility", Visibility), name="visibility"),
+                      CheckConstraint(check("registration_mode", RegistrationMode),
+                                      name="registration_mode"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
@@ -211,7 +215,11 @@ class Webinar(Base):
     duration_minutes: Mapped[int] = mapped_column(Integer)
     capacity: Mapped[int | None] = mapped_column(Integer)
     registered_count: Mapped[int] = mapped_column(Integer, default=0)
+    #: False exactly when `registration_mode` is closed (kept for the API's older field).
     registration_open: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: open, approval (an organizer confirms each one) or closed (`RegistrationMode`).
+    registration_mode: Mapped[str] = mapped_column(String(20), default="open",
+                                                   server_default="open")
     visibility: Mapped[str] = mapped_column(String(20), default="public")
     platform: Mapped[str] = mapped_column(String(30), default="jitsi")
     static_url: Mapped[str | None] = mapped_column(String(500))
@@ -475,6 +483,8 @@ class Registration(Base):
     #: When this registration was made, or made again after a cancellation.
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When it joined the waitlist: the line is served in this order (then by id).
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     webinar: Mapped[Webinar] = relationship(lazy="joined")
 

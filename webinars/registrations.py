@@ -1,21 +1,27 @@
-"""Members registering and cancelling. Capacity holds exactly, even under concurrency."""
+"""Members registering and cancelling, organizers confirming and declining, the waitlist.
+
+Capacity holds exactly, even under concurrency: a seat is taken by one conditional UPDATE
+(`take_seat`), and whatever frees a seat (a cancellation, a decline, more capacity) promotes
+the first in line in the same transaction (`promote`), so no seat stays free while someone
+waits. Pending (approval) and waitlisted registrations hold no seat.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from . import events, limits
+from . import deliveries, events, limits
 from .clock import Clock
 from .config import AppConfig
 from .errors import Conflict, NotFound
 from .models import MemberFeed, Registration, Webinar
 from .security import new_token, proof_matches
 from .series import held, is_series
-from .states import EventKind
+from .states import DeliveryKind, EventKind, RegistrationMode, RegistrationStatus
 from .validation import RegistrationInput
 
 
@@ -33,6 +39,19 @@ class RegistrationLimits:
     def of(cls, config: AppConfig) -> RegistrationLimits:
         return cls(timedelta(seconds=config.registration_limit_period),
                    config.registration_limit_per_client, config.registration_limit_per_address)
+
+
+#: At most one "here is your link again" mail per address in this long.
+LINK_INTERVAL = timedelta(minutes=15)
+
+
+class AlreadyRegistered(Conflict):
+    """The address is registered already (any status but cancelled). The public page answers
+    as for a new registration and mails the link (`resend_link`): nobody learns it was known."""
+
+    def __init__(self, registration: Registration) -> None:
+        super().__init__("this e-mail is already registered", "duplicate")
+        self.registration = registration
 
 
 def normalize_email(address: str) -> str:
@@ -100,8 +119,21 @@ def check_open(webinar: Webinar, clock: Clock) -> None:
         raise Conflict("the webinar is cancelled", "cancelled")
     if webinar.status != "scheduled" or closes_at(webinar) <= clock.now():
         raise Conflict("registration is closed", "closed")
-    if not webinar.registration_open:
+    if not webinar.registration_open or webinar.registration_mode == RegistrationMode.CLOSED:
         raise Conflict("registration is closed", "closed")
+
+
+async def waiting(session: AsyncSession, webinar_id: int) -> int:
+    return await session.scalar(select(func.count(Registration.id)).where(
+        Registration.webinar_id == webinar_id,
+        Registration.status == RegistrationStatus.WAITLISTED)) or 0
+
+
+async def seat_or_line(session: AsyncSession, webinar: Webinar) -> str:
+    """confirmed with a seat taken, or waitlisted: a newcomer never passes those in line."""
+    if not await waiting(session, webinar.id) and await take_seat(session, webinar.id):
+        return RegistrationStatus.CONFIRMED
+    return RegistrationStatus.WAITLISTED
 
 
 async def register(session: AsyncSession, clock: Clock, webinar: Webinar,
@@ -109,8 +141,11 @@ async def register(session: AsyncSession, clock: Clock, webinar: Webinar,
                    ) -> Registration:
     """Register an address; `registered_by` is the organizer who did it through the API.
 
-    A cancelled registration is made anew (new tokens, nothing proven yet) if a seat is free:
-    whoever cancelled it keeps nothing of it, and whoever registers now gets nothing of theirs.
+    Open mode: confirmed if a seat is free and nobody waits, else waitlisted. Approval mode:
+    pending, holding no seat until an organizer confirms it. An address registered already
+    raises AlreadyRegistered. A cancelled registration is made anew (new tokens, nothing
+    proven yet): whoever cancelled it keeps nothing of it, and whoever registers now gets
+    nothing of theirs.
     """
     check_open(webinar, clock)
     normalized = normalize_email(data.email)
@@ -118,14 +153,16 @@ async def register(session: AsyncSession, clock: Clock, webinar: Webinar,
     existing = await session.scalar(select(Registration).where(
         Registration.webinar_id == webinar.id, Registration.email_normalized == normalized
     ).with_for_update(of=Registration))
-    if existing is not None and existing.status == "confirmed":
-        raise Conflict("this e-mail is already registered", "duplicate")
-    if not await take_seat(session, webinar.id):
-        raise Conflict("the webinar is full", "full")
+    if existing is not None and existing.status != RegistrationStatus.CANCELLED:
+        raise AlreadyRegistered(existing)
+    if webinar.registration_mode == RegistrationMode.APPROVAL and registered_by is None:
+        status: str = RegistrationStatus.PENDING
+    else:  # an organizer registering someone has approved them already
+        status = await seat_or_line(session, webinar)
     now = clock.now()
     if existing is not None:
         registration = existing
-        registration.status = "confirmed"
+        registration.status = status
         registration.cancelled_at = None
         registration.created_at = now
         registration.name = data.name
@@ -147,14 +184,144 @@ async def register(session: AsyncSession, clock: Clock, webinar: Webinar,
             webinar_id=webinar.id, name=data.name, email=data.email.strip(),
             email_normalized=normalized, locale=data.locale, timezone=data.timezone,
             organization_id=data.organization_id or webinar.organization_id,
-            status="confirmed", token=new_token(), join_token=new_token(), created_at=now,
+            status=status, token=new_token(), join_token=new_token(), created_at=now,
             registered_by_id=registered_by, reminders_off=False, sequence_offset=0,
         )
         session.add(registration)
+    registration.queued_at = now if status == RegistrationStatus.WAITLISTED else None
     await session.flush()
-    events.record(session, EventKind.REGISTRATION_CONFIRMED, now, webinar=webinar,
-                  registration_id=registration.id, actor_id=registered_by)
+    events.record(session, {RegistrationStatus.CONFIRMED: EventKind.REGISTRATION_CONFIRMED,
+                            RegistrationStatus.PENDING: EventKind.REGISTRATION_PENDING,
+                            RegistrationStatus.WAITLISTED: EventKind.REGISTRATION_WAITLISTED
+                            }[RegistrationStatus(status)],
+                  now, webinar=webinar, registration_id=registration.id, actor_id=registered_by)
     return registration
+
+
+async def resend_link(session: AsyncSession, clock: Clock, registration: Registration, *,
+                      period: timedelta) -> bool:
+    """Mail the personal link to the registered address again, at most once per
+    LINK_INTERVAL (shorter if `period`, the registration limits' window, is): the mailbox is
+    the only place it goes, so asking again reveals and grants nothing. The row is written
+    here, not by a handler: it is no change anyone else reacts to."""
+    now = clock.now()
+    key = f"link:address:{registration.email_normalized}"
+    window = limits.Window(1, min(LINK_INTERVAL, period))
+    if await limits.wait_for(session, key, window, now):
+        return False
+    limits.record(session, now, key)
+    await deliveries.write(session, [deliveries.row(registration.webinar, registration.id,
+                                                    DeliveryKind.LINK, now, now)])
+    return True
+
+
+async def place_in_line(session: AsyncSession, registration: Registration) -> int | None:
+    """1 for the first on the waitlist; None when not on it."""
+    if registration.status != RegistrationStatus.WAITLISTED or registration.queued_at is None:
+        return None
+    ahead = await session.scalar(select(func.count(Registration.id)).where(
+        Registration.webinar_id == registration.webinar_id,
+        Registration.status == RegistrationStatus.WAITLISTED,
+        or_(Registration.queued_at < registration.queued_at,
+            (Registration.queued_at == registration.queued_at)
+            & (Registration.id < registration.id))))
+    return (ahead or 0) + 1
+
+
+async def places(session: AsyncSession, webinar_id: int) -> dict[int, int]:
+    """Every waitlisted registration's place in line (1 first)."""
+    line = (await session.scalars(select(Registration.id).where(
+        Registration.webinar_id == webinar_id,
+        Registration.status == RegistrationStatus.WAITLISTED)
+        .order_by(Registration.queued_at, Registration.id))).all()
+    return {rid: n for n, rid in enumerate(line, 1)}
+
+
+async def promote(session: AsyncSession, clock: Clock, webinar: Webinar) -> list[int]:
+    """Give every free seat to the first in line, in order; the ids promoted.
+
+    A seat is taken first (the conditional UPDATE), then the first waitlisted row is moved
+    by a conditional UPDATE of its own: of two transactions freeing seats at once, each gets
+    a different member (on PostgreSQL the loser's UPDATE finds the row no longer waitlisted
+    and tries the next). A seat taken with nobody left in line is given back.
+    """
+    promoted: list[int] = []
+    if webinar.status != "scheduled":
+        return promoted
+    now = clock.now()
+    while await take_seat(session, webinar.id):
+        while True:
+            first = await session.scalar(
+                select(Registration.id).where(
+                    Registration.webinar_id == webinar.id,
+                    Registration.status == RegistrationStatus.WAITLISTED)
+                .order_by(Registration.queued_at, Registration.id).limit(1))
+            if first is None:
+                await release_seat(session, webinar.id)
+                return promoted
+            moved = await session.execute(
+                update(Registration).where(Registration.id == first,
+                                           Registration.status == RegistrationStatus.WAITLISTED)
+                .values(status=RegistrationStatus.CONFIRMED, queued_at=None)
+                .execution_options(synchronize_session=False))
+            if moved.rowcount:  # type: ignore[attr-defined]
+                break
+        promoted.append(first)
+        events.record(session, EventKind.REGISTRATION_CONFIRMED, now, webinar=webinar,
+                      registration_id=first, data={"promoted": True})
+    return promoted
+
+
+async def confirm(session: AsyncSession, clock: Clock, registration: Registration, *,
+                  actor_id: int | None = None) -> Registration:
+    """An organizer confirms a pending registration: a seat, or the waitlist when full."""
+    await session.refresh(registration, attribute_names=["status"], with_for_update=True)
+    if registration.status != RegistrationStatus.PENDING:
+        return registration
+    webinar = registration.webinar
+    now = clock.now()
+    status = await seat_or_line(session, webinar)
+    registration.status = status
+    registration.queued_at = now if status == RegistrationStatus.WAITLISTED else None
+    await session.flush()
+    events.record(session, EventKind.REGISTRATION_CONFIRMED
+                  if status == RegistrationStatus.CONFIRMED
+                  else EventKind.REGISTRATION_WAITLISTED, now, webinar=webinar,
+                  registration_id=registration.id, actor_id=actor_id,
+                  data={"approved": True})
+    return registration
+
+
+async def decline(session: AsyncSession, clock: Clock, registration: Registration, *,
+                  actor_id: int | None = None) -> Registration:
+    """An organizer declines a registration (pending, waitlisted or confirmed). One that held
+    a seat gives it to the first in line; the member is told either way."""
+    await session.refresh(registration, attribute_names=["status", "sequence_offset"],
+                          with_for_update=True)
+    if registration.status in (RegistrationStatus.DECLINED, RegistrationStatus.CANCELLED):
+        return registration
+    now = clock.now()
+    held_seat = registration.status == RegistrationStatus.CONFIRMED
+    registration.status = RegistrationStatus.DECLINED
+    registration.queued_at = None
+    registration.cancelled_at = now
+    if held_seat:
+        registration.sequence_offset += 1  # the CANCEL they get is above their invitation
+        await release_seat(session, registration.webinar_id)
+    await session.flush()
+    events.record(session, EventKind.REGISTRATION_DECLINED, now, webinar=registration.webinar,
+                  registration_id=registration.id, actor_id=actor_id,
+                  data={"held_seat": held_seat})
+    if held_seat:
+        await promote(session, clock, registration.webinar)
+    return registration
+
+
+async def pending_of(session: AsyncSession, webinar_id: int) -> list[Registration]:
+    return list((await session.scalars(select(Registration).where(
+        Registration.webinar_id == webinar_id,
+        Registration.status == RegistrationStatus.PENDING)
+        .order_by(Registration.created_at, Registration.id))).all())
 
 
 async def by_token(session: AsyncSession, token: str) -> Registration:
@@ -180,16 +347,23 @@ async def cancel(session: AsyncSession, clock: Clock, registration: Registration
     """Cancel once: the row is re-read under a lock, so simultaneous clicks free one seat."""
     await session.refresh(registration, attribute_names=["status", "sequence_offset"],
                           with_for_update=True)
-    if registration.status == "cancelled":
+    if registration.status in (RegistrationStatus.CANCELLED, RegistrationStatus.DECLINED):
         return registration
     now = clock.now()
-    registration.status = "cancelled"
+    held_seat = registration.status == RegistrationStatus.CONFIRMED
+    registration.status = RegistrationStatus.CANCELLED
     registration.cancelled_at = now
-    registration.sequence_offset += 1  # their CANCEL is newer than anything they hold
-    await release_seat(session, registration.webinar_id)
+    registration.queued_at = None
+    if held_seat:
+        registration.sequence_offset += 1  # their CANCEL is newer than anything they hold
+        await release_seat(session, registration.webinar_id)
     await session.flush()
+    # Someone who only waited (pending, waitlisted) holds no event in their calendar: no
+    # CANCEL goes to them (`held_seat` tells the notifications handler).
     events.record(session, EventKind.REGISTRATION_CANCELLED, now, webinar=registration.webinar,
-                  registration_id=registration.id)
+                  registration_id=registration.id, data={"held_seat": held_seat})
+    if held_seat:
+        await promote(session, clock, registration.webinar)
     return registration
 
 

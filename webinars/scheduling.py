@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from integrations.registry import NO_MEETING, PLATFORMS, WEBINAR_PLATFORMS
@@ -17,10 +17,23 @@ from . import events
 from .clock import Clock
 from .connections import connection_for
 from .errors import Conflict, NotFound, ValidationFailed
-from .models import DEFAULT_REMINDER_OFFSETS, Account, Meeting, Organization, Webinar
+from .models import (
+    DEFAULT_REMINDER_OFFSETS,
+    Account,
+    Meeting,
+    Organization,
+    Registration,
+    Webinar,
+)
 from .organizations import require_manage
 from .periods import parse_period
-from .states import EventKind, MeetingStatus, WebinarStatus
+from .states import (
+    EventKind,
+    MeetingStatus,
+    RegistrationMode,
+    RegistrationStatus,
+    WebinarStatus,
+)
 from .validation import Errors, WebinarInput, check_deadline
 
 #: Changes an attendee must see in their calendar: each raises SEQUENCE and sends an update.
@@ -155,6 +168,7 @@ async def update_webinar(session: AsyncSession, clock: Clock, account: Account,
     await place_in_plan(session, values, webinar)
     hold_deadline(values, webinar)
     now = clock.now()
+    align_mode(values, webinar)
     changed = {k for k, v in values.items() if getattr(webinar, k) != v}
     if ("status" in changed and values["status"] == "draft" and webinar.registered_count > 0):
         # Members hold invitations: going quiet would leave the event in their calendars.
@@ -187,7 +201,31 @@ async def update_webinar(session: AsyncSession, clock: Clock, account: Account,
     events.record(session, EventKind.WEBINAR_SCHEDULED if scheduled
                   else EventKind.WEBINAR_CHANGED, now, webinar=webinar, actor_id=account.id,
                   data={"changed": events.changes(before, {k: values[k] for k in changed})})
+    if "capacity" in changed:  # more seats go to those waiting, in order
+        # Imported here: registrations → series → scheduling would close a cycle.
+        from .registrations import promote
+        await promote(session, clock, webinar)
     return webinar
+
+
+def align_mode(values: dict[str, Any], webinar: Webinar) -> None:
+    """`registration_open` alone: closing closes; opening keeps an approval mode."""
+    if "registration_open" in values and "registration_mode" not in values:
+        if not values["registration_open"]:
+            values["registration_mode"] = RegistrationMode.CLOSED.value
+        elif webinar.registration_mode == RegistrationMode.CLOSED:
+            values["registration_mode"] = RegistrationMode.OPEN.value
+
+
+async def members_told(session: AsyncSession, webinar: Webinar, sequence_before: int) -> int:
+    """How many members an edit sends an update: every confirmed registrant when it changed
+    what their calendar holds (the SEQUENCE grew, `workers.notifications.webinar_changed`),
+    else none."""
+    if webinar.status != WebinarStatus.SCHEDULED or webinar.sequence <= sequence_before:
+        return 0
+    return await session.scalar(select(func.count(Registration.id)).where(
+        Registration.webinar_id == webinar.id,
+        Registration.status == RegistrationStatus.CONFIRMED)) or 0
 
 
 async def cancel_webinar(session: AsyncSession, clock: Clock, account: Account,
@@ -198,6 +236,7 @@ async def cancel_webinar(session: AsyncSession, clock: Clock, account: Account,
     now = clock.now()
     webinar.status = WebinarStatus.CANCELLED
     webinar.registration_open = False
+    webinar.registration_mode = RegistrationMode.CLOSED
     webinar.sequence += 1
     webinar.updated_at = now
     await touch_plans(session, [webinar.organization_id], now)

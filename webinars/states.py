@@ -78,9 +78,24 @@ class AttendanceSource(StrEnum):
     REPORT = "report"
 
 
+class RegistrationMode(StrEnum):
+    """How a webinar takes registrations."""
+
+    OPEN = "open"
+    #: Each registration waits for an organizer to confirm or decline it.
+    APPROVAL = "approval"
+    CLOSED = "closed"
+
+
 class RegistrationStatus(StrEnum):
     CONFIRMED = "confirmed"
     CANCELLED = "cancelled"
+    #: Waiting for an organizer (approval mode); holds no seat.
+    PENDING = "pending"
+    #: The webinar was full: in line for a seat (`Registration.queued_at` orders the line).
+    WAITLISTED = "waitlisted"
+    #: An organizer declined it.
+    DECLINED = "declined"
 
 
 class DeliveryKind(StrEnum):
@@ -91,6 +106,16 @@ class DeliveryKind(StrEnum):
     FOLLOWUP = "followup"
     #: Before a period's submission deadline (`Webinar.deadline_at`).
     DEADLINE = "deadline"
+    #: "Your request was received" (approval mode), no calendar part.
+    PENDING = "pending"
+    #: "You are on the waitlist", no calendar part: no seat, no event in their calendar.
+    WAITLISTED = "waitlisted"
+    #: A seat freed up for someone on the waitlist: the invitation (REQUEST) saying so.
+    PROMOTED = "promoted"
+    #: "Your registration was declined", no calendar part.
+    DECLINED = "declined"
+    #: Their personal link again, after registering again with the same address.
+    LINK = "link"
 
 
 class DeliveryStatus(StrEnum):
@@ -110,6 +135,9 @@ class EventKind(StrEnum):
     WEBINAR_CANCELLED = "webinar.cancelled"
     REGISTRATION_CONFIRMED = "registration.confirmed"
     REGISTRATION_CANCELLED = "registration.cancelled"
+    REGISTRATION_PENDING = "registration.pending"
+    REGISTRATION_WAITLISTED = "registration.waitlisted"
+    REGISTRATION_DECLINED = "registration.declined"
     MEETING_READY = "meeting.ready"
     MEETING_FAILED = "meeting.failed"
     DELIVERY_FAILED = "delivery.failed"

@@ -10,6 +10,21 @@ from __future__ import annotations
 from .catalogs import N_
 
 TEXTS = (
+    # registration modes and the waitlist: states, modes, mail subjects, activity labels
+    N_('waitlisted'),
+    N_('declined'),
+    N_('open'),
+    N_('approval'),
+    N_('closed'),
+    N_('Request received: {title}'),
+    N_('Waitlist: {title}'),
+    N_('A seat for you: {title}'),
+    N_('Registration declined: {title}'),
+    N_('Your link: {title}'),
+    N_('contradicts registration_mode'),
+    N_('Member asked to register'),
+    N_('Member put on the waitlist'),
+    N_('Registration declined'),
     # webinars/branding.py
     N_('choose a PNG, JPEG or WebP image'),
     N_('is larger than {0} MB'),

@@ -22,8 +22,9 @@ from integrations.registry import (
 from .clock import Clock
 from .config import SUPPORTED_LOCALES
 from .errors import ValidationFailed
-from .models import VISIBILITIES, WEBINAR_KINDS
+from .models import REGISTRATION_MODES, VISIBILITIES, WEBINAR_KINDS
 from .periods import parse_period
+from .states import RegistrationMode
 from .timezones import is_timezone
 
 EMAIL_RE = re.compile(r"^[^@\s<>\"(),;:]+@[^@\s<>\"(),;:]+\.[^@\s<>\"(),;:]+$")
@@ -410,6 +411,24 @@ STATIC_PLATFORMS = PASTE_PLATFORMS
 PERIOD_FIELDS = frozenset({"all_day", "start_date", "end_date", "timezone"})
 
 
+def registration_mode(data: Mapping[str, Any], values: dict[str, Any], errors: Errors,
+                      need: bool) -> None:
+    """`registration_mode` and the older `registration_open` say one thing: open is any mode
+    but closed. Either may be given (both only if they agree); an update with
+    `registration_open` alone keeps an approval mode (`scheduling.align_mode`)."""
+    is_open = boolean(data, "registration_open", errors, True)
+    if "registration_mode" in data:
+        mode = choice(data, "registration_mode", errors, REGISTRATION_MODES, "open")
+        if "registration_open" in data and is_open != (mode != RegistrationMode.CLOSED):
+            errors["registration_open"] = "contradicts registration_mode"
+        values["registration_mode"] = mode
+        values["registration_open"] = mode != RegistrationMode.CLOSED
+    elif "registration_open" in data or need:
+        values["registration_open"] = is_open
+        if need:
+            values["registration_mode"] = "open" if is_open else "closed"
+
+
 def webinar_input(data: Mapping[str, Any], clock: Clock, *, default_timezone: str,
                   partial: bool, period: tuple[date, date] | None = None) -> WebinarInput:
     """Validate a webinar's fields. `partial` (updates) accepts any subset of them;
@@ -417,7 +436,7 @@ def webinar_input(data: Mapping[str, Any], clock: Clock, *, default_timezone: st
     errors = Errors()
     unknown = set(data) - {
         "title", "description", "kind", "start", "timezone", "duration_minutes", "capacity",
-        "registration_open", "visibility", "platform", "static_url", "static_platform",
+        "registration_open", "registration_mode", "visibility", "platform", "static_url", "static_platform",
         "reminder_offsets", "organization_id", "recording_url", "followup_note", "status",
         "plan_period", "all_day", "start_date", "end_date", "deadline",
     }
@@ -489,8 +508,7 @@ def webinar_input(data: Mapping[str, Any], clock: Clock, *, default_timezone: st
     if "capacity" in data or need:
         values["capacity"] = integer(data, "capacity", errors, required=False, minimum=1,
                                      maximum=MAX_CAPACITY)
-    if "registration_open" in data or need:
-        values["registration_open"] = boolean(data, "registration_open", errors, True)
+    registration_mode(data, values, errors, need)
     put("visibility", choice(data, "visibility", errors, VISIBILITIES, "public"))
     put("platform", choice(data, "platform", errors, WEBINAR_PLATFORMS,
                            NO_MEETING if all_day else "jitsi"))

@@ -6,7 +6,7 @@ claimed first, sent, and given back if it could not go."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webinars.adoption import visible
-from webinars.i18n import gettext
+from webinars.changes import change_lines
 from webinars.mail import when_text
 from webinars.mailer import OutgoingMail
 from webinars.models import (
@@ -37,14 +37,6 @@ log = logging.getLogger(__name__)
 
 #: The marker (an `event_handlers` row) of an event whose copies' organizers were told.
 TOLD = "copies-told"
-#: How each changed field is named in the message (catalog keys).
-LABELS = {"title": "Title", "description": "Description", "kind": "Kind",
-          "start_at": "Starts", "timezone": "Time zone", "duration_minutes": "Duration, minutes",
-          "capacity": "Capacity", "registration_open": "Registration open",
-          "visibility": "Visibility", "platform": "Platform", "static_url": "Meeting link",
-          "status": "Status", "reminder_offsets": "Reminders", "recording_url": "Recording link",
-          "followup_note": "Note after the event", "organization_id": "Organization"}
-LONGEST = 300
 
 
 async def copies_of(session: AsyncSession, original_id: int) -> list[Webinar]:
@@ -64,25 +56,6 @@ async def original_changed(session: AsyncSession, ctx: WorkerContext, event: Eve
     if copies:
         pending_jobs(session).append(copies_changed_job(event.id))
     return Step(len(copies))
-
-
-def shown(field: str, value: Any, zone: str, locale: str) -> str:
-    if value is None or value == "":
-        return "—"
-    if field == "start_at" and isinstance(value, str):
-        return when_text(datetime.fromisoformat(value), zone, locale)
-    if isinstance(value, bool):
-        return gettext(locale, "yes") if value else gettext(locale, "no")
-    if field in ("kind", "visibility", "status", "platform"):
-        return gettext(locale, str(value))
-    text = str(value)
-    return text if len(text) <= LONGEST else text[:LONGEST] + "…"
-
-
-def change_lines(changed: dict[str, Any], zone: str, locale: str) -> list[tuple[str, str, str]]:
-    return [(LABELS.get(field, field), shown(field, change.get("old"), zone, locale),
-             shown(field, change.get("new"), zone, locale))
-            for field, change in changed.items()]
 
 
 async def tell_copies_changed(ctx: WorkerContext, event_id: int) -> int:

@@ -153,7 +153,7 @@ def render_all(config: AppConfig, loaded: Loaded, now: datetime
         try:
             mail = batch.render(row.recipient, sequence=sequence,
                                 offset_minutes=row.offset_minutes,
-                                session_id=row.session_id)
+                                session_id=row.session_id, changed=row.changed)
         except Exception as exc:  # a bug or bad data must not hold up the others
             log.exception("rendering delivery %s failed", row.id)
             skipped.append(Outcome(row.id, "failed", error=f"could not render: {exc}"))

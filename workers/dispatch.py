@@ -63,6 +63,18 @@ HANDLERS: dict[EventKind, tuple[tuple[str, Handler], ...]] = {
         (NOTIFICATIONS, notifications.registration_cancelled),
         (WEBHOOKS, webhooks.queue_messages),
     ),
+    EventKind.REGISTRATION_PENDING: (  # "your request was received"
+        (NOTIFICATIONS, notifications.registration_pending),
+        (WEBHOOKS, webhooks.queue_messages),
+    ),
+    EventKind.REGISTRATION_WAITLISTED: (  # "you are on the waitlist", no calendar part
+        (NOTIFICATIONS, notifications.registration_waitlisted),
+        (WEBHOOKS, webhooks.queue_messages),
+    ),
+    EventKind.REGISTRATION_DECLINED: (
+        (NOTIFICATIONS, notifications.registration_declined),
+        (WEBHOOKS, webhooks.queue_messages),
+    ),
     EventKind.MEETING_READY: (  # members' /j/ addresses follow the link: no mail to them
         (WEBHOOKS, webhooks.queue_messages),
     ),

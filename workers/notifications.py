@@ -30,17 +30,19 @@ BATCH = 1000
 
 RowsFor = Callable[[int], list[dict[str, Any]]]
 ALL_KINDS = (DeliveryKind.INVITATION, DeliveryKind.UPDATE, DeliveryKind.REMINDER,
-             DeliveryKind.FOLLOWUP, DeliveryKind.DEADLINE)
+             DeliveryKind.FOLLOWUP, DeliveryKind.DEADLINE, DeliveryKind.PROMOTED)
 
 
 async def registration_confirmed(session: AsyncSession, ctx: WorkerContext, event: EventView,
                                  cursor: int) -> Step:
-    """The invitation, and the reminders whose moment is still ahead."""
+    """The invitation (saying a seat freed up, for one promoted from the waitlist), and the
+    reminders whose moment is still ahead."""
     registration, webinar = await load(session, event)
     if registration is None or webinar is None:
         return Step()
     now = ctx["clock"].now()
-    rows = [deliveries.row(webinar, registration.id, DeliveryKind.INVITATION, now, now),
+    kind = DeliveryKind.PROMOTED if event.data.get("promoted") else DeliveryKind.INVITATION
+    rows = [deliveries.row(webinar, registration.id, kind, now, now),
             *deliveries.reminder_rows(webinar, registration.id, now),
             *deliveries.deadline_rows(webinar, registration.id, now)]
     await deliveries.write(session, rows, event_id=event.id)
@@ -49,15 +51,60 @@ async def registration_confirmed(session: AsyncSession, ctx: WorkerContext, even
 
 async def registration_cancelled(session: AsyncSession, ctx: WorkerContext, event: EventView,
                                  cursor: int) -> Step:
-    """Nothing more for them but the CANCEL that takes the event out of their calendar."""
+    """Nothing more for them but the CANCEL that takes the event out of their calendar; one
+    who only waited (pending, waitlisted) has no event there and gets nothing."""
     registration, webinar = await load(session, event)
     if registration is None or webinar is None:
         return Step()
     now = ctx["clock"].now()
     await deliveries.supersede(session, webinar_id=webinar.id, kinds=ALL_KINDS,
                                registration_id=registration.id)
+    if not event.data.get("held_seat", True):
+        return Step()
     await deliveries.write(session, [deliveries.row(webinar, registration.id,
                                                     DeliveryKind.CANCELLATION, now, now)],
+                           event_id=event.id)
+    return Step(1)
+
+
+async def registration_pending(session: AsyncSession, ctx: WorkerContext, event: EventView,
+                               cursor: int) -> Step:
+    """"Your request was received": no calendar part until an organizer confirms."""
+    return await notice(session, ctx, event, DeliveryKind.PENDING)
+
+
+async def registration_waitlisted(session: AsyncSession, ctx: WorkerContext, event: EventView,
+                                  cursor: int) -> Step:
+    """"You are on the waitlist": no calendar part, they have no seat."""
+    return await notice(session, ctx, event, DeliveryKind.WAITLISTED)
+
+
+async def registration_declined(session: AsyncSession, ctx: WorkerContext, event: EventView,
+                                cursor: int) -> Step:
+    """A plain notice; one who held a seat also gets the CANCEL for their calendar."""
+    registration, webinar = await load(session, event)
+    if registration is None or webinar is None:
+        return Step()
+    now = ctx["clock"].now()
+    await deliveries.supersede(session, webinar_id=webinar.id,
+                               kinds=(*ALL_KINDS, DeliveryKind.PENDING,
+                                      DeliveryKind.WAITLISTED),
+                               registration_id=registration.id)
+    rows = [deliveries.row(webinar, registration.id, DeliveryKind.DECLINED, now, now)]
+    if event.data.get("held_seat"):
+        rows.append(deliveries.row(webinar, registration.id, DeliveryKind.CANCELLATION,
+                                   now, now))
+    await deliveries.write(session, rows, event_id=event.id)
+    return Step(len(rows))
+
+
+async def notice(session: AsyncSession, ctx: WorkerContext, event: EventView,
+                 kind: DeliveryKind) -> Step:
+    registration, webinar = await load(session, event)
+    if registration is None or webinar is None:
+        return Step()
+    now = ctx["clock"].now()
+    await deliveries.write(session, [deliveries.row(webinar, registration.id, kind, now, now)],
                            event_id=event.id)
     return Step(1)
 

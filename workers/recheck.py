@@ -10,7 +10,7 @@ already holds: the row is superseded, never sent.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,9 +21,9 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from webinars import branding, series
 from webinars.config import AppConfig
-from webinars.deliveries import CALENDAR_KINDS
+from webinars.deliveries import CALENDAR_KINDS, NOTICE_KINDS
 from webinars.mail import Recipient
-from webinars.models import Attendance, Delivery, JoinClick, Registration, Webinar
+from webinars.models import Attendance, Delivery, Event, JoinClick, Registration, Webinar
 from webinars.states import DeliveryKind, SessionStatus
 
 #: Jobs are deferred to their rows' exact due time (`queue.delivery_jobs`); this only absorbs
@@ -47,6 +47,9 @@ class Row:
     sequence_offset: int = 0
     #: The session of a series a reminder is about.
     session_id: int | None = None
+    #: The event that wrote it (an update lists what that change changed).
+    event_id: int | None = None
+    changed: dict[str, Any] | None = None
 
 
 @dataclass
@@ -111,7 +114,7 @@ async def load_rows(session: AsyncSession, ids: Sequence[int]) -> list[Row]:
                Registration.token, Registration.join_token, Registration.status,
                Registration.reminders_off, Registration.address_confirmed_at,
                Registration.registered_by_id, Registration.sequence_offset,
-               Delivery.session_id,
+               Delivery.session_id, Delivery.event_id,
                and_(Delivery.kind == DeliveryKind.FOLLOWUP, or_(
                    exists().where(Attendance.webinar_id == Delivery.webinar_id,
                                   Attendance.registration_id == Delivery.registration_id),
@@ -134,7 +137,7 @@ async def load_rows(session: AsyncSession, ids: Sequence[int]) -> list[Row]:
                         webinar_id=r.webinar_id, registration_id=r.registration_id,
                         recipient=recipient, registration_status=r.status,
                         reminders_off=r.reminders_off, sequence_offset=r.sequence_offset,
-                        session_id=r.session_id))
+                        session_id=r.session_id, event_id=r.event_id))
     return rows
 
 
@@ -166,6 +169,14 @@ def decide(row: Row, webinar: Webinar, history: History, now: datetime) -> tuple
     """
     confirmed = row.registration_status == "confirmed"
     cancelled = webinar.status == "cancelled"
+    if row.kind in NOTICE_KINDS:  # no calendar part: sent while it is still true
+        if row.kind == "link":
+            return webinar.sequence, ""
+        if row.registration_status != row.kind:
+            return None, f"no longer {row.kind}"
+        if row.kind != "declined" and (cancelled or series.ends_at(webinar) <= now):
+            return None, "the webinar is cancelled or over"
+        return webinar.sequence, ""
     held = history.max_sequence
     current = webinar.sequence + row.sequence_offset
     if row.kind == "cancellation":
@@ -178,12 +189,12 @@ def decide(row: Row, webinar: Webinar, history: History, now: datetime) -> tuple
         return None, "registration cancelled"
     if row.kind in ("reminder", "followup", "deadline") and row.reminders_off:
         return None, "reminders turned off"
-    if row.kind in ("invitation", "update", "reminder", "deadline"):
+    if row.kind in ("invitation", "promoted", "update", "reminder", "deadline"):
         if webinar.status != "scheduled":
             return None, "the webinar is not scheduled"
         if series.ends_at(webinar) <= now:
             return None, "the webinar is over"
-    if row.kind in ("invitation", "update"):
+    if row.kind in ("invitation", "promoted", "update"):
         if held is None:
             return current, ""
         if history.last_kind == "cancellation":
@@ -242,6 +253,12 @@ class Loaded:
 async def load(session: AsyncSession, ids: Sequence[int]) -> Loaded:
     """Everything the re-check and the rendering need, in five queries."""
     rows = await load_rows(session, ids)
+    event_ids = sorted({r.event_id for r in rows if r.kind == "update" and r.event_id})
+    if event_ids:
+        data: dict[int, dict[str, Any]] = dict((await session.execute(
+            select(Event.id, Event.data).where(Event.id.in_(event_ids)))).all())
+        rows = [replace(r, changed=(data.get(r.event_id) or {}).get("changed"))
+                if r.event_id in data else r for r in rows]
     webinar_ids = sorted({r.webinar_id for r in rows})
     webinars = {w.id: w for w in (await session.scalars(
         select(Webinar).where(Webinar.id.in_(webinar_ids)))).unique()}

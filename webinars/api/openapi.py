@@ -17,6 +17,7 @@ from ..config import SUPPORTED_LOCALES
 from ..models import (
     MEETING_STATUSES,
     ORG_LEVELS,
+    REGISTRATION_MODES,
     REGISTRATION_STATUSES,
     VISIBILITIES,
     WEBINAR_KINDS,
@@ -99,7 +100,14 @@ _WEBINAR_FIELDS: dict[str, Any] = {
     "duration_minutes": {"type": "integer", "minimum": 5, "maximum": MAX_DURATION},
     "capacity": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_CAPACITY,
                  "description": "Seats; null means no limit."},
-    "registration_open": {"type": "boolean"},
+    "registration_open": {"type": "boolean",
+                          "description": "False exactly when `registration_mode` is closed; "
+                                         "both may be given only if they agree (else 422)."},
+    "registration_mode": {
+        "type": "string", "enum": list(REGISTRATION_MODES),
+        "description": "open: seats go to whoever registers, a full webinar puts them on a "
+                       "waitlist; approval: each registration waits (pending) for an "
+                       "organizer to confirm or decline it; closed: no registrations."},
     "visibility": {"type": "string", "enum": list(VISIBILITIES)},
     "platform": {"type": "string", "enum": list(WEBINAR_PLATFORMS)},
     "static_url": nullable({
@@ -199,7 +207,8 @@ SCHEMAS: dict[str, Any] = {
         "required": [
             "id", "public_id", "organization", "title", "description", "kind", "start",
             "timezone", "start_local", "duration_minutes", "end", "capacity",
-            "registered_count", "seats_left", "registration_open", "visibility", "platform",
+            "registered_count", "seats_left", "registration_open", "registration_mode",
+            "visibility", "platform",
             "static_url", "status", "uid", "sequence", "reminder_offsets", "recording_url",
             "followup_note", "page_url", "ics_url", "meeting", "plan_period", "all_day",
             "start_date", "end_date", "deadline",
@@ -225,6 +234,7 @@ SCHEMAS: dict[str, Any] = {
             "registered_count": {"type": "integer", "minimum": 0},
             "seats_left": {"type": ["integer", "null"], "minimum": 0},
             "registration_open": {"type": "boolean"},
+            "registration_mode": {"type": "string", "enum": list(REGISTRATION_MODES)},
             "visibility": {"type": "string", "enum": list(VISIBILITIES)},
             "platform": {"type": "string"},
             "static_url": {"type": ["string", "null"]},
@@ -271,14 +281,20 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "additionalProperties": False,
         "required": ["id", "name", "email", "locale", "timezone", "status", "created_at",
-                     "cancelled_at", "personal_url", "join_url"],
+                     "cancelled_at", "personal_url", "join_url", "waitlist_position"],
         "properties": {
             "id": {"type": "integer"},
             "name": {"type": "string"},
             "email": {"type": "string"},
             "locale": {"type": "string"},
             "timezone": {"type": "string"},
-            "status": {"type": "string", "enum": list(REGISTRATION_STATUSES)},
+            "status": {"type": "string", "enum": list(REGISTRATION_STATUSES),
+                       "description": "confirmed (holds a seat), pending (waits for an "
+                                      "organizer), waitlisted (waits for a seat), declined, "
+                                      "cancelled."},
+            "waitlist_position": {"type": ["integer", "null"], "minimum": 1,
+                                  "description": "1 for the first in line; null unless "
+                                                 "waitlisted."},
             "created_at": _DATETIME,
             "cancelled_at": {"type": ["string", "null"], "format": "date-time"},
             "personal_url": {"type": "string"},
@@ -286,6 +302,10 @@ SCHEMAS: dict[str, Any] = {
         },
     },
     "RegistrationList": page_of("Registration"),
+    "RegistrationDecisions": {
+        "type": "object", "additionalProperties": False, "required": ["items"],
+        "properties": {"items": {"type": "array", "items": ref("Registration")}},
+    },
     "RegistrationCreate": {
         "type": "object",
         "additionalProperties": False,
@@ -445,6 +465,23 @@ REGISTRATION_LINKS = {
 WEBINAR_ID = path_id("webinar_id", "The webinar's id.")
 REGISTRATION_ID = path_id("registration_id", "The registration's id.")
 
+def decision_docs(action: str, single: bool) -> dict[str, Any]:
+    what = ("Confirm: a seat and the invitation, or the waitlist when full"
+            if action == "confirm" else
+            "Decline: the member gets a plain notice (and a CANCEL if they held a seat, "
+            "which goes to the first in line)")
+    return {
+        "parameters": [WEBINAR_ID, REGISTRATION_ID] if single else [WEBINAR_ID],
+        "post": {
+            "operationId": f"{action}Registration" if single else f"{action}AllPending",
+            "summary": (f"{what}. Idempotent." if single else
+                        f"{what}, for every pending registration of the webinar."),
+            "responses": {"200": ok("Registration" if single else "RegistrationDecisions"),
+                          **errors("Unauthorized", "Forbidden", "NotFound")},
+        },
+    }
+
+
 PATHS: dict[str, Any] = {
     "/openapi.json": {
         "get": {
@@ -558,6 +595,14 @@ PATHS: dict[str, Any] = {
     },
 }
 
+PATHS.update({
+    "/webinars/{webinar_id}/registrations/{registration_id}/confirm":
+        decision_docs("confirm", True),
+    "/webinars/{webinar_id}/registrations/{registration_id}/decline":
+        decision_docs("decline", True),
+    "/webinars/{webinar_id}/registrations/confirm": decision_docs("confirm", False),
+    "/webinars/{webinar_id}/registrations/decline": decision_docs("decline", False),
+})
 PATHS.update(webhook_docs.PATHS)
 PATHS.update(activity_docs.PATHS)
 PATHS.update(platform_docs.PATHS)

@@ -58,6 +58,7 @@ def webinar_json(webinar: Webinar, base_url: str) -> dict[str, Any]:
         "registered_count": webinar.registered_count,
         "seats_left": seats_left,
         "registration_open": webinar.registration_open,
+        "registration_mode": webinar.registration_mode,
         "visibility": webinar.visibility,
         "platform": webinar.platform,
         "static_url": webinar.static_url,
@@ -78,7 +79,9 @@ def webinar_json(webinar: Webinar, base_url: str) -> dict[str, Any]:
     }
 
 
-def registration_json(registration: Registration, base_url: str) -> dict[str, Any]:
+def registration_json(registration: Registration, base_url: str,
+                      places: dict[int, int] | None = None) -> dict[str, Any]:
+    """`places`: the waitlist's order (`registrations.places`), where it was looked up."""
     return {
         "id": registration.id,
         "name": registration.name,
@@ -90,4 +93,5 @@ def registration_json(registration: Registration, base_url: str) -> dict[str, An
         "cancelled_at": utc(registration.cancelled_at) if registration.cancelled_at else None,
         "personal_url": f"{base_url}/r/{registration.token}",
         "join_url": f"{base_url}/j/{registration.join_token}",
+        "waitlist_position": (places or {}).get(registration.id),
     }

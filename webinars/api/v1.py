@@ -238,7 +238,8 @@ async def list_registrations(request: Request) -> Response:
         total = await session.scalar(select(func.count(Registration.id)).where(where))
         rows = await session.scalars(select(Registration).where(where)
                                      .order_by(Registration.id).limit(limit).offset(offset))
-        items = [registration_json(r, base_url(request)) for r in rows]
+        line = await registrations.places(session, webinar_id)
+        items = [registration_json(r, base_url(request), line) for r in rows]
     return JSONResponse({"items": items, "total": total or 0, "limit": limit,
                          "offset": offset})
 
@@ -266,7 +267,8 @@ async def create_registration(request: Request) -> Response:
         except IntegrityError as exc:  # another request registered the same e-mail first
             await session.rollback()
             raise Conflict("this e-mail is already registered", "duplicate") from exc
-        return JSONResponse(registration_json(registration, base_url(request)),
+        line = await registrations.places(session, webinar.id)
+        return JSONResponse(registration_json(registration, base_url(request), line),
                             status_code=201,
                             headers={"Location": registration_location(request, registration)})
 
@@ -285,7 +287,43 @@ async def managed_registration(request: Request, session: AsyncSession,
 async def get_registration(request: Request) -> Response:
     async with authorized(request) as (session, account):
         registration = await managed_registration(request, session, account)
-        return JSONResponse(registration_json(registration, base_url(request)))
+        line = await registrations.places(session, registration.webinar_id)
+        return JSONResponse(registration_json(registration, base_url(request), line))
+
+
+async def decide(request: Request, action: str, *, single: bool) -> Response:
+    """Confirm or decline one registration, or every pending one of the webinar."""
+    rt = runtime(request)
+    async with authorized(request) as (session, account):
+        if single:
+            targets = [await managed_registration(request, session, account)]
+        else:
+            webinar = await scheduling.get_managed_webinar(
+                session, account, request.path_params["webinar_id"])
+            targets = await registrations.pending_of(session, webinar.id)
+        for registration in targets:
+            await (registrations.confirm if action == "confirm" else registrations.decline)(
+                session, rt.clock, registration, actor_id=account.id)
+        await commit(request, session)
+        line = await registrations.places(session, request.path_params["webinar_id"])
+        items = [registration_json(r, base_url(request), line) for r in targets]
+    return JSONResponse(items[0] if single else {"items": items})
+
+
+async def confirm_registration(request: Request) -> Response:
+    return await decide(request, "confirm", single=True)
+
+
+async def decline_registration(request: Request) -> Response:
+    return await decide(request, "decline", single=True)
+
+
+async def confirm_all_pending(request: Request) -> Response:
+    return await decide(request, "confirm", single=False)
+
+
+async def decline_all_pending(request: Request) -> Response:
+    return await decide(request, "decline", single=False)
 
 
 async def cancel_registration(request: Request) -> Response:
@@ -309,6 +347,12 @@ routes: list[Route] = [
           GET=get_registration),
     route("/webinars/{webinar_id:id}/registrations/{registration_id:id}/cancel",
           POST=cancel_registration),
+    route("/webinars/{webinar_id:id}/registrations/{registration_id:id}/confirm",
+          POST=confirm_registration),
+    route("/webinars/{webinar_id:id}/registrations/{registration_id:id}/decline",
+          POST=decline_registration),
+    route("/webinars/{webinar_id:id}/registrations/confirm", POST=confirm_all_pending),
+    route("/webinars/{webinar_id:id}/registrations/decline", POST=decline_all_pending),
     *webhook_routes,
     *platform_routes,
     *activity_routes,

@@ -29,6 +29,9 @@ KIND_LABELS = {
     EventKind.WEBINAR_CANCELLED: "Webinar cancelled",
     EventKind.REGISTRATION_CONFIRMED: "Member registered",
     EventKind.REGISTRATION_CANCELLED: "Registration cancelled",
+    EventKind.REGISTRATION_PENDING: "Member asked to register",
+    EventKind.REGISTRATION_WAITLISTED: "Member put on the waitlist",
+    EventKind.REGISTRATION_DECLINED: "Registration declined",
     EventKind.MEETING_READY: "Meeting link ready",
     EventKind.MEETING_FAILED: "Meeting could not be created",
     EventKind.DELIVERY_FAILED: "A message could not be delivered",
@@ -36,13 +39,14 @@ KIND_LABELS = {
 FIELD_LABELS = {
     "title": "Title", "description": "Description", "kind": "Kind", "start_at": "Starts",
     "timezone": "Time zone", "duration_minutes": "Duration, minutes", "capacity": "Capacity",
-    "registration_open": "Registration open", "visibility": "Visibility",
+    "registration_open": "Registration open", "registration_mode": "Registration",
+    "visibility": "Visibility",
     "platform": "Platform", "static_url": "Meeting link (pasted)", "status": "Status",
     "reminder_offsets": "Reminders, minutes before", "recording_url": "Recording link",
     "followup_note": "Note after the event", "organization_id": "Organization",
 }
 #: Values that are words of the catalog themselves ("scheduled", "public", "jitsi", ...).
-TRANSLATED = ("kind", "visibility", "platform", "status")
+TRANSLATED = ("kind", "visibility", "platform", "status", "registration_mode")
 #: Long texts (a description) are cut in the log; the webinar's page shows them whole.
 LONG = 160
 

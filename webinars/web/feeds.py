@@ -179,6 +179,9 @@ async def registration_ics(request: Request) -> Response:
     """
     async with db(request) as session:
         registration = await registrations.by_token(session, request.path_params["token"])
+    if registration.status in ("pending", "waitlisted", "declined"):
+        # No seat: their calendar must not show the event (the page offers no file either).
+        raise NotFound("no seat for this registration yet")
     base = base_url(request)
     webinar = registration.webinar
     items = [FeedItem(webinar, feeds.registrant_links(base, registration),

@@ -22,12 +22,12 @@ from starlette.responses import RedirectResponse, Response
 from integrations.base import ConferencingError
 from integrations.registry import PLATFORMS, WEBINAR_PLATFORMS, guess_pasted_platform
 
-from .. import calendars, joining, series, series_report
+from .. import calendars, joining, registrations, series, series_report
 from ..accounts import create_api_token
 from ..adoption import from_above
 from ..calendars import first_day, last_day
 from ..errors import Conflict, NotFound, ValidationFailed
-from ..i18n import gettext
+from ..i18n import gettext, ngettext
 from ..models import (
     VISIBILITIES,
     WEBINAR_KINDS,
@@ -42,7 +42,13 @@ from ..models import (
 )
 from ..organizations import all_organizations, managed_subtree, require_within
 from ..requests import commit, runtime
-from ..scheduling import cancel_webinar, create_webinar, get_managed_webinar, update_webinar
+from ..scheduling import (
+    cancel_webinar,
+    create_webinar,
+    get_managed_webinar,
+    members_told,
+    update_webinar,
+)
 from ..validation import (
     STATIC_PLATFORMS,
     Errors,
@@ -68,7 +74,7 @@ RECENT = timedelta(days=30)
 DASHBOARD_LIMIT = 300
 FORM_FIELDS = (
     "title", "description", "kind", "organization_id", "date", "time", "timezone",
-    "duration_minutes", "capacity", "registration_open", "visibility", "platform", "static_url",
+    "duration_minutes", "capacity", "registration_mode", "visibility", "platform", "static_url",
     "static_platform", "reminder_offsets", "status", "recording_url", "followup_note",
     "plan_period", "all_day", "start_date", "end_date", "deadline_date", "deadline_time",
 )
@@ -139,7 +145,7 @@ def values_of(webinar: Webinar) -> dict[str, str]:
         "organization_id": str(webinar.organization_id), "date": date, "time": time,
         "timezone": webinar.timezone, "duration_minutes": str(webinar.duration_minutes),
         "capacity": "" if webinar.capacity is None else str(webinar.capacity),
-        "registration_open": "on" if webinar.registration_open else "",
+        "registration_mode": webinar.registration_mode,
         "visibility": webinar.visibility, "platform": webinar.platform,
         "static_url": webinar.static_url or "",
         "static_platform": guess_pasted_platform(webinar.static_url),
@@ -163,7 +169,7 @@ def period_inputs(webinar: Webinar) -> dict[str, str]:
 
 def new_values(tree: list[tuple[Organization, int]]) -> dict[str, str]:
     return {"kind": "webinar", "organization_id": str(tree[0][0].id) if tree else "",
-            "timezone": "", "duration_minutes": "90", "registration_open": "on",
+            "timezone": "", "duration_minutes": "90", "registration_mode": "open",
             "visibility": "public", "platform": "jitsi", "static_platform": "other",
             "reminder_offsets": "1440, 15", "status": "scheduled"}
 
@@ -179,8 +185,7 @@ def to_input(request: Request, raw: Mapping[str, str], managed: Mapping[int, Org
     errors = Errors()
     data: dict[str, Any] = {k: raw.get(k, "") for k in (
         "title", "description", "kind", "duration_minutes", "capacity", "visibility",
-        "platform", "reminder_offsets")}
-    data["registration_open"] = raw.get("registration_open", "off")  # unchecked: not sent
+        "platform", "reminder_offsets", "registration_mode")}
     org_id = raw.get("organization_id", "").strip()
     numeric = org_id.isascii() and org_id.isdigit()
     if not org_id:
@@ -311,9 +316,12 @@ async def update(request: Request) -> Response:
             values = to_input(request, raw, managed, webinar)
         except ValidationFailed as exc:
             return await render_form(request, session, account, raw, webinar, exc.fields)
+        sequence = webinar.sequence
         await update_webinar(session, clock(request), account, webinar.id,
                              WebinarInput(values))
+        told = await members_told(session, webinar, sequence)
         await commit(request, session)
+        request.session["saved"] = told  # the webinar's page says it once
         return redirect(f"/webinars/{webinar.id}")
 
 
@@ -368,8 +376,10 @@ async def admin_page(request: Request) -> Response:
         account = await require_account(request, session)
         webinar = await get_managed_webinar(session, account, request.path_params["id"])
         counts = await counts_of(session, webinar.id)
+    saved = request.session.pop("saved", None)
     return render(request, "pages/webinar_admin.html", {
-        "w": webinar, "counts": counts, "platform": PLATFORMS.get(webinar.platform),
+        "w": webinar, "counts": counts,
+        "saved": saved_text(locale(request), saved) if isinstance(saved, int) else None, "platform": PLATFORMS.get(webinar.platform),
         "host_error": request.query_params.get("host_error")})
 
 
@@ -405,6 +415,47 @@ async def cancel(request: Request) -> Response:
         return redirect(f"/webinars/{webinar.id}")
 
 
+def saved_text(lang: str, told: int) -> str:
+    """"Saved; 3 members will be told", with the count's plural form."""
+    if not told:
+        return gettext(lang, "Saved; nothing members must see changed, so nobody is told.")
+    return ngettext(lang, "Saved; %(num)d member will be told.",
+                    "Saved; %(num)d members will be told.", told) % {"num": told}
+
+
+async def confirm_registrations(request: Request) -> Response:
+    return await decide_registrations(request, "confirm")
+
+
+async def decline_registrations(request: Request) -> Response:
+    return await decide_registrations(request, "decline")
+
+
+async def decide_registrations(request: Request, action: str) -> Response:
+    """Confirm or decline one registration, or every pending one (no id in the path)."""
+    await read_form(request)
+    async with db(request) as session:
+        account = await require_account(request, session)
+        webinar = await get_managed_webinar(session, account, request.path_params["id"])
+        chosen = request.path_params.get("registration_id")
+        if chosen is None:
+            targets = await registrations.pending_of(session, webinar.id)
+        else:
+            found = await session.get(Registration, chosen)
+            if found is None or found.webinar_id != webinar.id:
+                raise NotFound("no such registration")
+            targets = [found]
+        for registration in targets:
+            if action == "confirm":
+                await registrations.confirm(session, clock(request), registration,
+                                            actor_id=account.id)
+            else:
+                await registrations.decline(session, clock(request), registration,
+                                            actor_id=account.id)
+        await commit(request, session)
+    return redirect(f"/webinars/{webinar.id}/registrants")
+
+
 async def registrants(request: Request) -> Response:
     async with db(request) as session:
         account = await require_account(request, session)
@@ -424,8 +475,12 @@ async def registrants(request: Request) -> Response:
             found = await series_report.attendances(session, webinar)
             done = {m.id: m.done for m in found.members}
             per_session = {row.number - 1: row.attended for row in found.sessions}
+    line = sorted((r for r, _ in rows if r.status == "waitlisted"),
+                  key=lambda r: (r.queued_at or r.created_at, r.id))
     return render(request, "pages/registrants.html", {
         "w": webinar, "rows": [(r, int(n)) for r, n in rows],
+        "pending": sum(1 for r, _ in rows if r.status == "pending"),
+        "places": {r.id: n for n, r in enumerate(line, 1)},
         "is_series": series.is_series(webinar), "done": done, "per_session": per_session,
         "held": len(series.held(webinar))})
 
@@ -489,6 +544,12 @@ routes = [
     route("/webinars/{id:id}/cancel", GET=cancel_confirm, POST=cancel),
     route("/webinars/{id:id}/start", GET=start_as_host),
     route("/webinars/{id:id}/registrants", GET=registrants),
+    route("/webinars/{id:id}/registrants/confirm", POST=confirm_registrations),
+    route("/webinars/{id:id}/registrants/decline", POST=decline_registrations),
+    route("/webinars/{id:id}/registrants/{registration_id:id}/confirm",
+          POST=confirm_registrations),
+    route("/webinars/{id:id}/registrants/{registration_id:id}/decline",
+          POST=decline_registrations),
     route("/tokens", GET=tokens_page, POST=token_create),
     route("/tokens/{id:id}/revoke", POST=token_revoke),
 ]

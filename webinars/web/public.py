@@ -50,7 +50,6 @@ STATE_MESSAGES = {
     "started": "The webinar has already started; registration is closed.",
     "closed": "Registration is closed.",
     "full": "All seats are taken.",
-    "duplicate": "This e-mail is already registered.",
     "planned": "Registration opens once the date is fixed.",
 }
 
@@ -65,11 +64,10 @@ def registration_state(webinar: Webinar, now: datetime) -> str | None:
         return "past"
     if registrations.closes_at(webinar) <= now:
         return "started"
-    if webinar.status != "scheduled" or not webinar.registration_open:
+    if (webinar.status != "scheduled" or not webinar.registration_open
+            or webinar.registration_mode == "closed"):
         return "closed"
-    if webinar.capacity is not None and webinar.registered_count >= webinar.capacity:
-        return "full"
-    return None
+    return None  # full: the form still takes names, for the waitlist
 
 
 async def calendar_index(request: Request) -> Response:
@@ -130,6 +128,8 @@ def webinar_context(request: Request, webinar: Webinar, **extra: Any) -> dict[st
         "state": state,
         "state_message": STATE_MESSAGES.get(state) if state else None,
         "seats_left": seats_left,
+        "waitlist": seats_left == 0,
+        "approval": webinar.registration_mode == "approval",
         "values": {"locale": locale(request), "timezone": webinar.timezone},
         "reader_zone": reader_zone(request, webinar.organization.timezone),
         "errors": {},
@@ -194,9 +194,13 @@ async def register(request: Request) -> Response:
             await registrations.admit(session, clock(request),
                                       RegistrationLimits.of(runtime(request).config),
                                       address=checked.email, client=client_address(request))
-            registration = await registrations.register(session, clock(request), webinar,
-                                                        checked)
-            token = registration.token
+            try:
+                await registrations.register(session, clock(request), webinar, checked)
+            except registrations.AlreadyRegistered as known:
+                # Answered as a new registration is: only the mailbox learns it was known.
+                await registrations.resend_link(session, clock(request), known.registration,
+                                                period=RegistrationLimits.of(
+                                                    runtime(request).config).period)
             await commit(request, session)
         except ValidationFailed as exc:
             return render(request, "pages/webinar.html", webinar_context(
@@ -210,27 +214,31 @@ async def register(request: Request) -> Response:
                          "Try again later."), status_code=429)
             response.headers["Retry-After"] = str(exc.retry_after)
             return response
-        except (Conflict, IntegrityError) as exc:
-            # IntegrityError: a concurrent request registered the same e-mail first; the
-            # unique constraint stopped this one and the rollback returns the seat it took.
-            code = exc.code if isinstance(exc, Conflict) else "duplicate"
+        except IntegrityError:
+            # A concurrent request registered the same e-mail first; the unique constraint
+            # stopped this one and the rollback returns the seat it took. The answer is the
+            # one every registration gets.
+            await session.rollback()
+        except Conflict as exc:
             await session.rollback()
             webinar = await feeds.get_public_webinar(session, public_id)  # fresh state for the page
-            return conflict_page(request, webinar, code, values, orgs, brand)
+            return conflict_page(request, webinar, exc.code, values, orgs, brand)
     request.session.setdefault("locale", lang)  # this browser keeps the language it used
-    return redirect(f"/r/{token}")
+    return sent_page(request, public_id)
+
+
+def sent_page(request: Request, public_id: str) -> Response:
+    """The one answer to every accepted registration, new or of a known address: the
+    personal link went to the address. Nothing on it depends on what the database held."""
+    return private_headers(render(request, "pages/sent.html", {"public_id": public_id}))
 
 
 def conflict_page(request: Request, webinar: Webinar, code: str,
                   values: dict[str, Any], orgs: list[tuple[int, str]],
                   brand: branding.Brand | None = None) -> Response:
     now = clock(request).now()
-    if code == "duplicate":
-        state = registration_state(webinar, now)
-        message = STATE_MESSAGES["duplicate"]
-    else:
-        state = code if code == "full" else (registration_state(webinar, now) or "closed")
-        message = STATE_MESSAGES.get(state, STATE_MESSAGES["closed"])
+    state = code if code == "full" else (registration_state(webinar, now) or "closed")
+    message = STATE_MESSAGES.get(state, STATE_MESSAGES["closed"])
     return render(request, "pages/webinar.html", webinar_context(
         request, webinar, state=state, values=values, conflict=message, member_orgs=orgs,
         brand=brand),
@@ -244,14 +252,17 @@ async def personal_context(request: Request, session: AsyncSession,
     base = base_url(request)
     links = feeds.registrant_links(base, registration)
     confirmed = registration.status == "confirmed"
+    waiting = registration.status in ("pending", "waitlisted")
     ended = calendars.end_at(webinar) <= now or webinar.status == "finished"
     return {
         "registration": registration,
         "webinar": webinar,
         "confirmed": confirmed,
+        "status": registration.status,
+        "place": await registrations.place_in_line(session, registration),
         "webinar_cancelled": webinar.status == "cancelled",
         "ended": ended,
-        "can_cancel": confirmed and webinar.status != "cancelled" and not ended,
+        "can_cancel": (confirmed or waiting) and webinar.status != "cancelled" and not ended,
         "join_address": feeds.join_address(base, registration.join_token),
         "ics_url": f"/r/{registration.token}.ics",
         "google_url": calendars.google_calendar_url(webinar, links),
@@ -324,7 +335,8 @@ async def cancel_registration(request: Request) -> Response:
         if registration is None:
             raise NotFound("no such registration")
         context = await personal_context(request, session, registration)
-        if registration.status == "confirmed" and not context["can_cancel"]:
+        if registration.status in ("confirmed", "pending", "waitlisted") and \
+                not context["can_cancel"]:
             lang = locale(request)
             context["notice"] = gettext(lang, "This registration can no longer be cancelled.")
             return private_headers(render(request, "pages/registered.html", context,

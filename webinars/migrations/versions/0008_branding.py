@@ -2,7 +2,7 @@
 process serves it), colour and short description, inherited by its subtree
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-01 10:00:00
 
 Data carried over: nothing changes; no organization has a brand yet, so every page and
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0008'
-down_revision = '0006'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
