@@ -84,11 +84,10 @@ MUTANTS: list[Mutant] = [
       "a registration's CANCEL is not above what they hold"),
     m(R, REG, "    if registration.status in (RegistrationStatus.CANCELLED, RegistrationStatus.DECLINED"
       "):\n        return registration\n    now = clock.now()\n    held_seat = registration."
-      "status == RegistrationStatus.CONFIRMED\n    registration.status = RegistrationStatus."
-      "CANCELLED",
+      "status == RegistrationStatus.CONFIRMED\n    registration.status = status",
       "    if False:\n        return registration\n    now = clock.now()\n    held_seat = "
-      "registration.status == RegistrationStatus.CONFIRMED\n    registration.status = "
-      "RegistrationStatus.CANCELLED", "cancelling twice frees two seats"),
+      "registration.status == RegistrationStatus.CONFIRMED\n    registration.status = status",
+      "cancelling twice frees two seats"),
     m(R, REG, "    if wait:\n        raise limits.RateLimited",
       "    if False:\n        raise limits.RateLimited", "no registration limit"),
     m(R, REG, "            session, prefix, prefix + address,",

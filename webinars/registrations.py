@@ -296,22 +296,32 @@ async def decline(session: AsyncSession, clock: Clock, registration: Registratio
                   actor_id: int | None = None) -> Registration:
     """An organizer declines a registration (pending, waitlisted or confirmed). One that held
     a seat gives it to the first in line; the member is told either way."""
+    return await _end(session, clock, registration, RegistrationStatus.DECLINED,
+                      EventKind.REGISTRATION_DECLINED, actor_id)
+
+
+async def _end(session: AsyncSession, clock: Clock, registration: Registration, status: str,
+               kind: EventKind, actor_id: int | None) -> Registration:
+    """Cancel or decline once: the row is re-read under a lock, so simultaneous clicks free
+    one seat, and a freed seat goes to the first in line. Someone who only waited (pending,
+    waitlisted) holds no event in their calendar: `held_seat` tells the notifications
+    handler that no CANCEL goes to them."""
     await session.refresh(registration, attribute_names=["status", "sequence_offset"],
                           with_for_update=True)
-    if registration.status in (RegistrationStatus.DECLINED, RegistrationStatus.CANCELLED):
+    if registration.status in (RegistrationStatus.CANCELLED, RegistrationStatus.DECLINED):
         return registration
     now = clock.now()
     held_seat = registration.status == RegistrationStatus.CONFIRMED
-    registration.status = RegistrationStatus.DECLINED
-    registration.queued_at = None
+    registration.status = status
     registration.cancelled_at = now
+    registration.queued_at = None
     if held_seat:
-        registration.sequence_offset += 1  # the CANCEL they get is above their invitation
+        registration.sequence_offset += 1  # their CANCEL is newer than anything they hold
         await release_seat(session, registration.webinar_id)
     await session.flush()
-    events.record(session, EventKind.REGISTRATION_DECLINED, now, webinar=registration.webinar,
-                  registration_id=registration.id, actor_id=actor_id,
-                  data={"held_seat": held_seat})
+    data = {"held_seat": held_seat}
+    events.record(session, kind, now, webinar=registration.webinar,
+                  registration_id=registration.id, actor_id=actor_id, data=data)
     if held_seat:
         await promote(session, clock, registration.webinar)
     return registration
@@ -344,27 +354,9 @@ async def by_join_token(session: AsyncSession, join_token: str) -> Registration:
 
 
 async def cancel(session: AsyncSession, clock: Clock, registration: Registration) -> Registration:
-    """Cancel once: the row is re-read under a lock, so simultaneous clicks free one seat."""
-    await session.refresh(registration, attribute_names=["status", "sequence_offset"],
-                          with_for_update=True)
-    if registration.status in (RegistrationStatus.CANCELLED, RegistrationStatus.DECLINED):
-        return registration
-    now = clock.now()
-    held_seat = registration.status == RegistrationStatus.CONFIRMED
-    registration.status = RegistrationStatus.CANCELLED
-    registration.cancelled_at = now
-    registration.queued_at = None
-    if held_seat:
-        registration.sequence_offset += 1  # their CANCEL is newer than anything they hold
-        await release_seat(session, registration.webinar_id)
-    await session.flush()
-    # Someone who only waited (pending, waitlisted) holds no event in their calendar: no
-    # CANCEL goes to them (`held_seat` tells the notifications handler).
-    events.record(session, EventKind.REGISTRATION_CANCELLED, now, webinar=registration.webinar,
-                  registration_id=registration.id, data={"held_seat": held_seat})
-    if held_seat:
-        await promote(session, clock, registration.webinar)
-    return registration
+    """The member cancels (or leaves the waitlist, or withdraws a request)."""
+    return await _end(session, clock, registration, RegistrationStatus.CANCELLED,
+                      EventKind.REGISTRATION_CANCELLED, None)
 
 
 async def confirm_address(session: AsyncSession, clock: Clock, registration: Registration,
