@@ -130,16 +130,19 @@ async def test_cancelling_a_registration_frees_the_seat_and_cancels_for_that_per
     _org, account, webinar = planned
     await change(session, clock, account, webinar, capacity=1)
     first = await make_registration(session, clock, webinar, "a@school.example")
-    with pytest.raises(Conflict) as full:
-        await make_registration(session, clock, webinar, "b@school.example")
-    assert full.value.code == "full"
-    await cancel(session, clock, first)
-    rows = [(d.kind, d.registration_id) for d in await live_deliveries(session, webinar.id, dispatched)]
-    assert rows == [("cancellation", first.id)]
     second = await make_registration(session, clock, webinar, "b@school.example")
-    assert second.status == "confirmed"
+    assert second.status == "waitlisted"  # full: the next one waits in line
+    await cancel(session, clock, first)
+    # The seat goes to the first in line at once: the one who left gets a CANCEL and no
+    # reminder any more; the promoted one gets the invitation and the reminders.
+    rows = [(d.kind, d.registration_id)
+            for d in await live_deliveries(session, webinar.id, dispatched)]
+    assert [kind for kind, who in rows if who == first.id] == ["cancellation"]
+    assert {kind for kind, who in rows if who == second.id} == {
+        "waitlisted", "promoted", "reminder"}
+    await session.refresh(second)
     await session.refresh(webinar)
-    assert webinar.registered_count == 1
+    assert second.status == "confirmed" and webinar.registered_count == 1
 
 
 async def test_one_registration_per_email_case_insensitively_and_revival_after_cancel(
