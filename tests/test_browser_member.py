@@ -121,7 +121,15 @@ def test_registration_works_without_javascript(live: tuple[ServedApp, LiveServer
         page.goto(f"{server.url}/w/{public_id}")
         expect(page.locator("#planner-time")).to_have_text("8 декабря 2026 г., 15:00 МСК")
         expect(page.locator("#timezone")).to_have_value("Europe/Moscow")  # the planner's zone
+        # An address the browser lets through but the server refuses: the page comes back
+        # with the error summary focused (a keyboard or screen-reader user starts there) and
+        # the field marked invalid, pointing at its message.
         page.fill("#name", "Пётр Петров")
+        page.fill("#email", "petr@school")
+        page.get_by_role("button", name="Зарегистрироваться").click()
+        expect(page.locator("#error-summary")).to_be_focused()
+        expect(page.locator("#email")).to_have_attribute("aria-invalid", "true")
+        expect(page.locator("#email-error")).to_be_visible()
         page.fill("#email", "petr@school.example")
         page.get_by_role("button", name="Зарегистрироваться").click()
         expect(page.locator("#sent")).to_contain_text("Мы отправили ссылку на этот адрес.")
