@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -50,6 +51,33 @@ async def _fresh_database(database_url: str) -> str:
     finally:
         await admin.dispose()
     return database_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def _counts(conn: Any, tables: Iterable[str]) -> dict[str, int]:
+    return {t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one()
+            for t in tables}
+
+
+async def _database_with_rows(database_url: str, *, through: str) -> str:
+    """A fresh database upgraded revision by revision up to `through`, each revision's rows
+    (ROWS_BY_REVISION) inserted as soon as it is reached; dropped again if that fails."""
+    url = await _fresh_database(database_url)
+    try:
+        for revision, rows in ROWS_BY_REVISION:
+            await asyncio.to_thread(upgrade, url, revision)
+            engine = make_engine(url)
+            try:
+                async with engine.begin() as conn:
+                    for statement in rows:
+                        await conn.execute(text(statement))
+            finally:
+                await engine.dispose()
+            if revision == through:
+                return url
+    except BaseException:
+        await _drop(url)
+        raise
+    raise ValueError(f"no rows for revision {through}")
 
 
 async def _drop(url: str) -> None:
@@ -203,8 +231,7 @@ async def test_upgrading_a_database_of_0002_keeps_every_row_and_checks_states(
             async with engine.begin() as conn:
                 for statement in ROWS_AT_0002:
                     await conn.execute(text(statement))
-                before = {t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one()
-                          for t in TABLES_AT_0002}
+                before = await _counts(conn, TABLES_AT_0002)
         finally:
             await engine.dispose()
         assert all(before.values())
@@ -212,8 +239,7 @@ async def test_upgrading_a_database_of_0002_keeps_every_row_and_checks_states(
         engine = make_engine(url)
         try:
             async with engine.connect() as conn:
-                after = {t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one()
-                         for t in TABLES_AT_0002}
+                after = await _counts(conn, TABLES_AT_0002)
                 assert after == before
                 rows = (await conn.execute(text(
                     "SELECT id, status, claimed_by, message_id, event_id FROM deliveries "
@@ -273,8 +299,7 @@ async def test_upgrading_a_database_of_0003_keeps_every_row_and_its_meetings(
             async with engine.begin() as conn:
                 for statement in ROWS_AT_0003:
                     await conn.execute(text(statement))
-                before = {t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one()
-                          for t in TABLES_AT_0003}
+                before = await _counts(conn, TABLES_AT_0003)
                 meeting_before = (await conn.execute(text(
                     "SELECT platform, external_id, join_url, status FROM meetings"))).all()
         finally:
@@ -284,8 +309,7 @@ async def test_upgrading_a_database_of_0003_keeps_every_row_and_its_meetings(
         engine = make_engine(url)
         try:
             async with engine.connect() as conn:
-                after = {t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one()
-                         for t in TABLES_AT_0003}
+                after = await _counts(conn, TABLES_AT_0003)
                 assert after == before
                 meeting_after = (await conn.execute(text(
                     "SELECT platform, external_id, join_url, status FROM meetings"))).all()
@@ -319,23 +343,12 @@ async def test_upgrading_a_database_of_0004_keeps_every_row_and_the_webinars_as_
 ) -> None:
     """The previous head (0004) with rows, upgraded to 0005 (the yearly plan): nothing is lost,
     every webinar stays a dated, non-all-day event of its own, and the new status is allowed."""
-    url = await _fresh_database(database_url)
+    url = await _database_with_rows(database_url, through="0004")
     try:
-        for revision, rows in (("0001", ROWS_AT_0001), ("0002", ROWS_AT_0002),
-                               ("0003", ROWS_AT_0003), ("0004", ROWS_AT_0004)):
-            await asyncio.to_thread(upgrade, url, revision)
-            engine = make_engine(url)
-            try:
-                async with engine.begin() as conn:
-                    for statement in rows:
-                        await conn.execute(text(statement))
-            finally:
-                await engine.dispose()
         engine = make_engine(url)
         try:
             async with engine.connect() as conn:
-                before = {t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one()
-                          for t in TABLES_AT_0004}
+                before = await _counts(conn, TABLES_AT_0004)
                 webinars_before = (await conn.execute(text(
                     "SELECT id, title, status, start_at FROM webinars ORDER BY id"))).all()
         finally:
@@ -345,8 +358,7 @@ async def test_upgrading_a_database_of_0004_keeps_every_row_and_the_webinars_as_
         engine = make_engine(url)
         try:
             async with engine.connect() as conn:
-                after = {t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one()
-                         for t in TABLES_AT_0004}
+                after = await _counts(conn, TABLES_AT_0004)
                 assert after == before
                 assert (await conn.execute(text(
                     "SELECT id, title, status, start_at FROM webinars ORDER BY id"))).all() \
@@ -385,24 +397,12 @@ async def test_upgrading_a_database_of_0005_keeps_every_row_and_marks_reminders_
     """The previous head (0005) with rows, upgraded to 0006: nothing is lost, and a reminder
     recorded before it (written only once its mail went) counts as delivered, so the
     reconcile never sends it again."""
-    url = await _fresh_database(database_url)
+    url = await _database_with_rows(database_url, through="0005")
     try:
-        for revision, rows in (("0001", ROWS_AT_0001), ("0002", ROWS_AT_0002),
-                               ("0003", ROWS_AT_0003), ("0004", ROWS_AT_0004),
-                               ("0005", ROWS_AT_0005)):
-            await asyncio.to_thread(upgrade, url, revision)
-            engine = make_engine(url)
-            try:
-                async with engine.begin() as conn:
-                    for statement in rows:
-                        await conn.execute(text(statement))
-            finally:
-                await engine.dispose()
         engine = make_engine(url)
         try:
             async with engine.connect() as conn:
-                before = {t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one()
-                          for t in TABLES_AT_0005}
+                before = await _counts(conn, TABLES_AT_0005)
         finally:
             await engine.dispose()
         assert all(before.values())
@@ -410,8 +410,7 @@ async def test_upgrading_a_database_of_0005_keeps_every_row_and_marks_reminders_
         engine = make_engine(url)
         try:
             async with engine.connect() as conn:
-                after = {t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one()
-                         for t in TABLES_AT_0005}
+                after = await _counts(conn, TABLES_AT_0005)
                 assert after == before
                 assert (await conn.execute(text(
                     "SELECT count(*) FROM plan_reminders WHERE delivered_at = sent_at"
@@ -444,24 +443,12 @@ async def test_upgrading_a_database_of_0006_keeps_every_row_and_each_webinars_re
     """The previous head (0006) with rows, upgraded to 0007 (registration modes, waitlist):
     nothing is lost, an open webinar is in mode open and a closed one in mode closed, every
     registration keeps its status and waits in no line, and the new states are allowed."""
-    url = await _fresh_database(database_url)
+    url = await _database_with_rows(database_url, through="0006")
     try:
-        for revision, rows in (("0001", ROWS_AT_0001), ("0002", ROWS_AT_0002),
-                               ("0003", ROWS_AT_0003), ("0004", ROWS_AT_0004),
-                               ("0005", ROWS_AT_0005), ("0006", ROWS_AT_0006)):
-            await asyncio.to_thread(upgrade, url, revision)
-            engine = make_engine(url)
-            try:
-                async with engine.begin() as conn:
-                    for statement in rows:
-                        await conn.execute(text(statement))
-            finally:
-                await engine.dispose()
         engine = make_engine(url)
         try:
             async with engine.connect() as conn:
-                before = {t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one()
-                          for t in TABLES_AT_0005}
+                before = await _counts(conn, TABLES_AT_0005)
                 registrations_before = (await conn.execute(text(
                     "SELECT id, status, cancelled_at FROM registrations ORDER BY id"))).all()
         finally:
@@ -471,8 +458,7 @@ async def test_upgrading_a_database_of_0006_keeps_every_row_and_each_webinars_re
         engine = make_engine(url)
         try:
             async with engine.connect() as conn:
-                after = {t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one()
-                         for t in TABLES_AT_0005}
+                after = await _counts(conn, TABLES_AT_0005)
                 assert after == before
                 assert (await conn.execute(text(
                     "SELECT id, registration_open, registration_mode FROM webinars "
@@ -511,25 +497,12 @@ async def test_upgrading_a_database_of_0007_keeps_every_row_and_brands_nobody(
 ) -> None:
     """The previous head (0007) with rows, upgraded to 0008 (branding): nothing is lost, no
     organization has a brand (pages and mails look as before), and a logo can be stored."""
-    url = await _fresh_database(database_url)
+    url = await _database_with_rows(database_url, through="0007")
     try:
-        for revision, rows in (("0001", ROWS_AT_0001), ("0002", ROWS_AT_0002),
-                               ("0003", ROWS_AT_0003), ("0004", ROWS_AT_0004),
-                               ("0005", ROWS_AT_0005), ("0006", ROWS_AT_0006),
-                               ("0007", ROWS_AT_0007)):
-            await asyncio.to_thread(upgrade, url, revision)
-            engine = make_engine(url)
-            try:
-                async with engine.begin() as conn:
-                    for statement in rows:
-                        await conn.execute(text(statement))
-            finally:
-                await engine.dispose()
         engine = make_engine(url)
         try:
             async with engine.connect() as conn:
-                before = {t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one()
-                          for t in TABLES_AT_0005}
+                before = await _counts(conn, TABLES_AT_0005)
                 orgs_before = (await conn.execute(text(
                     "SELECT id, parent_id, slug, name FROM organizations ORDER BY id"))).all()
         finally:
@@ -539,8 +512,7 @@ async def test_upgrading_a_database_of_0007_keeps_every_row_and_brands_nobody(
         engine = make_engine(url)
         try:
             async with engine.connect() as conn:
-                after = {t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one()
-                         for t in TABLES_AT_0005}
+                after = await _counts(conn, TABLES_AT_0005)
                 assert after == before
                 assert (await conn.execute(text(
                     "SELECT id, parent_id, slug, name FROM organizations ORDER BY id"
@@ -565,3 +537,9 @@ async def test_upgrading_a_database_of_0007_keeps_every_row_and_brands_nobody(
             await engine.dispose()
     finally:
         await _drop(url)
+
+
+#: Each revision with the rows a database of it holds, in order (`_database_with_rows`).
+ROWS_BY_REVISION = [("0001", ROWS_AT_0001), ("0002", ROWS_AT_0002), ("0003", ROWS_AT_0003),
+                    ("0004", ROWS_AT_0004), ("0005", ROWS_AT_0005), ("0006", ROWS_AT_0006),
+                    ("0007", ROWS_AT_0007)]

@@ -15,7 +15,7 @@ from . import deliveries
 from .clock import Clock
 from .errors import Conflict, NotFound
 from .models import Account, Delivery, OutboxMessage, Registration, Webinar
-from .organizations import all_organizations, managed_ids, require_manage
+from .organizations import admin_subtree, all_organizations, managed_ids, require_manage
 from .scheduling import get_managed_webinar
 
 PAGE_SIZE = 100
@@ -26,8 +26,9 @@ async def operates(session: AsyncSession, account: Account) -> bool:
     """Whether the account is an admin of a top organization: in the embedded mode the
     operator, who reads the mail that belongs to no webinar (organizer invitations, password
     links) since nothing else delivers it."""
-    tops = {o.id for o in await all_organizations(session) if o.parent_id is None}
-    return any(r.role == "admin" and r.organization_id in tops for r in account.roles)
+    orgs = await all_organizations(session)
+    administered = admin_subtree(orgs, account)
+    return any(o.parent_id is None and o.id in administered for o in orgs)
 
 
 async def list_messages(session: AsyncSession, account: Account, *, page: int = 1
