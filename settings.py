@@ -46,6 +46,8 @@ REGISTRATION_LIMIT_PERIOD: int = config("REGISTRATION_LIMIT_PERIOD", cast=int, d
 REGISTRATION_LIMIT_PER_CLIENT: int = config("REGISTRATION_LIMIT_PER_CLIENT", cast=int, default=10)
 REGISTRATION_LIMIT_PER_ADDRESS: int = config("REGISTRATION_LIMIT_PER_ADDRESS", cast=int,
                                              default=10)
+# Minutes before the start from which a member's "Join" button is active.
+JOIN_OPENS_MINUTES: int = config("JOIN_OPENS_MINUTES", cast=int, default=15)
 
 # Workers (seconds). A claimed delivery belongs to its worker for DELIVERY_LEASE, renewed by the
 # worker's heartbeat every WORKER_HEARTBEAT; a worker silent for WORKER_GONE_AFTER (or, on the

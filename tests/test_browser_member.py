@@ -7,6 +7,7 @@ is never contacted: the browser's requests to the Jitsi server are answered by a
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +97,12 @@ def test_member_sees_their_own_time_registers_and_joins(
         page.goto(server.url + served.run(personal_path(served, "maria@school.example")))
         expect(page.locator("h1")).to_have_text("Вы зарегистрированы")
         expect(page.locator("#registrant-time")).to_contain_text("22:00")
-        join = page.locator("#join-address")
+        # A week early the button is there but not yet active; it says when it will be.
+        expect(page.locator("#join-button")).to_be_disabled()
+        expect(page.locator("#join-opens")).to_contain_text("21:45 ВЛД")
+        served.clock.advance(START - served.clock.now() - timedelta(minutes=10))
+        page.reload()
+        join = page.get_by_role("link", name="Подключиться")
         href = join.get_attribute("href")
         assert href is not None and href.startswith(f"{server.url}/j/")
 

@@ -268,7 +268,7 @@ async def test_webinar_page_shows_details_in_the_planners_zone(
     assert '<html lang="ru" data-reader-zone="Europe/Moscow">' in html
     assert re.search(r'<script src="/static/local-time\.js\?v=\w+" defer>', html)
     assert "90 минут" in html
-    assert re.search(r'id="seats-left">30<', html)
+    assert re.search(r'id="seats-left" data-left="30">Осталось 30 мест из 30<', html)
     assert f'href="/w/{webinar.public_id}.ics"' in html
     google = re.search(r'href="https://calendar\.google\.com/[^"]*location=([^"&]+)', html)
     assert google is not None
@@ -352,7 +352,8 @@ async def test_closed_past_and_cancelled_pages_say_so_instead_of_the_form(
         assert message in html, webinar.title
         assert "/register" not in html, webinar.title
     full_page = (await client.get(f"/w/{full.public_id}")).text
-    assert re.search(r'id="seats-left">0<', full_page)
+    assert "Мест нет: открыт лист ожидания" in full_page
+    assert "Встать в лист ожидания" in full_page  # the call to action says what it gives
     # Full is not closed: the form takes names for the waitlist, and says so.
     assert "Все места заняты. Зарегистрируйтесь, чтобы встать в лист ожидания" in full_page
     assert f"/w/{full.public_id}/register" in full_page

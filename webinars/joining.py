@@ -9,7 +9,7 @@ stored: Zoom's start_url carries a host token that expires.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -29,7 +29,7 @@ from integrations.registry import PLATFORMS
 from .connections import adapter_for_meeting
 from .models import Account, Meeting, PersonalJoin, Registration, Webinar
 from .runtime import Runtime
-from .series import held, is_series, session_of_click
+from .series import end_of, held, is_series, session_of_click
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,16 @@ def session_in_view(webinar: Webinar, now: datetime) -> int | None:
     sessions = sorted(held(webinar) or webinar.sessions, key=lambda s: s.start_at)
     later = [s for s in sessions if s.start_at > now]
     return (later[0] if later else sessions[-1]).position
+
+
+def start_in_view(webinar: Webinar, now: datetime) -> tuple[datetime, datetime]:
+    """The start and end of the meeting a member would join now: the webinar's, or for a
+    course the session on now or next (what the "Join" button and its opening time show)."""
+    position = session_in_view(webinar, now)
+    if position is None:
+        return webinar.start_at, webinar.start_at + timedelta(minutes=webinar.duration_minutes)
+    session = next(s for s in webinar.sessions if s.position == position)
+    return session.start_at, end_of(session)
 
 
 def link_in_view(meeting: Meeting, webinar: Webinar | None, now: datetime) -> MeetingLink:

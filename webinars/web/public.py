@@ -6,7 +6,7 @@ the click and redirects, so the platform link can change without re-sending anyt
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from .. import branding, calendars, feeds, joining, organizations, plan, registrations
+from .. import branding, calendars, feeds, joining, organizations, plan, registrations, sharing
+from ..catalogs import N_
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..i18n import gettext
 from ..limits import RateLimited
@@ -44,6 +45,12 @@ from .routing import route
 
 REGISTRATION_FIELDS = ("name", "email", "locale", "timezone", "organization_id")
 #: Why registration is not offered, as the page says it (English key of the RU catalog).
+#: The one thing the event page asks a visitor to do, by what registering would give them.
+CALLS_TO_ACTION = {
+    "open": N_("Register"),
+    "waitlist": N_("Join the waitlist"),
+    "approval": N_("Request a seat"),
+}
 STATE_MESSAGES = {
     "cancelled": "This webinar is cancelled.",
     "past": "This webinar has already taken place.",
@@ -123,6 +130,9 @@ def webinar_context(request: Request, webinar: Webinar, **extra: Any) -> dict[st
     period = parse_period(webinar.plan_period) if webinar.plan_period else None
     seats_left = (max(webinar.capacity - webinar.registered_count, 0)
                   if webinar.capacity is not None else None)
+    offer = ("waitlist" if seats_left == 0 else
+             "approval" if webinar.registration_mode == "approval" else "open")
+    share_url = f"{base_url(request)}/w/{webinar.public_id}"
     return {
         "webinar": webinar,
         "state": state,
@@ -138,6 +148,11 @@ def webinar_context(request: Request, webinar: Webinar, **extra: Any) -> dict[st
         "outlook_url": calendars.outlook_calendar_url(webinar, links, personal=True),
         "planned_note": (period.planned_note(locale(request))
                          if webinar.status == "planned" and period else None),
+        "cta": None if state else CALLS_TO_ACTION[offer],
+        "recording_url": webinar.recording_url if state == "past" else None,
+        "share_url": share_url,
+        "qr_url": f"/w/{webinar.public_id}/qr.svg",
+        "qr_size": sharing.QR_SIZE,
         **extra,
     }
 
@@ -227,6 +242,15 @@ async def register(request: Request) -> Response:
     return sent_page(request, public_id)
 
 
+async def webinar_qr(request: Request) -> Response:
+    """The event page's address as a QR code, for a slide or a printed poster."""
+    async with db(request) as session:
+        webinar = await feeds.get_public_webinar(session, request.path_params["public_id"])
+    return Response(sharing.qr_svg(f"{base_url(request)}/w/{webinar.public_id}"),
+                    media_type="image/svg+xml",
+                    headers={"Cache-Control": "public, max-age=86400"})
+
+
 def sent_page(request: Request, public_id: str) -> Response:
     """The one answer to every accepted registration, new or of a known address: the
     personal link went to the address. Nothing on it depends on what the database held."""
@@ -254,6 +278,8 @@ async def personal_context(request: Request, session: AsyncSession,
     confirmed = registration.status == "confirmed"
     waiting = registration.status in ("pending", "waitlisted")
     ended = calendars.end_at(webinar) <= now or webinar.status == "finished"
+    start, _end = joining.start_in_view(webinar, now)
+    join_opens_at = start - timedelta(minutes=runtime(request).config.join_opens_minutes)
     return {
         "registration": registration,
         "webinar": webinar,
@@ -264,6 +290,10 @@ async def personal_context(request: Request, session: AsyncSession,
         "ended": ended,
         "can_cancel": (confirmed or waiting) and webinar.status != "cancelled" and not ended,
         "join_address": feeds.join_address(base, registration.join_token),
+        "join_open": join_opens_at <= now,
+        "join_opens_at": join_opens_at,
+        "join_opens_minutes": runtime(request).config.join_opens_minutes,
+        "recording_url": webinar.recording_url if ended else None,
         "ics_url": f"/r/{registration.token}.ics",
         "google_url": calendars.google_calendar_url(webinar, links),
         "outlook_url": calendars.outlook_calendar_url(webinar, links, personal=True),
@@ -271,6 +301,7 @@ async def personal_context(request: Request, session: AsyncSession,
         "feeds": await feeds.feeds_of_registration(session, registration),
         "address_confirmed": registration.address_confirmed_at is not None,
         "new_feed": None,
+        "brand": await branding.brand_of(session, webinar.organization_id),
     }
 
 
@@ -379,6 +410,7 @@ routes = [
     route("/o/{slug:key}", GET=org_calendar),
     route("/w/{public_id:key}", GET=webinar_page),
     route("/w/{public_id:key}/register", POST=register),
+    route("/w/{public_id:key}/qr.svg", GET=webinar_qr),
     route("/r/{token:key}", GET=personal_page),
     route("/r/{token:key}/cancel", POST=cancel_registration),
     route("/r/{token:key}/confirm/{proof:key}", GET=confirm_address),
