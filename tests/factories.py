@@ -29,9 +29,9 @@ async def make_org(session: AsyncSession, clock: Clock, slug: str = "union", *,
 
 async def make_account(session: AsyncSession, clock: Clock, org: Organization,
                        email: str = "org@union.example", role: str = "organizer",
-                       name: str = "Организатор") -> Account:
+                       name: str = "Организатор", locale: str = "ru") -> Account:
     return await create_account(session, clock, email=email, name=name, password=PASSWORD,
-                                organization=org, role=role)
+                                organization=org, role=role, locale=locale)
 
 
 async def make_token(session: AsyncSession, clock: Clock, account: Account) -> str:
