@@ -314,7 +314,7 @@ async def test_csv_files_are_the_pages_tables_and_the_report_is_linked(
         "Sessions attended", *(f"{k} of 5" for k in range(5, -1, -1))]
     assert [int(row[1]) for row in tables["completion"][1:]] == \
         expected_completion(members)[::-1]
-    assert "12 Jan 2027, 15:00" in sessions[1][1]  # the organization's zone (Moscow)
+    assert "12 January 2027, 15:00 MSK" in sessions[1][1]  # the organization's zone (Moscow)
     # One bar per held session and one per "k of 5", with the table's numbers.
     bars = re.findall(r'<g class="bar" data-registered="(\d+)" data-attended="(\d+)">',
                       page.text)

@@ -14,15 +14,14 @@ from dataclasses import dataclass
 from datetime import date
 from functools import partial
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date
 from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import reports
 from ..errors import NotFound
-from ..i18n import gettext
+from ..i18n import format_when, gettext
 from ..reports import Counts, Period, Report
 from .common import clock, db, locale, render, require_account
 from .routing import route
@@ -98,7 +97,6 @@ def tables(report: Report, lang: str) -> dict[str, Table]:
     _ = partial(gettext, lang)
     counts = [_(h) for h in COUNT_HEADERS]
     zone = report.organization.timezone
-    tz = ZoneInfo(zone)
     own_only = _("only members of {0}").format(report.organization.name)
     return {
         "organizations": Table(
@@ -113,7 +111,7 @@ def tables(report: Report, lang: str) -> dict[str, Table]:
         "webinars": Table(
             "webinars", _("By webinar"),
             [_("When"), _("Webinar"), _("Organization"), _("Level"), _("Counted"), *counts],
-            [[format_datetime(w.start_at, "d MMM y, HH:mm", tzinfo=tz, locale=lang),
+            [[format_when(w.start_at, zone, lang),
               w.title + (f" ({_(w.status)})" if w.status == "cancelled" else "")
               + (f" · {_('course, sessions: {0}').format(w.sessions)}" if w.sessions else ""),
               w.organization_name, _(w.level),

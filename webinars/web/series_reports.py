@@ -11,14 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ..errors import NotFound
-from ..i18n import gettext
+from ..i18n import format_when, gettext
 from ..reports import Counts
 from ..series_report import SeriesReport, series_report
 from .common import db, locale, render, require_account
@@ -42,7 +40,7 @@ def of_n(lang: str, k: int, n: int) -> str:
 
 def tables(report: SeriesReport, lang: str) -> dict[str, Table]:
     _ = partial(gettext, lang)
-    tz = ZoneInfo(report.organization.timezone)
+    zone = report.organization.timezone
     n = report.held
     steps = list(range(n, -1, -1))  # n of n first, 0 last
     return {
@@ -50,8 +48,7 @@ def tables(report: SeriesReport, lang: str) -> dict[str, Table]:
             "sessions", _("By session"),
             ["№", _("When"), _("Status"), _("Registered"), _("Clicked the join address"),
              _("Attended (platform report)"), _("Attended (click or platform)")],
-            [[str(s.number), format_datetime(s.start_at, "d MMM y, HH:mm", tzinfo=tz,
-                                             locale=lang), _(s.status),
+            [[str(s.number), format_when(s.start_at, zone, lang), _(s.status),
               *([str(s.registered), str(s.clicked), str(s.platform), str(s.attended)]
                 if s.held else [NOT_HELD] * 4)]
              for s in report.sessions], [0] * len(report.sessions)),
