@@ -38,7 +38,8 @@ from ..organizations import is_admin
 from ..requests import base_url, runtime
 from ..resources import templates_dir
 from ..security import new_token
-from ..timezones import canonical_zones, is_timezone, zone_choices
+from ..timezones import is_timezone
+from .zone_picker import zone_options
 
 TEMPLATES_DIR = templates_dir()
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
@@ -50,8 +51,7 @@ templates.env.globals["format_when_both"] = format_when_both
 templates.env.globals["zone_label"] = zone_label
 templates.env.globals["duration_text"] = duration_text
 templates.env.globals["before_text"] = before_text
-templates.env.globals["zone_choices"] = zone_choices
-templates.env.globals["offered_zones"] = canonical_zones
+templates.env.globals["zone_options_html"] = zone_options
 templates.env.globals["static_url"] = static_url
 templates.env.filters["isoutc"] = lambda dt: dt.strftime("%Y-%m-%dT%H:%M:%SZ") if dt else ""
 MAX_FORM_BYTES = 64 * 1024
