@@ -48,6 +48,9 @@ REGISTRATION_LIMIT_PER_ADDRESS: int = config("REGISTRATION_LIMIT_PER_ADDRESS", c
                                              default=10)
 # Minutes before the start from which a member's "Join" button is active.
 JOIN_OPENS_MINUTES: int = config("JOIN_OPENS_MINUTES", cast=int, default=15)
+# Seconds each web process keeps a rendered public event page: the longest a change takes to
+# show on it (0 renders every visit).
+PAGE_CACHE_SECONDS: float = config("PAGE_CACHE_SECONDS", cast=float, default=1.0)
 
 # Workers (seconds). A claimed delivery belongs to its worker for DELIVERY_LEASE, renewed by the
 # worker's heartbeat every WORKER_HEARTBEAT; a worker silent for WORKER_GONE_AFTER (or, on the

@@ -90,9 +90,10 @@ def live_app(database_url: str, tmp_path: Path) -> Iterator[tuple[ServedApp, Liv
     """The product on a real port over empty tables; closed with its jobs finished."""
     served = ServedApp()
     server = LiveServer(served)
+    # The served clock stands still between steps: a kept public page would never expire.
     served.config = AppConfig(database_url=database_url, secret_key=SECRET, base_url=server.url,
                               mail_from="events@union.example", data_dir=tmp_path,
-                              credentials_keys=(CREDENTIALS_SECRET,))
+                              credentials_keys=(CREDENTIALS_SECRET,), page_cache_seconds=0)
     with server:
         with urllib.request.urlopen(f"{server.url}/healthz", timeout=10) as response:
             assert response.status == 200  # builds the runtime in the server's loop

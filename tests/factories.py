@@ -73,6 +73,6 @@ async def login(client: httpx.AsyncClient, email: str = "org@union.example",
 
 
 def csrf_from(html: str) -> str:
+    """The page's CSRF token; "" for a public page, whose form is checked by its origin."""
     match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match, "no CSRF token in the page"
-    return match.group(1)
+    return match.group(1) if match else ""

@@ -70,6 +70,7 @@ async def test_concurrent_cancellations_promote_each_waiting_member_once_in_orde
         await client.post(f"/w/{webinar.public_id}/register", data={
             "csrf_token": token, "name": f"Участник {i}", "email": f"member{i}@school.example"})
     seated = [r for r in await registrations_of(runtime, webinar.id) if r.status == "confirmed"]
+    token = csrf_from((await client.get(f"/r/{seated[0].token}")).text)  # the personal page's
 
     responses = await asyncio.gather(*[
         client.post(f"/r/{r.token}/cancel", data={"csrf_token": token}) for r in seated])

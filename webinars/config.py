@@ -51,6 +51,8 @@ class AppConfig:
     registration_limit_per_address: int = 10
     #: Minutes before a start from which the personal page's "Join" button is active.
     join_opens_minutes: int = 15
+    #: Seconds a process keeps a rendered public event page (0: render every time).
+    page_cache_seconds: float = 1.0
     host: str = "127.0.0.1"
     port: int = 8000
     #: Proxies whose X-Forwarded-For is believed; empty, the client is the connecting peer.
@@ -286,6 +288,8 @@ def load(*, host: str | None = None, port: int | None = None) -> AppConfig:
             raise ConfigError(name, "must be a whole number of at least 1")
     if not 0 <= settings.JOIN_OPENS_MINUTES <= 24 * 60:
         raise ConfigError("JOIN_OPENS_MINUTES", "must be a whole number of minutes from 0 to 1440")
+    if not 0 <= settings.PAGE_CACHE_SECONDS <= 60:
+        raise ConfigError("PAGE_CACHE_SECONDS", "must be a number of seconds from 0 to 60")
     check_worker_times(settings.DELIVERY_LEASE, settings.WORKER_HEARTBEAT,
                        settings.WORKER_GONE_AFTER, settings.RECONCILE_GRACE)
     if not 1 <= settings.PASSWORD_HASH_TIME_COST <= 20:
@@ -299,6 +303,7 @@ def load(*, host: str | None = None, port: int | None = None) -> AppConfig:
         registration_limit_per_client=settings.REGISTRATION_LIMIT_PER_CLIENT,
         registration_limit_per_address=settings.REGISTRATION_LIMIT_PER_ADDRESS,
         join_opens_minutes=settings.JOIN_OPENS_MINUTES,
+        page_cache_seconds=settings.PAGE_CACHE_SECONDS,
         database_url=database_url,
         secret_key=secret_key,
         base_url=check_url("BASE_URL", base_url, ("http", "https")),

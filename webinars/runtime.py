@@ -19,6 +19,7 @@ from .config import AppConfig
 from .connections import preset_adapters
 from .db import Sessionmaker, make_engine, make_sessionmaker
 from .mailer import Mailer, make_mailer
+from .page_cache import PageCache
 from .queue import Queue
 from .security import use_hash_cost
 
@@ -63,6 +64,8 @@ class Runtime:
     webhook_resolver: Any = None
     #: OAuth tokens of platform connections, shared by every job and request of the process.
     tokens: TokenCache = field(default_factory=TokenCache)
+    #: Public event pages as last rendered by this process (`webinars.page_cache`).
+    pages: PageCache = field(default_factory=PageCache)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def job_context(self) -> WorkerContext:

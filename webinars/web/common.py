@@ -90,6 +90,36 @@ def csrf_token(request: Request) -> str:
     return str(token)
 
 
+class LazyCsrfToken:
+    """The CSRF token as a page prints it, made only when a page prints it: a page without a
+    form leaves the visitor's session (and so their cookies) untouched."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+
+    def __str__(self) -> str:
+        return csrf_token(self.request)
+
+    __html__ = __str__
+
+
+def same_origin(request: Request) -> bool:
+    """Whether a browser sent this request from one of our own pages.
+
+    Browsers say where a request comes from (`Sec-Fetch-Site`, else `Origin`) and a page on
+    another site cannot hide it; a client that says neither is no browser, so no visitor's
+    cookies can be lent to it by a forged form.
+    """
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    own = {base_url(request).rstrip("/"), f"{request.url.scheme}://{request.url.netloc}"}
+    return origin in own
+
+
 async def read_body(request: Request, limit: int = MAX_FORM_BYTES) -> bytes:
     """The request body, refused with 413 beyond `limit` (declared or actually sent)."""
     length = request.headers.get("content-length")
@@ -103,8 +133,11 @@ async def read_body(request: Request, limit: int = MAX_FORM_BYTES) -> bytes:
     return bytes(body)
 
 
-async def read_form(request: Request) -> FormData:
+async def read_form(request: Request, *, public: bool = False) -> FormData:
     """Parse a posted form and check its CSRF token; a forged or stale form gets 403.
+
+    A `public` form (one an anonymous visitor sends from a page kept in `PageCache`) carries
+    no token: it is checked by the request's origin instead.
 
     Our pages post `application/x-www-form-urlencoded` only. The body must be UTF-8 all the
     way through (Starlette's parser would quietly turn bad bytes into other characters, which
@@ -121,6 +154,10 @@ async def read_form(request: Request) -> FormData:
         raise HTTPException(400, "the form is not valid UTF-8 text") from exc
     fields: list[tuple[str, str | UploadFile]] = list(pairs)
     form = FormData(fields)
+    if public:
+        if not same_origin(request):
+            raise HTTPException(403, "send the form from this site's own page")
+        return form
     sent = form.get("csrf_token")
     expected = request.session.get("csrf")
     if not isinstance(sent, str) or not expected or not hmac.compare_digest(sent, expected):
@@ -190,7 +227,7 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
     ctx: dict[str, Any] = {
         "request": request,
         "lang": lang,
-        "csrf_token": csrf_token(request),
+        "csrf_token": LazyCsrfToken(request),
         "signed_in": signed_in(request),
         "base_url": base_url(request),
         "now": runtime(request).clock.now(),

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from .. import branding, calendars, feeds, joining, organizations, plan, registrations, sharing
 from ..catalogs import N_
@@ -28,6 +28,7 @@ from ..scheduling import upcoming_query
 from ..validation import registration_input
 from .adoption import can_adopt
 from .common import (
+    browser_zone,
     client_address,
     clock,
     db,
@@ -181,17 +182,28 @@ async def member_organizations(session: AsyncSession, webinar: Webinar) -> list[
 
 
 async def webinar_page(request: Request) -> Response:
+    rt = runtime(request)
+    public_id = request.path_params["public_id"]
+    key = (None if signed_in(request) else
+           (public_id, locale(request), browser_zone(request) or ""))
+    now = rt.clock.now()
+    if key is not None and (body := rt.pages.get(key, now, rt.config.page_cache_seconds)):
+        return HTMLResponse(body, headers={"Cache-Control": "no-store"})
     async with db(request) as session:
-        webinar = await feeds.get_public_webinar(session, request.path_params["public_id"])
+        webinar = await feeds.get_public_webinar(session, public_id)
         orgs = await member_organizations(session, webinar)
         adopt = signed_in(request) and await can_adopt(request, session, webinar)
         brand = await branding.brand_of(session, webinar.organization_id)
-    return render(request, "pages/webinar.html",
-                  webinar_context(request, webinar, member_orgs=orgs, adopt=adopt, brand=brand))
+    response = render(request, "pages/webinar.html",
+                      webinar_context(request, webinar, member_orgs=orgs, adopt=adopt,
+                                      brand=brand))
+    if key is not None and rt.config.page_cache_seconds > 0:
+        rt.pages.put(key, now, bytes(response.body))
+    return response
 
 
 async def register(request: Request) -> Response:
-    form = await read_form(request)
+    form = await read_form(request, public=True)
     data = form_dict(form, *REGISTRATION_FIELDS)  # anything else in the form is ignored
     lang = locale(request)
     public_id = request.path_params["public_id"]
@@ -239,6 +251,7 @@ async def register(request: Request) -> Response:
             webinar = await feeds.get_public_webinar(session, public_id)  # fresh state for the page
             return conflict_page(request, webinar, exc.code, values, orgs, brand)
     request.session.setdefault("locale", lang)  # this browser keeps the language it used
+    runtime(request).pages.forget(public_id)  # the seats it shows have changed
     return sent_page(request, public_id)
 
 
@@ -374,6 +387,7 @@ async def cancel_registration(request: Request) -> Response:
                                           status_code=409))
         await registrations.cancel(session, clock(request), registration)
         await commit(request, session)
+        runtime(request).pages.forget(registration.webinar.public_id)  # a seat came free
     return redirect(f"/r/{token}")
 
 

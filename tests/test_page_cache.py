@@ -1,0 +1,106 @@
+"""A burst of visitors to one event page: the page is rendered once and served from memory,
+carries nothing personal (no cookie, no token), shows a change within PAGE_CACHE_SECONDS, and
+each language and zone gets its own page."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from webinars.clock import FixedClock
+from webinars.config import AppConfig
+from webinars.models import Webinar
+from webinars.queue import InProcessQueue
+from webinars.runtime import Runtime
+
+from .factories import login
+from .test_public_pages import open_webinar, post_registration
+
+
+@pytest.fixture
+def config(config: AppConfig) -> AppConfig:
+    """The suite's config, with public pages kept as in production."""
+    return dataclasses.replace(config, page_cache_seconds=1.0)
+
+
+@contextmanager
+def statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def count(*args: Any) -> None:
+        seen.append(str(args[2]))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+
+
+async def test_a_burst_is_served_from_one_render_with_nothing_personal(
+    client: httpx.AsyncClient, session: AsyncSession, clock: FixedClock,
+    queue: InProcessQueue, runtime: Runtime,
+) -> None:
+    webinar = await open_webinar(session, queue, clock, capacity=40)
+    first = await client.get(f"/w/{webinar.public_id}")
+    assert first.status_code == 200
+    assert "set-cookie" not in first.headers and 'name="csrf_token"' not in first.text
+    with statements(runtime.engine) as seen:
+        for _ in range(20):
+            again = await client.get(f"/w/{webinar.public_id}")
+            assert again.text == first.text
+            assert again.headers["content-security-policy"] == first.headers[
+                "content-security-policy"]
+    assert seen == []  # not one query for twenty visitors
+
+    # Registering here shows the seat gone at once.
+    assert (await post_registration(client, webinar)).status_code == 200
+    client.cookies.clear()
+    assert "Осталось 39 мест из 40" in (await client.get(f"/w/{webinar.public_id}")).text
+
+
+async def test_a_change_made_elsewhere_shows_within_the_cache_time(
+    client: httpx.AsyncClient, session: AsyncSession, clock: FixedClock,
+    queue: InProcessQueue, runtime: Runtime,
+) -> None:
+    webinar = await open_webinar(session, queue, clock)
+    assert "Вебинар о новых медиа" in (await client.get(f"/w/{webinar.public_id}")).text
+    async with runtime.sessionmaker() as s:  # as another process would, behind this one's back
+        row = await s.get(Webinar, webinar.id)
+        assert row is not None
+        row.title = "Новое название"
+        await s.commit()
+    clock.advance(timedelta(seconds=0.5))
+    assert "Вебинар о новых медиа" in (await client.get(f"/w/{webinar.public_id}")).text
+    clock.advance(timedelta(seconds=0.5))
+    assert "Новое название" in (await client.get(f"/w/{webinar.public_id}")).text
+
+
+async def test_each_language_and_zone_has_its_own_page_and_organizers_get_theirs(
+    client: httpx.AsyncClient, session: AsyncSession, clock: FixedClock,
+    queue: InProcessQueue,
+) -> None:
+    webinar = await open_webinar(session, queue, clock)
+    path = f"/w/{webinar.public_id}"
+    russian = (await client.get(path)).text
+    english = (await client.get(path, headers={"accept-language": "en"})).text
+    assert "Зарегистрироваться" in russian and "Register" in english
+    client.cookies.set("tz", "Asia/Novosibirsk")
+    novosibirsk = await client.get(path)
+    assert "(19:00 КРАС)" in novosibirsk.text and "(19:00 КРАС)" not in russian
+    client.cookies.clear()
+    assert (await client.get(path)).text == russian
+
+    await login(client)  # the federation's organizer, made with the webinar
+    signed_in = (await client.get(path)).text
+    assert 'action="/logout"' in signed_in and 'action="/logout"' not in russian
+    client.cookies.clear()
+    assert 'action="/logout"' not in (await client.get(path)).text
