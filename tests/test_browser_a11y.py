@@ -7,8 +7,9 @@ not scanned here fails the test, so a new page cannot escape the scan. axe-core 
 as an inline script, which the Content-Security-Policy forbids; this test alone opens its
 browser contexts with `bypass_csp` (tests/test_browser_csp.py checks the policy in force).
 
-One browser, one context per language and width, the pages visited in a loop; every finding
-of the whole run is listed in one assertion (page, language, width, rule and element).
+One browser, one context per language, the pages visited in a loop and each checked at both
+widths by resizing the window; every finding of the whole run is listed in one assertion
+(page, language, width, rule and element).
 Wiring (server loop, Playwright thread) is explained in tests/browser.py.
 """
 
@@ -40,8 +41,12 @@ from .test_routing import flat_routes
 pytestmark = pytest.mark.browser
 
 AXE = Path(__file__).parent / "js" / "node_modules" / "axe-core" / "axe.min.js"
-LANGUAGES = ("ru", "en")
-WIDTHS = (360, 1280)
+#: Each language with the widths its pages are checked at, the first of them with axe-core
+#: too: the phone layout for Russian (most members), the desktop one for English, so both
+#: layouts and both languages are scanned. A page is loaded once per language and the window
+#: resized; every axe run costs a third of a second a page.
+WIDTHS = {"ru": (360, 1280), "en": (1280, 360)}
+HEIGHT = 800
 ZONE = "Europe/Moscow"
 
 #: GET routes that answer with something other than a page, and why they are not scanned.
@@ -111,7 +116,7 @@ class Visit:
 class Site:
     public: list[Visit]
     organizer: list[Visit]
-    register_path: str  # the event page whose form a member fills in
+    paths: dict[str, str]  # the event page a member registers on, the invitation's link
     ids: dict[str, int]  # rows the organizer's forms are on
 
 
@@ -235,59 +240,93 @@ async def seed(served: ServedApp) -> Site:
         Visit("series report", f"/organizations/{o}/reports/series/{course.id}"),
         Visit("password", "/account/password"),
     ]
-    return Site(public, organizer, f"/w/{opened.public_id}",
+    return Site(public, organizer, {"event": f"/w/{opened.public_id}",
+                                    "setup": f"/account/setup/{setup}"},
                 {"org": o, "webinar": w, "course": course.id})
 
 
-#: Forms sent back with their errors, as (name, page, the form's CSS selector): each is sent
-#: empty, past the browser's own checks, and the page that answers is scanned too.
-MEMBER_FORMS = [
-    ("registration form with errors", "{event}", "form[action$='/register']"),
+#: Forms sent back with their errors: (name, page, the form's CSS selector, values to type
+#: after every visible field is emptied). Each is sent past the browser's own checks, and the
+#: page that answers must have its error summary and pass the scan too.
+MEMBER_FORMS: list[tuple[str, str, str, dict[str, str]]] = [
+    ("registration form with errors", "{event}", "form[action$='/register']", {}),
+    ("login with errors", "/login", "main form[action='/login']", {}),
+    ("set a password with errors", "{setup}", "main form", {}),
 ]
-ORGANIZER_FORMS = [
-    ("webinar form with errors", "/webinars/new", "form[action='/webinars/new']"),
+ORGANIZER_FORMS: list[tuple[str, str, str, dict[str, str]]] = [
+    ("webinar form with errors", "/webinars/new", "form[action='/webinars/new']", {}),
+    ("series with errors", "/webinars/{course}/series", "form[action$='/series']", {}),
+    ("adopt with errors", "/webinars/{webinar}/adopt", "form:has(input[value=copy])",
+     {"#copy-capacity": "-5"}),
+    ("tokens with errors", "/tokens", "form[action='/tokens']", {}),
+    ("webhooks with errors", "/organizations/{org}/webhooks", "form[action$='/webhooks']", {}),
+    ("platforms with errors", "/organizations/{org}/platforms",
+     "form[action$='/platforms/bigbluebutton']", {}),
+    ("organizations with errors", "/organizations", "form[action='/organizations/new']", {}),
+    ("organization edit with errors", "/organizations/{org}/edit", "form[action$='/edit']",
+     {"#color": "red"}),
+    ("people with errors", "/people", "form[action='/people/invite']", {}),
+    ("password with errors", "/account/password", "form[action='/account/password']", {}),
 ]
+#: Empties the form's fields a person types in (hidden ones, choices and buttons stay).
+EMPTY_FORM = """(f) => {
+  f.noValidate = true;
+  for (const e of f.querySelectorAll("input, textarea")) {
+    if (!["hidden", "radio", "checkbox", "submit", "file"].includes(e.type)) e.value = "";
+  }
+}"""
 
 
 class Scan:
-    """Visits pages in one context and collects what is wrong with them."""
+    """Visits pages in one language's context and collects what is wrong with them."""
 
-    def __init__(self, context: BrowserContext, base: str, label: str) -> None:
+    def __init__(self, context: BrowserContext, base: str, lang: str) -> None:
         self.page: Page = context.new_page()
-        self.base, self.label = base, label
+        self.base, self.lang = base, lang
         self.findings: list[str] = []
         self.paths: list[str] = []
 
     def visit(self, visit: Visit) -> None:
         response = self.page.goto(self.base + visit.path, wait_until="load")
         assert response is not None
-        where = f"{visit.name} ({visit.path}) [{self.label}]"
+        where = f"{visit.name} ({visit.path})"
         if response.status != visit.status:
-            self.findings.append(f"{where}: answered {response.status}, not {visit.status}")
+            self.findings.append(f"{where} [{self.lang}]: answered {response.status}, "
+                                 f"not {visit.status}")
             return
         self.paths.append(self.page.url.removeprefix(self.base).split("?")[0])
         self.check(where)
 
     def check(self, where: str) -> None:
-        overflow = self.page.evaluate(FIND_OVERFLOW)
-        if overflow is not None:
-            self.findings.append(
-                f"{where}: {overflow['scroll']} px wide on a {overflow['width']} px screen; "
-                f"sticking out: {', '.join(overflow['culprits']) or '?'}")
-        for v in self.page.evaluate(RUN_AXE):
-            self.findings.append(f"{where}: axe {v['id']} ({v['impact']}): {v['help']} at "
-                                 f"{'; '.join(v['targets'])}")
+        """At each width: nothing wider than the window; at the first, axe-core's rules."""
+        first, *others = WIDTHS[self.lang]
+        for width in (first, *others):
+            self.page.set_viewport_size({"width": width, "height": HEIGHT})
+            label = f"{where} [{self.lang}, {width} px]"
+            overflow = self.page.evaluate(FIND_OVERFLOW)
+            if overflow is not None:
+                self.findings.append(
+                    f"{label}: {overflow['scroll']} px wide on a {overflow['width']} px "
+                    f"screen; sticking out: {', '.join(overflow['culprits']) or '?'}")
+            for v in self.page.evaluate(RUN_AXE) if width == first else ():
+                self.findings.append(f"{label}: axe {v['id']} ({v['impact']}): {v['help']} "
+                                     f"at {'; '.join(v['targets'])}")
+        self.page.set_viewport_size({"width": first, "height": HEIGHT})
 
-    def send_empty(self, name: str, path: str, form: str) -> None:
-        """Open `path`, send `form` empty past the browser's checks, scan the answer."""
+    def send_empty(self, name: str, path: str, form: str, values: dict[str, str]) -> None:
+        """Open `path`, send `form` emptied (then `values` typed) past the browser's checks,
+        and scan the page that answers."""
         self.page.goto(self.base + path, wait_until="load")
-        self.page.locator(form).evaluate("f => { f.noValidate = true; }")
+        self.page.locator(form).evaluate(EMPTY_FORM)
+        for selector, value in values.items():
+            self.page.fill(selector, value)
         with self.page.expect_navigation(wait_until="load"):
             self.page.locator(f"{form} button[type=submit]").last.click()
-        where = f"{name} ({path}) [{self.label}]"
-        summary = self.page.locator("#error-summary")
-        if summary.count() == 0:
-            self.findings.append(f"{where}: no error summary")
+        where = f"{name} ({path})"
+        if self.page.locator("#error-summary").count() == 0:
+            self.findings.append(f"{where} [{self.lang}]: no error summary")
+        elif not self.page.evaluate("document.activeElement.id === 'error-summary'"):
+            self.findings.append(f"{where} [{self.lang}]: the error summary is not focused")
         self.check(where)
 
     def log_in(self) -> None:
@@ -322,29 +361,27 @@ def test_every_page_passes_axe_and_fits_the_screen(live: tuple[ServedApp, LiveSe
     visited: set[str] = set()
 
     def scenario(browser: Browser) -> None:
-        for lang in LANGUAGES:
-            for width in WIDTHS:
-                context = browser.new_context(
-                    bypass_csp=True, viewport={"width": width, "height": 800},
-                    locale="ru-RU" if lang == "ru" else "en-GB", timezone_id=ZONE)
-                # The browser's zone is known from the start: no page reloads itself in it.
-                context.add_cookies([{"name": "tz", "value": "Europe%2FMoscow",
-                                      "url": server.url}])
-                context.add_init_script(script=axe)  # in every page, before its own code
-                scan = Scan(context, server.url, f"{lang}, {width} px")
-                scan.page.goto(f"{server.url}/login?lang={lang}")
-                for visit in site.public:
-                    scan.visit(visit)
-                for name, path, form in MEMBER_FORMS:
-                    scan.send_empty(name, path.format(event=site.register_path), form)
-                scan.log_in()
-                for visit in site.organizer:
-                    scan.visit(visit)
-                for name, path, form in ORGANIZER_FORMS:
-                    scan.send_empty(name, path.format(**site.ids), form)
-                findings.extend(scan.findings)
-                visited.update(scan.paths)
-                context.close()
+        for lang, widths in WIDTHS.items():
+            context = browser.new_context(
+                bypass_csp=True, viewport={"width": widths[0], "height": HEIGHT},
+                locale="ru-RU" if lang == "ru" else "en-GB", timezone_id=ZONE)
+            # The browser's zone is known from the start: no page reloads itself in it.
+            context.add_cookies([{"name": "tz", "value": "Europe%2FMoscow", "url": server.url}])
+            context.add_init_script(script=axe)  # in every page, before its own code
+            scan = Scan(context, server.url, lang)
+            scan.page.goto(f"{server.url}/login?lang={lang}")
+            for visit in site.public:
+                scan.visit(visit)
+            for name, path, form, values in MEMBER_FORMS:
+                scan.send_empty(name, path.format(**site.paths), form, values)
+            scan.log_in()
+            for visit in site.organizer:
+                scan.visit(visit)
+            for name, path, form, values in ORGANIZER_FORMS:
+                scan.send_empty(name, path.format(**site.ids), form, values)
+            findings.extend(scan.findings)
+            visited.update(scan.paths)
+            context.close()
 
     in_browser_thread(scenario)
     assert served.app is not None
