@@ -1,6 +1,7 @@
-"""Every page of the product in Chromium, in Russian and in English, on a phone (360 px) and a
-desktop (1280 px): axe-core finds no violation (every impact, its default rules, colour
-contrast included) and nothing is wider than the screen.
+"""Every page of the product in Chromium, in Russian and in English: axe-core finds no
+violation (every impact, its default rules, colour contrast included; Russian in the phone
+layout, English in the desktop one) and nothing is wider than the screen, on a phone (360 px)
+and a desktop (1280 px), in either language.
 
 The pages are found from the app's route table: a GET route that answers with a page and is
 not scanned here fails the test, so a new page cannot escape the scan. axe-core is injected
@@ -18,15 +19,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, Page
 from sqlalchemy import select
 from starlette.routing import compile_path
 
-from webinars import adoption, registrations, series, webhooks
+from webinars import adoption, branding, registrations, series, webhooks
 from webinars.clock import FixedClock
 from webinars.models import OutboxMessage
 from webinars.people import INVITE_LIFETIME, invite, password_link_token
@@ -127,8 +130,8 @@ def live(database_url: str, tmp_path: Path) -> Iterator[tuple[ServedApp, LiveSer
 
 
 async def seed(served: ServedApp) -> Site:
-    """A tree with an admin, events in every state a page shows, registrations in every
-    status, a course, a token, a webhook, an adoption and an invited organizer."""
+    """A branded tree with an admin, events in every state a page shows, registrations in
+    every status, a course, a token, a webhook, an adoption and an invited organizer."""
     runtime = served.runtime
     assert runtime is not None
     clock = served.clock
@@ -140,6 +143,12 @@ async def seed(served: ServedApp) -> Site:
         await make_org(s, clock, "school-12", parent=ural, name="Первичная организация школы № 12",
                        timezone="Asia/Yekaterinburg", level="primary")
         admin = await make_account(s, clock, union, role="admin", name="Анна Админова")
+        # The brand's colour replaces the accent of buttons and links on its pages.
+        await branding.set_style(s, clock, union.id, color="#8a1538",
+                                 description="Общероссийский профсоюз образования")
+        logo = BytesIO()
+        Image.new("RGB", (240, 120), (138, 21, 56)).save(logo, format="PNG")
+        await branding.set_logo(s, clock, union.id, logo.getvalue())
         opened = await make_webinar(
             s, clock, admin, union, title="Медиашкола профактива", capacity=30,
             description="Как вести сообщество профсоюза в соцсетях.\nПрактикум и разбор.",
