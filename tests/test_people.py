@@ -95,6 +95,8 @@ async def test_an_admin_imports_a_region_invites_an_organizer_who_plans_an_event
         assert school.parent_id == district.id and school.timezone == "Europe/Samara"
         assert school.level == "primary" and school.name == "Школа № 3"
 
+    listed = (await client.get("/organizations")).text
+    assert "Самара (САМ, UTC+4)" in listed and "Europe/Samara" not in listed  # a city, no IANA
     again = await upload(client, region_csv(","))  # idempotent, whichever separator
     assert 'id="created-count">0<' in again.text and 'id="unchanged-count">24<' in again.text
     assert await org_count(runtime) == 25
@@ -153,6 +155,48 @@ async def test_a_bad_file_reports_every_bad_line_and_writes_nothing(
     items = re.findall(r"<li>(.*?)</li>", response.text)
     assert [re.match(r"(Строка|Line) (\d+)", i).group(2) for i in items] == [  # type: ignore[union-attr]
         "26", "27", "28", "29", "30"]
+    assert await org_count(runtime) == 1
+
+
+async def test_the_reasons_for_bad_lines_are_in_the_admins_language(
+    runtime: Runtime, client: httpx.AsyncClient, clock: FixedClock
+) -> None:
+    await setup_admin(runtime, clock)
+    await login(client, "admin@union.example")
+    good = region_csv().decode("utf-8").splitlines()
+    bad = "\n".join([*good, "Bad Slug;Школа;primary;samara-m1;",
+                     "samara-s99;Школа 99;school;samara-m1;",
+                     "samara-s98;Школа 98;primary;nowhere;",
+                     "samara-s1;Дубль;primary;samara-m1;",
+                     "samara-s97;;primary;samara-m1;Mars/Base"]).encode("utf-8")
+    levels = "federal, regional, municipal, primary, other"
+    expected = {
+        "ru": ["Строка 26: slug: от 1 до 63 строчных латинских букв, цифр и дефисов",
+               f"Строка 27: level: допустимые значения: {levels}",
+               "Строка 28: parent_slug: организации nowhere нет ни в файле, ни в системе",
+               "Строка 29: slug: samara-s1 уже есть в строке 6",
+               ("Строка 30: name: от 1 до 200 символов; "
+                "timezone: Mars/Base — не часовой пояс IANA")],
+        "en": ["Line 26: slug: use 1-63 lower-case latin letters, digits and hyphens",
+               f"Line 27: level: must be one of {levels}",
+               "Line 28: parent_slug: no organization nowhere in the file or stored",
+               "Line 29: slug: samara-s1 is already on line 6",
+               ("Line 30: name: must be 1 to 200 characters; "
+                "timezone: Mars/Base is not an IANA time zone")],
+    }
+    for lang, lines in expected.items():
+        await client.get("/organizations", params={"lang": lang})  # the admin's choice
+        response = await upload(client, bad)
+        assert response.status_code == 422
+        items = re.findall(r'<ul class="import-problems">(.*?)</ul>', response.text, re.DOTALL)
+        assert re.findall(r"<li>(.*?)</li>", items[0]) == lines, lang
+    # A file that is not text at all, and one without the columns: the file's own reasons.
+    await client.get("/organizations", params={"lang": "ru"})
+    unreadable = await upload(client, b"slug;name\xff\xfe")
+    assert "<li>файл не в кодировке UTF-8 (байт 10)</li>" in unreadable.text
+    headless = await upload(client, "name;level\nШкола;primary".encode())
+    assert ("<li>Строка 1: нет столбцов: slug, parent_slug; "
+            "нужны slug,name,level,parent_slug,timezone</li>") in headless.text
     assert await org_count(runtime) == 1
 
 

@@ -248,7 +248,7 @@ def cmd_org_import(args: argparse.Namespace, config: AppConfig) -> int:
     except ImportFailed as exc:
         if sys.stderr.isatty():
             print(file=sys.stderr)  # below the bar
-        for line, reason in exc.problems:
+        for line, reason in exc.lines():  # in English, as the rest of the command line
             print(f"{args.file}:{line}: {reason}" if line else f"{args.file}: {reason}",
                   file=sys.stderr)
         return fail(f"{len(exc.problems)} problem(s); nothing was imported")

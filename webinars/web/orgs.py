@@ -197,8 +197,8 @@ async def import_csv(request: Request) -> Response:
                                         administered=administered)
         except ImportFailed as exc:
             await session.rollback()
-            problems = [(line, reason_text(lang, reason)) for line, reason in exc.problems]
-            return await tree_page(request, status_code=422, report={"problems": problems})
+            return await tree_page(request, status_code=422,
+                                   report={"problems": exc.lines(lang)})
         await session.commit()
     return await tree_page(request, report={
         "created": outcome.created, "updated": outcome.updated,
