@@ -126,3 +126,19 @@ def test_org_import_creates_then_leaves_every_row(target: Target,
     assert f"first import:  45 rows in {figures.first:.2f} s" in printed
     assert "(45 left as they were)" in printed
     assert f"PostgreSQL database {target.database}, Redis {target.redis_url}" in printed
+
+
+def test_the_event_page_bench_measures_both_servers_and_the_page_stays_right(
+        target: Target, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import pages
+
+    figures = pages.main(["--rounds", "1", "--seconds", "1", "--connections", "4", "--writes"],
+                         log_dir=tmp_path)
+    printed = capsys.readouterr().out
+
+    assert len(figures.product) == len(figures.bare) == 1
+    assert sane(figures.product[0], 1, 1_000_000) and sane(figures.bare[0], 1, 1_000_000)
+    assert sane(figures.product_p99[0], 0, 30) and sane(figures.bare_p99[0], 0, 30)
+    assert figures.registrations >= 1, "a registration went in during the run"
+    assert figures.seats_shown == figures.seats_expected, "the page shows the seats left"
+    assert f"product / bare: {figures.ratio:.2f}" in printed
