@@ -210,7 +210,10 @@ def create_app(runtime: Runtime | None = None, *, config: AppConfig | None = Non
         finally:
             await built.close()
 
+    # Starlette tries routes in order: the public pages a crowd comes to are tried first (no
+    # other route's path matches theirs; tests/test_routing.py checks every route answers).
     routes = [
+        *public.routes,
         route("/", GET=home),
         route("/healthz", GET=healthz),
         Mount("/static", StaticAssets(), name="static"),
@@ -218,7 +221,6 @@ def create_app(runtime: Runtime | None = None, *, config: AppConfig | None = Non
         *organizer.routes,
         *adoption.routes,
         *series.routes,
-        *public.routes,
         *plan.routes,
         *feeds.routes,
         *outbox.routes,
