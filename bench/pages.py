@@ -31,16 +31,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import (
-    BASE_URL,
-    MAIL_FROM,
-    SECRET,
-    Target,
-    free_port,
-    prepare,
-    product_env,
-    seed,
-)
+from bench.common import BASE_URL, MAIL_FROM, SECRET, Target, prepare, product_env, seed
+from bench.web import Server
 
 CAPACITY = 100_000
 BARE_APP = "bench.bare_page:app"
@@ -71,39 +63,6 @@ def wrk(url: str, seconds: int, connections: int) -> tuple[float, float]:
     value, unit = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", out,  # type: ignore[union-attr]
                             re.MULTILINE).groups()
     return rate, float(value) * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[unit]
-
-
-class Server:
-    """A uvicorn process on a free port, up once it answers `probe`."""
-
-    def __init__(self, command: list[str], env: dict[str, str], log: Path, probe: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        env = {**env, "PORT": str(self.port), "HOST": "127.0.0.1"}
-        with log.open("wb") as handle:
-            self.process = subprocess.Popen([*command, "--port", str(self.port)], env=env,
-                                            stdout=handle, stderr=subprocess.STDOUT,
-                                            cwd=Path(__file__).resolve().parents[1])
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(self.url + probe, timeout=2) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise SystemExit(f"{command[0]} did not start:\n{log.read_text()[-2000:]}")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
 
 
 class Registrations(threading.Thread):

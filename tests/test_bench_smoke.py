@@ -142,3 +142,17 @@ def test_the_event_page_bench_measures_both_servers_and_the_page_stays_right(
     assert figures.registrations >= 1, "a registration went in during the run"
     assert figures.seats_shown == figures.seats_expected, "the page shows the seats left"
     assert f"product / bare: {figures.ratio:.2f}" in printed
+
+
+def test_a_rush_of_registrations_fills_the_seats_exactly(
+        target: Target, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import registrations
+
+    figures = registrations.main(["--members", "20", "--capacity", "5"], log_dir=tmp_path)
+    printed = capsys.readouterr().out
+
+    assert figures.statuses == {200: 20}, "every member got the page, no 5xx"
+    assert (figures.confirmed, figures.waitlisted, figures.counter) == (5, 15, 5)
+    assert figures.exact and len(figures.latencies) == 20
+    assert sane(figures.p99, 0, 60) and f"p99 {figures.p99 * 1000:.0f} ms" in printed
+    assert "database: 5 seated, 15 waitlisted, seat counter 5 — exact" in printed
