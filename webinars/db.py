@@ -95,8 +95,11 @@ def dropped(dbapi_connection: Any) -> bool:
     sock = transport.get_extra_info("socket") if transport is not None else None
     if sock is None:
         return False
+    fd = sock.fileno()
+    if fd < 0:  # the transport has let go of its socket: closing
+        return True
     poller = select.poll()
-    poller.register(sock.fileno(), select.POLLIN | select.POLLPRI)
+    poller.register(fd, select.POLLIN | select.POLLPRI)
     return bool(poller.poll(0))  # readable while idle: a FATAL message or the end of stream
 
 
