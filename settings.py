@@ -20,6 +20,15 @@ DATA_DIR: str = config("DATA_DIR", default="data")
 # Storage and queue
 DATABASE_URL: str | None = config("DATABASE_URL", default=None)
 REDIS_URL: str | None = config("REDIS_URL", default=None)
+# PostgreSQL connections of each process (every `webinars serve` process and every worker has
+# its own pool): DATABASE_POOL_SIZE kept open, up to DATABASE_MAX_OVERFLOW more under load;
+# the sum over all processes must stay below the server's max_connections. A connection is
+# replaced after DATABASE_POOL_RECYCLE seconds; a request waits DATABASE_POOL_TIMEOUT seconds
+# for a free one before it fails. (docs/deploy.md: how to size them.)
+DATABASE_POOL_SIZE: int = config("DATABASE_POOL_SIZE", cast=int, default=5)
+DATABASE_MAX_OVERFLOW: int = config("DATABASE_MAX_OVERFLOW", cast=int, default=10)
+DATABASE_POOL_RECYCLE: float = config("DATABASE_POOL_RECYCLE", cast=float, default=1800.0)
+DATABASE_POOL_TIMEOUT: float = config("DATABASE_POOL_TIMEOUT", cast=float, default=30.0)
 
 # Mail
 SMTP_URL: Secret | None = config("SMTP_URL", cast=Secret, default=None)

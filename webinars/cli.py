@@ -9,13 +9,14 @@ import logging
 import sys
 from collections.abc import Sequence
 
-import uvicorn
 from sqlalchemy import func, select
-from starlette.types import ASGIApp
 
 from .clock import SystemClock
 from .config import AppConfig, ConfigError, load
 from .errors import ValidationFailed
+from .serving import STARTUP_FAILURE, serve, uvicorn_config
+
+__all__ = ["STARTUP_FAILURE", "main", "parser", "uvicorn_config"]
 
 log = logging.getLogger("webinars")
 
@@ -54,32 +55,6 @@ async def bootstrap_first_organizer(config: AppConfig) -> str | None:
     return password
 
 
-def uvicorn_config(app: ASGIApp, config: AppConfig) -> uvicorn.Config:
-    """How `run` and `serve` listen. X-Forwarded-For and -Proto are believed only from the
-    FORWARDED_ALLOW_IPS proxies; with none, the client is the peer (the login rate limit counts
-    by it, so a header anyone can send must not choose it). The app's lifespan builds what it
-    serves with, so a failed start-up stops the server instead of serving without it."""
-    trusted = list(config.forwarded_allow_ips)
-    return uvicorn.Config(app, host=config.host, port=config.port, log_level="info",
-                          proxy_headers=bool(trusted), forwarded_allow_ips=trusted, lifespan="on")
-
-
-#: uvicorn's exit status when the app did not start (its lifespan failed).
-STARTUP_FAILURE = 3
-
-
-def serve(config: AppConfig, *, in_process: bool) -> int:
-    """Serve the app until stopped; its lifespan builds and closes the runtime and the queue."""
-    from .app import create_app
-    from .logs import install
-
-    app = create_app(config=config, in_process=in_process)
-    install()
-    server = uvicorn.Server(uvicorn_config(app, config))
-    asyncio.run(server.serve())
-    return 0 if server.started else STARTUP_FAILURE
-
-
 def cmd_run(args: argparse.Namespace, config: AppConfig) -> int:
     from .migrate import upgrade
 
@@ -105,8 +80,9 @@ def cmd_run(args: argparse.Namespace, config: AppConfig) -> int:
 def cmd_serve(args: argparse.Namespace, config: AppConfig) -> int:
     if not config.redis_url:
         return fail("setting REDIS_URL is required for `serve` (use `webinars run` without Redis)")
-    print(f"Webinars is serving at {config.base_url}/", flush=True)
-    return serve(config, in_process=False)
+    workers = f" in {args.workers} processes" if args.workers > 1 else ""
+    print(f"Webinars is serving at {config.base_url}/{workers}", flush=True)
+    return serve(config, in_process=False, workers=args.workers)
 
 
 def cmd_worker(args: argparse.Namespace, config: AppConfig) -> int:
@@ -330,6 +306,12 @@ def port_number(value: str) -> int:
     return int(value)
 
 
+def process_count(value: str) -> int:
+    if not value.isdigit() or not 0 < int(value) <= 256:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of processes from 1 to 256")
+    return int(value)
+
+
 def listen_arguments(p: argparse.ArgumentParser) -> None:
     """uvicorn's names; an unset BASE_URL follows them."""
     p.add_argument("--host", help="address to listen on (default: the HOST setting, 127.0.0.1)")
@@ -353,6 +335,9 @@ def parser() -> argparse.ArgumentParser:
                                description="Start the web app only; jobs are put on Redis "
                                "(REDIS_URL) for `webinars worker`.")
     listen_arguments(serve_cmd)
+    serve_cmd.add_argument("--workers", type=process_count, default=1, metavar="N",
+                           help="web processes sharing the port, each with its own database "
+                           "pool (default: 1, served by this process)")
     serve_cmd.set_defaults(handler=cmd_serve)
     w = sub.add_parser("worker", help="arq worker on REDIS_URL",
                        description="Run the arq worker: meeting creation, e-mail deliveries, "

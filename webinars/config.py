@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from integrations.registry import CONNECTABLE
 
+from .db import PoolSettings
 from .timezones import is_timezone
 
 SUPPORTED_LOCALES = ("ru", "en")
@@ -76,6 +77,8 @@ class AppConfig:
     credentials_keys: tuple[str, ...] = ()
     #: Per platform, its fixed addresses replaced ({"zoom": {"api": ...}}).
     platform_endpoints: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: This process's PostgreSQL connection pool (DATABASE_POOL_*).
+    pool: PoolSettings = field(default_factory=PoolSettings)
 
     @property
     def https(self) -> bool:
@@ -133,6 +136,24 @@ def check_worker_times(lease: float, heartbeat: float, gone_after: float, grace:
     if lease < 2 * heartbeat:
         raise ConfigError("DELIVERY_LEASE", "must be at least two WORKER_HEARTBEATs "
                           f"({2 * heartbeat:g} s), or a live worker's rows run out between beats")
+
+
+def check_pool(size: int, max_overflow: int, recycle: float, timeout: float) -> PoolSettings:
+    """Whole connections and positive seconds: a pool of none would make every request wait
+    DATABASE_POOL_TIMEOUT and fail, and a recycle of 0 would reconnect at every checkout."""
+    if not 1 <= size <= 1000:
+        raise ConfigError("DATABASE_POOL_SIZE", "must be a whole number of connections from 1 "
+                          "to 1000 (per process)")
+    if not 0 <= max_overflow <= 1000:
+        raise ConfigError("DATABASE_MAX_OVERFLOW", "must be a whole number of connections from "
+                          "0 to 1000 (per process, beyond DATABASE_POOL_SIZE)")
+    if not 1 <= recycle <= 10 ** 6:  # also refuses nan and inf
+        raise ConfigError("DATABASE_POOL_RECYCLE", "must be a number of seconds from 1 to "
+                          "1000000 (a connection older than this is replaced)")
+    if not 0 < timeout <= 3600:
+        raise ConfigError("DATABASE_POOL_TIMEOUT", "must be a number of seconds above 0 (and "
+                          "at most 3600) that a request waits for a free connection")
+    return PoolSettings(size=size, max_overflow=max_overflow, recycle=recycle, timeout=timeout)
 
 
 def listen_url(host: str, port: int) -> str:
@@ -330,4 +351,6 @@ def load(*, host: str | None = None, port: int | None = None) -> AppConfig:
         credentials_keys=credentials_keys,
         platform_endpoints=check_endpoints("PLATFORM_ENDPOINTS", settings.PLATFORM_ENDPOINTS,
                                            CONNECTABLE),
+        pool=check_pool(settings.DATABASE_POOL_SIZE, settings.DATABASE_MAX_OVERFLOW,
+                        settings.DATABASE_POOL_RECYCLE, settings.DATABASE_POOL_TIMEOUT),
     )

@@ -94,7 +94,7 @@ async def build_runtime(config: AppConfig, clock: Clock | None = None, *,
                         adapters: dict[str, Adapter] | None = None,
                         mailer: Mailer | None = None) -> Runtime:
     use_hash_cost(config.password_hash_time_cost, config.password_hash_memory_kib)
-    engine = make_engine(config.database_url)
+    engine = make_engine(config.database_url, pool=config.pool)
     sessionmaker = make_sessionmaker(engine)
     http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20))
     tokens = TokenCache()

@@ -17,10 +17,22 @@ import functools
 import logging
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, Update, and_, bindparam, insert, literal, or_, select, update
+from sqlalchemy import (
+    Table,
+    TextClause,
+    Update,
+    and_,
+    bindparam,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from webinars.clock import Clock
@@ -64,7 +76,21 @@ async def write_outcomes(conn: AsyncConnection, outcomes: Sequence[Outcome], now
     """Record what happened to rows this worker holds. A row superseded meanwhile (the webinar
     moved or was cancelled while it was out) stays superseded unless it was in fact sent; a row
     handed to another worker meanwhile (this one was taken for dead) is that worker's to record.
-    Returns the ids of the `delivery.failed` events recorded for rows that gave up."""
+    Returns the ids of the `delivery.failed` events recorded for rows that gave up.
+
+    On PostgreSQL the whole batch is one statement (`outcomes_in_one`); SQLite runs one
+    UPDATE per kind of outcome over all its rows (executemany)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(outcomes_in_one(worker_id is not None), one_statement_values(
+            outcomes, now, worker_id))
+    else:
+        await write_by_status(conn, outcomes, now, worker_id)
+    failed = [o.id for o in outcomes if o.status == DeliveryStatus.FAILED]
+    return await record_failures(conn, failed, now) if failed else []
+
+
+async def write_by_status(conn: AsyncConnection, outcomes: Sequence[Outcome], now: datetime,
+                          worker_id: str | None) -> None:
     groups: dict[str, list[dict[str, Any]]] = {}
     for o in outcomes:
         values: dict[str, Any] = {"_id": o.id, "_holder": worker_id, "status": o.status,
@@ -77,8 +103,43 @@ async def write_outcomes(conn: AsyncConnection, outcomes: Sequence[Outcome], now
         groups.setdefault(o.status, []).append(values)
     for status, group in groups.items():
         await conn.execute(outcome_statement(status, worker_id is not None), group)
-    failed = [o.id for o in outcomes if o.status == DeliveryStatus.FAILED]
-    return await record_failures(conn, failed, now) if failed else []
+
+
+def one_statement_values(outcomes: Sequence[Outcome], now: datetime, worker_id: str | None
+                         ) -> dict[str, Any]:
+    """The batch as one array per column (naive UTC, as `models.UTCDateTime` stores it)."""
+    def naive(moment: datetime | None) -> datetime | None:
+        return moment.astimezone(UTC).replace(tzinfo=None) if moment is not None else None
+
+    return {"ids": [o.id for o in outcomes], "statuses": [o.status for o in outcomes],
+            "errors": [o.error[:1000] if o.error else None for o in outcomes],
+            "sequences": [o.sequence if o.status == "sent" else None for o in outcomes],
+            "due": [naive(o.due_at) if o.status == "pending" else None for o in outcomes],
+            "now": naive(now), "holder": worker_id}
+
+
+@functools.cache
+def outcomes_in_one(held_by_worker: bool) -> TextClause:
+    """PostgreSQL: every outcome of a batch in one UPDATE over arrays, so the writer's
+    connection (in autocommit, `sending._for_outcomes`) makes one statement and one commit per
+    batch whatever its size, and the worker's Python work per outcome is a few list items
+    instead of a parameter set run through SQLAlchemy. The same rules as `outcome_statement`:
+    only rows still "sending" (a "sent" also over "superseded"), held by this worker."""
+    holder = " AND d.claimed_by = :holder" if held_by_worker else ""
+    return text(f"""
+        UPDATE deliveries AS d
+        SET status = v.status, lease_until = NULL, claimed_by = NULL, last_error = v.last_error,
+            sent_at = CASE WHEN v.status = 'sent' THEN CAST(:now AS timestamp)
+                           ELSE d.sent_at END,
+            sequence = CASE WHEN v.status = 'sent' THEN v.sequence ELSE d.sequence END,
+            due_at = CASE WHEN v.status = 'pending' THEN v.due_at ELSE d.due_at END,
+            enqueued_at = CASE WHEN v.status = 'pending' THEN NULL ELSE d.enqueued_at END
+        FROM unnest(CAST(:ids AS integer[]), CAST(:statuses AS text[]),
+                    CAST(:errors AS text[]), CAST(:sequences AS integer[]),
+                    CAST(:due AS timestamp[])) AS v(id, status, last_error, sequence, due_at)
+        WHERE d.id = v.id
+          AND (d.status = 'sending' OR d.status = 'superseded' AND v.status = 'sent'){holder}
+    """)
 
 
 async def record_failures(conn: AsyncConnection, ids: Sequence[int], now: datetime

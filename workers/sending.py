@@ -124,7 +124,7 @@ class Recorder:
                       batch: Sequence[tuple[Sequence[Outcome], datetime, Any]]) -> None:
         from .deliveries import write_outcomes
 
-        if conn.dialect.name == "postgresql":  # autocommit: each statement is its own commit
+        if conn.dialect.name == "postgresql":  # autocommit: the batch's one UPDATE commits it
             for now, outcomes in _by_time(batch):
                 self._events += await write_outcomes(conn, outcomes, now,
                                                      worker_id=self.worker_id)

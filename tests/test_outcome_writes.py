@@ -1,0 +1,112 @@
+"""What the worker records after sending: one statement per batch on PostgreSQL, one per kind
+of outcome on SQLite, with the same rules (only rows still held by this worker; a row
+superseded meanwhile stays so unless it was in fact sent)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from webinars.clock import FixedClock
+from webinars.models import Delivery, Event
+from webinars.runtime import Runtime
+from workers.deliveries import Outcome, write_outcomes
+from workers.sending import Recorder
+
+from .factories import make_account, make_org, make_registration, make_webinar
+
+
+async def rows(session: AsyncSession, clock: FixedClock, count: int, **values: Any
+               ) -> list[int]:
+    """`count` update rows out with a worker ("sending"), one registrant each."""
+    org = await make_org(session, clock)
+    account = await make_account(session, clock, org)
+    webinar = await make_webinar(session, clock, account, org)
+    made = []
+    for i in range(count):
+        registration = await make_registration(session, clock, webinar, f"m{i}@school.example")
+        row = Delivery(webinar_id=webinar.id, registration_id=registration.id, kind="update",
+                       due_at=clock.now(), status="sending", sequence=0, attempts=1,
+                       created_at=clock.now(), claimed_by="w1",
+                       lease_until=clock.now() + timedelta(minutes=10),
+                       enqueued_at=clock.now(), **values)
+        session.add(row)
+        await session.flush()
+        made.append(row.id)
+    await session.commit()
+    return made
+
+
+async def state(runtime: Runtime, ids: list[int]) -> dict[int, Delivery]:
+    async with runtime.sessionmaker() as s:
+        found = (await s.scalars(select(Delivery).where(Delivery.id.in_(ids)))).all()
+        return {row.id: row for row in found}
+
+
+async def test_each_kind_of_outcome_is_recorded_with_its_columns(
+        runtime: Runtime, session: AsyncSession, clock: FixedClock) -> None:
+    sent, retry, failed, skipped = await rows(session, clock, 4)
+    later = clock.now() + timedelta(minutes=4)
+    recorder = Recorder(runtime.engine, "w1")
+    await recorder.record([Outcome(sent, "sent", sequence=3),
+                           Outcome(retry, "pending", error="421 busy", due_at=later,
+                                   attempts=1),
+                           Outcome(failed, "failed", error="550 " + "x" * 1200),
+                           Outcome(skipped, "superseded", error="the webinar moved")],
+                          clock.now())
+    await recorder.close()
+    found = await state(runtime, [sent, retry, failed, skipped])
+    assert (found[sent].status, found[sent].sent_at, found[sent].sequence,
+            found[sent].last_error) == ("sent", clock.now(), 3, None)
+    assert (found[retry].status, found[retry].due_at, found[retry].enqueued_at,
+            found[retry].last_error, found[retry].sequence) == (
+        "pending", later, None, "421 busy", 0)
+    assert found[failed].status == "failed" and len(found[failed].last_error or "") == 1000
+    assert (found[skipped].status, found[skipped].last_error, found[skipped].sent_at) == (
+        "superseded", "the webinar moved", None)
+    for row in found.values():  # no longer anybody's
+        assert (row.claimed_by, row.lease_until) == (None, None)
+    # the give-up is an event for organizers and integrators
+    [event_id] = recorder.take_events()
+    async with runtime.sessionmaker() as s:
+        event = await s.get(Event, event_id)
+        assert event is not None and event.kind == "delivery.failed"
+        assert event.data == {"delivery_id": failed, "delivery_kind": "update"}
+
+
+async def test_only_rows_this_worker_still_holds_change(
+        runtime: Runtime, session: AsyncSession, clock: FixedClock) -> None:
+    taken, moved_sent, moved_retry, free = await rows(session, clock, 4)
+    async with runtime.sessionmaker() as s:
+        # taken for dead meanwhile: another worker holds it now
+        (await s.get(Delivery, taken)).claimed_by = "w2"  # type: ignore[union-attr]
+        # the webinar moved while these were out
+        for i in (moved_sent, moved_retry):
+            (await s.get(Delivery, i)).status = "superseded"  # type: ignore[union-attr]
+        await s.commit()
+    async with runtime.engine.begin() as conn:
+        await write_outcomes(conn, [Outcome(taken, "sent", sequence=1),
+                                    Outcome(moved_sent, "sent", sequence=1),
+                                    Outcome(moved_retry, "pending", error="421",
+                                            due_at=clock.now())],
+                             clock.now(), worker_id="w1")
+    found = await state(runtime, [taken, moved_sent, moved_retry])
+    assert (found[taken].status, found[taken].claimed_by) == ("sending", "w2")
+    assert found[moved_sent].status == "sent"  # it did go out: that is what happened
+    assert found[moved_retry].status == "superseded"  # never to be sent again
+    # without a worker id (a job called by hand) any "sending" row is recorded
+    async with runtime.engine.begin() as conn:
+        await write_outcomes(conn, [Outcome(free, "sent", sequence=2)], clock.now())
+    assert (await state(runtime, [free]))[free].status == "sent"
+
+
+async def test_a_large_batch_is_recorded_whole(
+        runtime: Runtime, session: AsyncSession, clock: FixedClock) -> None:
+    ids = await rows(session, clock, 120)
+    async with runtime.engine.begin() as conn:
+        await write_outcomes(conn, [Outcome(i, "sent", sequence=1) for i in ids], clock.now(),
+                             worker_id="w1")
+    assert {row.status for row in (await state(runtime, ids)).values()} == {"sent"}
