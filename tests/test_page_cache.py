@@ -4,6 +4,7 @@ each language and zone gets its own page."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from webinars.clock import FixedClock
 from webinars.config import AppConfig
 from webinars.models import Webinar
+from webinars.page_cache import PageCache
 from webinars.queue import InProcessQueue
 from webinars.runtime import Runtime
 
@@ -104,3 +106,41 @@ async def test_each_language_and_zone_has_its_own_page_and_organizers_get_theirs
     assert 'action="/logout"' in signed_in and 'action="/logout"' not in russian
     client.cookies.clear()
     assert 'action="/logout"' not in (await client.get(path)).text
+
+
+async def test_a_crowd_at_an_expired_page_waits_for_one_render(
+    client: httpx.AsyncClient, session: AsyncSession, clock: FixedClock,
+    queue: InProcessQueue, runtime: Runtime,
+) -> None:
+    """When the kept page expires under load, the visitors who arrive while it is rendered
+    share that render instead of each taking a database connection."""
+    webinar = await open_webinar(session, queue, clock)
+    path = f"/w/{webinar.public_id}"
+    clock.advance(timedelta(seconds=5))
+    with statements(runtime.engine) as alone:
+        page = (await client.get(path)).text
+    assert alone
+
+    clock.advance(timedelta(seconds=5))
+    with statements(runtime.engine) as crowd:
+        pages = await asyncio.gather(*(client.get(path) for _ in range(20)))
+    assert {p.text for p in pages} == {page}
+    assert len(crowd) == len(alone)
+
+
+async def test_a_registration_during_a_render_is_not_hidden_by_it(
+    clock: FixedClock) -> None:
+    cache = PageCache()
+    key = ("abc", "ru", "")
+    release = asyncio.Event()
+
+    async def render() -> bytes:
+        await release.wait()
+        return b"40 seats"
+
+    visitor = asyncio.create_task(cache.render_once(key, clock.now(), render))
+    await asyncio.sleep(0)  # the render has started and waits on the database
+    cache.forget("abc")  # a registration commits meanwhile
+    release.set()
+    assert await visitor == b"40 seats"  # the visitor asked before it: fine
+    assert cache.get(key, clock.now(), ttl=60) is None  # the next one sees the new count

@@ -11,7 +11,9 @@ per-visitor token (its cross-site check is the request's origin).
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 #: (public id, language, the browser's zone or "") of an event page.
@@ -22,6 +24,29 @@ class PageCache:
     def __init__(self, size: int = 4096) -> None:
         self.size = size
         self._pages: OrderedDict[Key, tuple[datetime, bytes]] = OrderedDict()
+        self._flights: dict[Key, asyncio.Task[bytes]] = {}
+
+    async def render_once(self, key: Key, now: datetime,
+                          render: Callable[[], Awaitable[bytes]]) -> bytes:
+        """The page rendered by `render`, shared by every request that asks while it renders:
+        when a kept page expires under a crowd, one render serves them all instead of each
+        queueing for a database connection. A visitor who leaves does not stop it."""
+        flight = self._flights.get(key)
+        if flight is None:
+            async def run() -> bytes:
+                return await render()
+
+            flight = asyncio.create_task(run())
+            self._flights[key] = flight
+            flight.add_done_callback(lambda done: self._landed(key, now, done))
+        return await asyncio.shield(flight)
+
+    def _landed(self, key: Key, now: datetime, flight: asyncio.Task[bytes]) -> None:
+        if self._flights.get(key) is not flight:
+            return  # forgotten while it rendered: it may show what was changed since
+        del self._flights[key]
+        if not flight.cancelled() and flight.exception() is None:
+            self.put(key, now, flight.result())
 
     def get(self, key: Key, now: datetime, ttl: float) -> bytes | None:
         kept = self._pages.get(key)
@@ -43,3 +68,5 @@ class PageCache:
         """Drop an event's pages (this process changed it: it shows the change at once)."""
         for key in [k for k in self._pages if k[0] == public_id]:
             del self._pages[key]
+        for key in [k for k in self._flights if k[0] == public_id]:
+            del self._flights[key]

@@ -184,22 +184,27 @@ async def member_organizations(session: AsyncSession, webinar: Webinar) -> list[
 async def webinar_page(request: Request) -> Response:
     rt = runtime(request)
     public_id = request.path_params["public_id"]
-    key = (None if signed_in(request) else
-           (public_id, locale(request), browser_zone(request) or ""))
+    if signed_in(request) or rt.config.page_cache_seconds <= 0:
+        return await render_webinar_page(request, public_id)
+    key = (public_id, locale(request), browser_zone(request) or "")
     now = rt.clock.now()
-    if key is not None and (body := rt.pages.get(key, now, rt.config.page_cache_seconds)):
-        return HTMLResponse(body, headers={"Cache-Control": "no-store"})
+    body = rt.pages.get(key, now, rt.config.page_cache_seconds)
+    if body is None:
+        async def render_body() -> bytes:
+            return bytes((await render_webinar_page(request, public_id)).body)
+
+        body = await rt.pages.render_once(key, now, render_body)
+    return HTMLResponse(body, headers={"Cache-Control": "no-store"})
+
+
+async def render_webinar_page(request: Request, public_id: str) -> Response:
     async with db(request) as session:
         webinar = await feeds.get_public_webinar(session, public_id)
         orgs = await member_organizations(session, webinar)
         adopt = signed_in(request) and await can_adopt(request, session, webinar)
         brand = await branding.brand_of(session, webinar.organization_id)
-    response = render(request, "pages/webinar.html",
-                      webinar_context(request, webinar, member_orgs=orgs, adopt=adopt,
-                                      brand=brand))
-    if key is not None and rt.config.page_cache_seconds > 0:
-        rt.pages.put(key, now, bytes(response.body))
-    return response
+    return render(request, "pages/webinar.html",
+                  webinar_context(request, webinar, member_orgs=orgs, adopt=adopt, brand=brand))
 
 
 async def register(request: Request) -> Response:
