@@ -62,6 +62,10 @@ async def test_a_burst_is_served_from_one_render_with_nothing_personal(
             assert again.headers["content-security-policy"] == first.headers[
                 "content-security-policy"]
     assert seen == []  # not one query for twenty visitors
+    assert again.headers["content-encoding"] == "gzip"  # compressed once, kept compressed
+    assert "Accept-Encoding" in again.headers["vary"]
+    plain = await client.get(f"/w/{webinar.public_id}", headers={"accept-encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.text == first.text
 
     # Registering here shows the seat gone at once.
     assert (await post_registration(client, webinar)).status_code == 200
@@ -142,5 +146,5 @@ async def test_a_registration_during_a_render_is_not_hidden_by_it(
     await asyncio.sleep(0)  # the render has started and waits on the database
     cache.forget("abc")  # a registration commits meanwhile
     release.set()
-    assert await visitor == b"40 seats"  # the visitor asked before it: fine
+    assert (await visitor).body == b"40 seats"  # the visitor asked before it: fine
     assert cache.get(key, clock.now(), ttl=60) is None  # the next one sees the new count

@@ -12,61 +12,86 @@ per-visitor token (its cross-site check is the request's origin).
 from __future__ import annotations
 
 import asyncio
+import gzip
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-#: (public id, language, the browser's zone or "") of an event page.
-Key = tuple[str, str, str]
+#: What a page shows, most general first: (the event's public id, language, the browser's
+#: zone or ""). `forget` drops every key that starts with the given first part.
+Key = tuple[str, ...]
+
+#: Below this a compressed page saves less than its gzip frame costs (as GZipMiddleware's).
+GZIP_MINIMUM = 1000
+
+
+class Page:
+    """A rendered body, and its gzip made once, the first time a browser asks for it: a crowd
+    of browsers would otherwise have the middleware compress the same page for each of them."""
+
+    __slots__ = ("_gzipped", "at", "body")
+
+    def __init__(self, at: datetime, body: bytes) -> None:
+        self.at = at
+        self.body = body
+        self._gzipped: bytes | None = None
+
+    def gzipped(self) -> bytes:
+        if self._gzipped is None:
+            self._gzipped = gzip.compress(self.body, compresslevel=6, mtime=0)
+        return self._gzipped
 
 
 class PageCache:
     def __init__(self, size: int = 4096) -> None:
         self.size = size
-        self._pages: OrderedDict[Key, tuple[datetime, bytes]] = OrderedDict()
-        self._flights: dict[Key, asyncio.Task[bytes]] = {}
+        self._pages: OrderedDict[Key, Page] = OrderedDict()
+        self._flights: dict[Key, asyncio.Task[Page]] = {}
 
     async def render_once(self, key: Key, now: datetime,
-                          render: Callable[[], Awaitable[bytes]]) -> bytes:
+                          render: Callable[[], Awaitable[bytes]]) -> Page:
         """The page rendered by `render`, shared by every request that asks while it renders:
         when a kept page expires under a crowd, one render serves them all instead of each
         queueing for a database connection. A visitor who leaves does not stop it."""
         flight = self._flights.get(key)
         if flight is None:
-            async def run() -> bytes:
-                return await render()
+            async def run() -> Page:
+                return Page(now, await render())
 
             flight = asyncio.create_task(run())
             self._flights[key] = flight
-            flight.add_done_callback(lambda done: self._landed(key, now, done))
+            flight.add_done_callback(lambda done: self._landed(key, done))
         return await asyncio.shield(flight)
 
-    def _landed(self, key: Key, now: datetime, flight: asyncio.Task[bytes]) -> None:
+    def _landed(self, key: Key, flight: asyncio.Task[Page]) -> None:
         if self._flights.get(key) is not flight:
             return  # forgotten while it rendered: it may show what was changed since
         del self._flights[key]
         if not flight.cancelled() and flight.exception() is None:
-            self.put(key, now, flight.result())
+            self._keep(key, flight.result())
 
-    def get(self, key: Key, now: datetime, ttl: float) -> bytes | None:
-        kept = self._pages.get(key)
-        if kept is None:
+    def get(self, key: Key, now: datetime, ttl: float) -> Page | None:
+        page = self._pages.get(key)
+        if page is None:
             return None
-        if now - kept[0] >= timedelta(seconds=ttl) or now < kept[0]:
+        if now - page.at >= timedelta(seconds=ttl) or now < page.at:
             del self._pages[key]
             return None
         self._pages.move_to_end(key)
-        return kept[1]
+        return page
 
     def put(self, key: Key, now: datetime, body: bytes) -> None:
-        self._pages[key] = (now, body)
+        self._keep(key, Page(now, body))
+
+    def _keep(self, key: Key, page: Page) -> None:
+        self._pages[key] = page
         self._pages.move_to_end(key)
         while len(self._pages) > self.size:
             self._pages.popitem(last=False)
 
-    def forget(self, public_id: str) -> None:
-        """Drop an event's pages (this process changed it: it shows the change at once)."""
-        for key in [k for k in self._pages if k[0] == public_id]:
+    def forget(self, subject: str) -> None:
+        """Drop every page of `subject` (this process changed it: it shows the change at once)."""
+        for key in [k for k in self._pages if k[0] == subject]:
             del self._pages[key]
-        for key in [k for k in self._flights if k[0] == public_id]:
+        for key in [k for k in self._flights if k[0] == subject]:
             del self._flights[key]

@@ -21,6 +21,7 @@ from ..errors import Conflict, NotFound, ValidationFailed
 from ..i18n import gettext
 from ..limits import RateLimited
 from ..models import JoinClick, Organization, Registration, Webinar
+from ..page_cache import GZIP_MINIMUM, Page
 from ..periods import parse_period
 from ..registrations import RegistrationLimits
 from ..requests import base_url, commit, runtime
@@ -188,13 +189,24 @@ async def webinar_page(request: Request) -> Response:
         return await render_webinar_page(request, public_id)
     key = (public_id, locale(request), browser_zone(request) or "")
     now = rt.clock.now()
-    body = rt.pages.get(key, now, rt.config.page_cache_seconds)
-    if body is None:
+    page = rt.pages.get(key, now, rt.config.page_cache_seconds)
+    if page is None:
         async def render_body() -> bytes:
             return bytes((await render_webinar_page(request, public_id)).body)
 
-        body = await rt.pages.render_once(key, now, render_body)
-    return HTMLResponse(body, headers={"Cache-Control": "no-store"})
+        page = await rt.pages.render_once(key, now, render_body)
+    return kept_page(request, page)
+
+
+def kept_page(request: Request, page: Page) -> Response:
+    """A kept page, compressed once for every browser that takes gzip (the middleware leaves
+    a response that has its Content-Encoding alone)."""
+    headers = {"Cache-Control": "no-store", "Vary": "Accept-Encoding"}
+    if (len(page.body) >= GZIP_MINIMUM
+            and "gzip" in request.headers.get("accept-encoding", "")):
+        headers["Content-Encoding"] = "gzip"
+        return HTMLResponse(page.gzipped(), headers=headers)
+    return HTMLResponse(page.body, headers=headers)
 
 
 async def render_webinar_page(request: Request, public_id: str) -> Response:
