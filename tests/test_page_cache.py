@@ -142,9 +142,30 @@ async def test_a_registration_during_a_render_is_not_hidden_by_it(
         await release.wait()
         return b"40 seats"
 
-    visitor = asyncio.create_task(cache.render_once(key, clock.now(), render))
+    visitor = asyncio.create_task(cache.serve(key, clock.now(), 1.0, render))
     await asyncio.sleep(0)  # the render has started and waits on the database
     cache.forget("abc")  # a registration commits meanwhile
     release.set()
     assert (await visitor).body == b"40 seats"  # the visitor asked before it: fine
     assert cache.get(key, clock.now(), ttl=60) is None  # the next one sees the new count
+
+
+async def test_a_busy_page_is_renewed_before_it_expires_and_nobody_waits(
+    client: httpx.AsyncClient, session: AsyncSession, clock: FixedClock,
+    queue: InProcessQueue, runtime: Runtime,
+) -> None:
+    webinar = await open_webinar(session, queue, clock)
+    path = f"/w/{webinar.public_id}"
+    assert "Вебинар о новых медиа" in (await client.get(path)).text
+    async with runtime.sessionmaker() as s:  # changed by another process
+        row = await s.get(Webinar, webinar.id)
+        assert row is not None
+        row.title = "Новое название"
+        await s.commit()
+    clock.advance(timedelta(seconds=0.6))  # past half its time: served, and renewed meanwhile
+    assert "Вебинар о новых медиа" in (await client.get(path)).text
+    await runtime.pages.settled()
+    clock.advance(timedelta(seconds=0.6))  # the first page would have expired by now
+    with statements(runtime.engine) as seen:
+        assert "Новое название" in (await client.get(path)).text
+    assert seen == []  # the renewed page, rendered while the first one was still served

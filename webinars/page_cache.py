@@ -48,26 +48,43 @@ class PageCache:
         self._pages: OrderedDict[Key, Page] = OrderedDict()
         self._flights: dict[Key, asyncio.Task[Page]] = {}
 
-    async def render_once(self, key: Key, now: datetime,
-                          render: Callable[[], Awaitable[bytes]]) -> Page:
-        """The page rendered by `render`, shared by every request that asks while it renders:
-        when a kept page expires under a crowd, one render serves them all instead of each
-        queueing for a database connection. A visitor who leaves does not stop it."""
-        flight = self._flights.get(key)
-        if flight is None:
-            async def run() -> Page:
-                return Page(now, await render())
+    async def serve(self, key: Key, now: datetime, ttl: float,
+                    render: Callable[[], Awaitable[bytes]]) -> Page:
+        """The kept page if it is younger than `ttl`, else one rendered now.
 
-            flight = asyncio.create_task(run())
-            self._flights[key] = flight
-            flight.add_done_callback(lambda done: self._landed(key, done))
+        One render serves every request that asks while it runs: when a page expires under a
+        crowd they wait for it together instead of each taking a database connection. Past
+        half its time, a kept page is still served while the next one renders in the
+        background, so a crowd never waits at all; a page is never older than `ttl`, counted
+        from when its render began. A visitor who leaves does not stop a render."""
+        page = self.get(key, now, ttl)
+        if page is not None:
+            if now - page.at >= timedelta(seconds=ttl / 2) and key not in self._flights:
+                self._start(key, now, render)
+            return page
+        flight = self._flights.get(key) or self._start(key, now, render)
         return await asyncio.shield(flight)
+
+    def _start(self, key: Key, now: datetime,
+               render: Callable[[], Awaitable[bytes]]) -> asyncio.Task[Page]:
+        async def run() -> Page:
+            return Page(now, await render())
+
+        flight = self._flights[key] = asyncio.create_task(run())
+        flight.add_done_callback(lambda done: self._landed(key, done))
+        return flight
+
+    async def settled(self) -> None:
+        """Wait for the renders under way (a test's way to see a background refresh land)."""
+        await asyncio.gather(*self._flights.values(), return_exceptions=True)
 
     def _landed(self, key: Key, flight: asyncio.Task[Page]) -> None:
         if self._flights.get(key) is not flight:
             return  # forgotten while it rendered: it may show what was changed since
         del self._flights[key]
-        if not flight.cancelled() and flight.exception() is None:
+        if flight.cancelled():
+            return
+        if flight.exception() is None:
             self._keep(key, flight.result())
 
     def get(self, key: Key, now: datetime, ttl: float) -> Page | None:

@@ -189,13 +189,12 @@ async def webinar_page(request: Request) -> Response:
         return await render_webinar_page(request, public_id)
     key = (public_id, locale(request), browser_zone(request) or "")
     now = rt.clock.now()
-    page = rt.pages.get(key, now, rt.config.page_cache_seconds)
-    if page is None:
-        async def render_body() -> bytes:
-            return bytes((await render_webinar_page(request, public_id)).body)
 
-        page = await rt.pages.render_once(key, now, render_body)
-    return kept_page(request, page)
+    async def render_body() -> bytes:
+        return bytes((await render_webinar_page(request, public_id)).body)
+
+    return kept_page(request, await rt.pages.serve(key, now, rt.config.page_cache_seconds,
+                                                     render_body))
 
 
 def kept_page(request: Request, page: Page) -> Response:
