@@ -2,13 +2,17 @@
 renders a small Jinja2 page, measured by wrk in the same run, alternating, several rounds.
 
     .venv/bin/python bench/pages.py [--rounds 3] [--seconds 5] [--connections 50] [--writes]
+                                    [--page event|org] [--events 182]
 
 Both servers are one uvicorn process with the same log level, on this machine. The product is
 `webinars serve` on the benchmark's PostgreSQL and Redis (bench/common.py), its event page
 seeded through the product's own services. With `--writes`, a registration goes in every
 100 ms while the product is measured, and the run checks afterwards that the page shows the
-seats the database holds. Printed: requests per second of each round for both, the medians
-and spread, the product's share of the bare figure (target: at least 0.60) and wrk's p99.
+seats the database holds. `--page org` measures the organization's page `/o/<slug>` instead,
+the organization holding `--events` upcoming events (182 by default, as a region's year).
+Printed: requests per second of each round for both, the medians and spread, the product's
+share of the bare figure (targets: at least 0.60 for the event page, 0.30 for the
+organization's) and wrk's p99.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from bench.web import Server
 
 CAPACITY = 100_000
 BARE_APP = "bench.bare_page:app"
+TARGETS = {"event": 0.60, "org": 0.30}
 
 
 @dataclass
@@ -47,6 +52,7 @@ class Figures:
     registrations: int = 0
     seats_shown: int | None = None
     seats_expected: int | None = None
+    page: str = "event"
 
     @property
     def ratio(self) -> float:
@@ -84,8 +90,9 @@ class Registrations(threading.Thread):
                     self.accepted += 1
 
 
-async def seed_page(target: Target) -> str:
-    """A scheduled webinar a week ahead, with seats: its public id."""
+async def seed_page(target: Target, events: int = 1) -> tuple[str, str]:
+    """Scheduled webinars a week ahead in one organization, with seats: the first one's
+    public id and the organization's slug."""
     from sqlalchemy import select, update
 
     from webinars.db import make_engine, make_sessionmaker
@@ -95,7 +102,7 @@ async def seed_page(target: Target) -> str:
     engine = make_engine(target.database_url)
     sessionmaker = make_sessionmaker(engine)
     try:
-        (webinar_id,) = await seed(sessionmaker, target.config(), registrants=[0],
+        webinar_id, *_ = await seed(sessionmaker, target.config(), registrants=[0] * events,
                                    start=datetime.now(UTC) + timedelta(days=7),
                                    title="Вебинар для всей страны", salt="pages")
         async with sessionmaker() as session:
@@ -107,7 +114,7 @@ async def seed_page(target: Target) -> str:
     finally:
         await engine.dispose()
     assert public_id is not None
-    return public_id
+    return public_id, "bench-pages"
 
 
 async def confirmed(target: Target) -> int:
@@ -126,25 +133,26 @@ async def confirmed(target: Target) -> int:
 
 
 def run(target: Target, *, rounds: int, seconds: int, connections: int, writes: bool,
-        log_dir: Path) -> Figures:
-    public_id = asyncio.run(seed_page(target))
+        log_dir: Path, page_kind: str = "event", events: int = 182) -> Figures:
+    public_id, slug = asyncio.run(seed_page(target, events if page_kind == "org" else 1))
     exe = str(Path(sys.executable).with_name("webinars"))
     env = product_env(DATABASE_URL=target.database_url, REDIS_URL=target.redis_url,
                       SECRET_KEY=SECRET, BASE_URL=BASE_URL, MAIL_FROM=MAIL_FROM,
                       REGISTRATION_LIMIT_PER_CLIENT="1000000",
                       REGISTRATION_LIMIT_PER_ADDRESS="1000000")
-    figures = Figures()
+    figures = Figures(page=page_kind)
     product = Server([exe, "serve"], env, log_dir / "pages-product.log", f"/w/{public_id}")
     try:
         bare = Server([sys.executable, "-m", "uvicorn", BARE_APP, "--log-level", "info"],
                       product_env(), log_dir / "pages-bare.log", "/")
         try:
             page = f"{product.url}/w/{public_id}"
+            measured = page if page_kind == "event" else f"{product.url}/o/{slug}"
             for _ in range(rounds):
                 writer = Registrations(page + "/register") if writes else None
                 if writer:
                     writer.start()
-                rate, p99 = wrk(page, seconds, connections)
+                rate, p99 = wrk(measured, seconds, connections)
                 if writer:
                     writer.stopped.set()
                     writer.join()
@@ -171,14 +179,15 @@ def report(figures: Figures, target: Target, writes: bool) -> None:
     def spread(values: Sequence[float]) -> str:
         return f"{min(values):,.0f}–{max(values):,.0f}"
 
-    print(f"Public event page vs bare Starlette + Jinja2, wrk, {target.describe()}")
+    what = "Public event page" if figures.page == "event" else "Organization page"
+    print(f"{what} vs bare Starlette + Jinja2, wrk, {target.describe()}")
     for i, (ours, bare) in enumerate(zip(figures.product, figures.bare, strict=True), 1):
         print(f"  round {i}: product {ours:8,.0f} req/s   bare {bare:8,.0f} req/s")
     print(f"product median {statistics.median(figures.product):,.0f} req/s "
           f"({spread(figures.product)}), p99 {max(figures.product_p99) * 1000:.1f} ms")
     print(f"bare    median {statistics.median(figures.bare):,.0f} req/s "
           f"({spread(figures.bare)}), p99 {max(figures.bare_p99) * 1000:.1f} ms")
-    print(f"product / bare: {figures.ratio:.2f} (target ≥ 0.60)")
+    print(f"product / bare: {figures.ratio:.2f} (target ≥ {TARGETS[figures.page]:.2f})")
     if writes:
         print(f"registrations during the runs: {figures.registrations}; seats shown "
               f"{figures.seats_shown}, in the database {figures.seats_expected}")
@@ -191,11 +200,14 @@ def main(argv: Sequence[str] | None = None, *, log_dir: Path | None = None) -> F
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--writes", action="store_true",
                         help="a registration every 100 ms while the product is measured")
+    parser.add_argument("--page", choices=sorted(TARGETS), default="event")
+    parser.add_argument("--events", type=int, default=182,
+                        help="upcoming events of the organization (--page org)")
     args = parser.parse_args(argv)
     target = Target.from_env()
     figures = run(target, rounds=args.rounds, seconds=args.seconds,
                   connections=args.connections, writes=args.writes,
-                  log_dir=log_dir or Path.cwd())
+                  log_dir=log_dir or Path.cwd(), page_kind=args.page, events=args.events)
     report(figures, target, args.writes)
     return figures
 

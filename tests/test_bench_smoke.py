@@ -144,6 +144,18 @@ def test_the_event_page_bench_measures_both_servers_and_the_page_stays_right(
     assert f"product / bare: {figures.ratio:.2f}" in printed
 
 
+def test_the_organization_page_bench_measures_the_page_of_many_events(
+        target: Target, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import pages
+
+    figures = pages.main(["--page", "org", "--events", "3", "--rounds", "1", "--seconds", "1",
+                          "--connections", "4"], log_dir=tmp_path)
+    printed = capsys.readouterr().out
+    assert printed.startswith("Organization page vs bare")
+    assert sane(figures.product[0], 1, 1_000_000) and sane(figures.bare[0], 1, 1_000_000)
+    assert f"product / bare: {figures.ratio:.2f} (target ≥ 0.30)" in printed
+
+
 def test_a_rush_of_registrations_fills_the_seats_exactly(
         target: Target, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from bench import registrations
