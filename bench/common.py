@@ -181,6 +181,13 @@ class Worker:
             raise RuntimeError(f"`webinars worker` exited with {code}; its log ({self.log}) "
                                f"ends:\n{self.tail()}")
 
+    def memory(self) -> tuple[float, float]:
+        """(resident now, the most it has ever been resident) in MiB, from /proc: a worker
+        that kept every recipient of a fan-out in memory would show it in the peak."""
+        fields = dict(line.split(":", 1) for line in
+                      Path(f"/proc/{self.process.pid}/status").read_text().splitlines())
+        return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
+
     def stop(self) -> None:
         self.process.send_signal(signal.SIGINT)
         try:

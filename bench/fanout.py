@@ -9,6 +9,9 @@ and after the product.
 
     .venv/bin/python bench/fanout.py [--registrants 5000] [--pool 5]
 
+Also printed: the worker's memory once warmed up and its peak over the whole run, which must
+not grow with the registrants (the worker writes and sends 1,000 members at a time).
+
 The SMTP server (aiosmtpd) runs in a process of its own, so it takes the same share of the
 machine in both measurements. Target: product rate ≥ half the raw rate.
 """
@@ -57,6 +60,8 @@ class FanoutFigures:
     received: int  # what the SMTP server accepted during the product's run
     outcomes: dict[str, int]  # the update rows by status once settled
     worker_log: Path
+    memory_ready: float = 0.0  # MiB resident in the worker once warmed up
+    memory_peak: float = 0.0  # MiB, the most the worker was ever resident (VmHWM)
 
     @property
     def rate(self) -> float:
@@ -75,9 +80,10 @@ class FanoutFigures:
         return self.seconds - self.commit
 
 
-async def prebuilt(sessionmaker: Sessionmaker, webinar_id: int, config: AppConfig
-                   ) -> list[OutgoingMail]:
-    """The raw baseline's messages: real update messages, rendered before timing starts."""
+async def prebuilt(sessionmaker: Sessionmaker, webinar_id: int, config: AppConfig,
+                   kind: str = "update") -> list[OutgoingMail]:
+    """The raw baseline's messages: real messages of `kind` to the webinar's registrants,
+    rendered before timing starts."""
     from sqlalchemy import select
 
     async with sessionmaker() as session:
@@ -85,7 +91,7 @@ async def prebuilt(sessionmaker: Sessionmaker, webinar_id: int, config: AppConfi
         assert webinar is not None
         people = (await session.scalars(select(Registration).where(
             Registration.webinar_id == webinar_id).order_by(Registration.id))).all()
-    batch = MessageBatch(config, webinar, "update", SystemClock().now())
+    batch = MessageBatch(config, webinar, kind, SystemClock().now())
     messages = []
     for i, r in enumerate(people):
         # As the worker addresses them (`workers.recheck.load_rows`): a name typed on the
@@ -94,7 +100,8 @@ async def prebuilt(sessionmaker: Sessionmaker, webinar_id: int, config: AppConfi
         recipient = Recipient(-(i + 1), r.name if trusted else "", r.email, r.locale,
                               r.timezone, r.token, r.join_token,
                               f"<{uuid.uuid4().hex}@{config.uid_domain}>")
-        messages.append(batch.render(recipient, sequence=webinar.sequence + 1))
+        messages.append(batch.render(recipient, sequence=webinar.sequence + 1,
+                                     offset_minutes=15 if kind == "reminder" else None))
     return messages
 
 
@@ -166,16 +173,19 @@ async def run(target: Target, registrants: int, pool: int, log_dir: Path) -> Fan
         stack.push_async_callback(queue.close)
 
         await warm_up(sessionmaker, queue, webinar_id, sink, worker)
+        memory_ready, _ = worker.memory()
         raw_before = await raw_rate(sink, messages, pool)
         product = await fanout(sessionmaker, queue, webinar_id, sink, worker, registrants + 1)
         outcomes = await settle(sessionmaker, [webinar_id], "update", 60)
         received = sink.received  # every outcome is written: nothing more is coming
+        _, memory_peak = worker.memory()
         raw_after = await raw_rate(sink, messages, pool)
     return FanoutFigures(messages=registrants + 1,
                          message_bytes=statistics.mean(len(m.raw) for m in messages),
                          pool=pool, commit=product["commit"], first=product["first"],
                          seconds=product["seconds"], raw_before=raw_before, raw_after=raw_after,
-                         received=received, outcomes=outcomes, worker_log=worker.log)
+                         received=received, outcomes=outcomes, worker_log=worker.log,
+                         memory_ready=memory_ready, memory_peak=memory_peak)
 
 
 def report(f: FanoutFigures, target: Target) -> None:
@@ -193,6 +203,7 @@ def report(f: FanoutFigures, target: Target) -> None:
           f"(target >= 0.50: {'met' if f.ratio >= 0.5 else 'MISSED'})")
     print(f"  of which sending (commit -> last received): {f.sending:.2f} s -> "
           f"{f.messages / f.sending:.0f} messages/s = {f.messages / f.sending / f.raw:.2f} of raw")
+    print(f"  worker memory: {f.memory_ready:.0f} MiB once warmed up, peak {f.memory_peak:.0f} MiB")
     print(f"  worker log: {f.worker_log}")
 
 

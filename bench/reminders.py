@@ -13,7 +13,12 @@ The reminders fall due at the first whole minute at least 90 s ahead (a webinar 
 minute, when the worker's own sweep also runs); `--lead SECONDS` makes them due that soon
 instead, not on the minute, for quick runs.
 
-Prints lateness (arrival minus due time) p50 / p99 / max. Target: p99 under 2 seconds.
+Prints lateness (arrival minus due time) p50 / p99 / max, the first one's, the drain rate
+(reminders per second from the due time until the last arrived) and, in the same run after the
+product, the SMTP server's raw rate for the same messages over the same number of connections
+(bench/fanout.py's baseline). Targets: up to 1,000 reminders p99 ≤ 1.5 s; beyond that (the SMTP
+server caps how fast they can arrive) the first within 1.5 s and a drain of at least half the
+raw rate.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import Sink, Target, Worker, percentile, prepare, seed, settle, utc_now
-from bench.fanout import warm_up
+from bench.fanout import prebuilt, raw_rate, warm_up
 from webinars.db import make_engine, make_sessionmaker
 from webinars.queue import ArqQueue
 
@@ -46,6 +51,26 @@ class ReminderFigures:
     received: int  # what the SMTP server accepted once the reminder rows were all settled
     outcomes: dict[str, int]  # the reminder rows by status once settled
     worker_log: Path
+    raw: float = 0.0  # messages/s, the same reminders sent by bare aiosmtplib after the product
+
+    #: Up to this many, every reminder must be on time; beyond it the SMTP server's rate
+    #: decides when the last can arrive, and the first and the drain rate are what count.
+    ALL_ON_TIME = 1000
+
+    @property
+    def first(self) -> float:
+        return min(self.lateness)
+
+    @property
+    def drain(self) -> float:
+        """Reminders per second from the due time until the last one arrived."""
+        return len(self.lateness) / max(self.lateness)
+
+    @property
+    def met(self) -> bool:
+        if self.reminders <= self.ALL_ON_TIME:
+            return self.p99 <= 1.5
+        return self.first <= 1.5 and self.drain >= 0.5 * self.raw
 
     @property
     def p50(self) -> float:
@@ -106,9 +131,13 @@ async def run(target: Target, reminders: int, webinars: int, pool: int, lead: fl
         outcomes = await settle(sessionmaker, webinar_ids, "reminder", 60)
         received = sink.received  # every outcome is written: nothing more is coming
         stamps = sink.times(reminders)
+        messages = [m for webinar_id in webinar_ids
+                    for m in await prebuilt(sessionmaker, webinar_id, config, "reminder")]
+        raw = await raw_rate(sink, messages, pool)
     return ReminderFigures(reminders=reminders, webinars=len(counts), pool=pool, due=due,
                            lateness=[stamp - due.timestamp() for stamp in stamps],
-                           received=received, outcomes=outcomes, worker_log=worker.log)
+                           received=received, outcomes=outcomes, worker_log=worker.log,
+                           raw=raw)
 
 
 def report(f: ReminderFigures, target: Target) -> None:
@@ -119,7 +148,11 @@ def report(f: ReminderFigures, target: Target) -> None:
           f"min {min(f.lateness):.3f} s")
     print(f"  the SMTP server accepted {f.received}; reminder rows: "
           + ", ".join(f"{n} {status}" for status, n in sorted(f.outcomes.items())))
-    print(f"  target p99 < 2 s: {'met' if f.p99 < 2 else 'MISSED'}")
+    print(f"  first {f.first:.3f} s; drain {f.drain:.0f} reminders/s, raw aiosmtplib "
+          f"{f.raw:.0f} messages/s over {f.pool} connections: {f.drain / f.raw:.2f} of raw")
+    target = ("p99 ≤ 1.5 s" if f.reminders <= f.ALL_ON_TIME
+              else "first ≤ 1.5 s, drain ≥ 0.50 of raw")
+    print(f"  target {target}: {'met' if f.met else 'MISSED'}")
     print(f"  worker log: {f.worker_log}")
 
 

@@ -63,6 +63,8 @@ def test_fanout_sends_every_update_once(target: Target, tmp_path: Path,
     assert "the SMTP server accepted 31; update rows: 31 sent" in printed
     assert f"product / raw = {figures.ratio:.2f}" in printed
     assert f"PostgreSQL database {target.database}, Redis {target.redis_url}" in printed
+    assert 20 < figures.memory_ready <= figures.memory_peak < 2048  # MiB: a Python worker's
+    assert f"peak {figures.memory_peak:.0f} MiB" in printed
 
 
 def test_reminders_arrive_once_and_never_early(target: Target, tmp_path: Path,
@@ -78,6 +80,9 @@ def test_reminders_arrive_once_and_never_early(target: Target, tmp_path: Path,
     assert figures.p50 <= figures.p99 <= max(figures.lateness) < 10
     assert f"p50 {figures.p50:.3f} s   p99 {figures.p99:.3f} s" in printed
     assert "the SMTP server accepted 20; reminder rows: 20 sent" in printed
+    assert sane(figures.raw, 10, 100_000) and figures.first == min(figures.lateness)
+    assert f"drain {figures.drain:.0f} reminders/s, raw aiosmtplib {figures.raw:.0f}" in printed
+    assert f"target p99 ≤ 1.5 s: {'met' if figures.p99 <= 1.5 else 'MISSED'}" in printed
 
 
 def test_the_environment_names_where_a_benchmark_writes() -> None:
