@@ -197,6 +197,38 @@ class Worker:
             self.process.wait()
 
 
+class Workers:
+    """Several `webinars worker` processes sharing the database and Redis, as the deployment
+    guide runs them on separate machines; one of them is a `Worker` with a single process."""
+
+    def __init__(self, target: Target, smtp_port: int, pool: int, log_dir: Path,
+                 count: int = 1) -> None:
+        self.each: list[Worker] = []
+        for i in range(count):
+            name = "worker.log" if count == 1 else f"worker-{i + 1}.log"
+            self.each.append(Worker(target, smtp_port, pool, log_dir / name))
+
+    @property
+    def log(self) -> Path:
+        return self.each[0].log
+
+    def tail(self, lines: int = 25) -> str:
+        return "\n".join(f"{w.log}:\n{w.tail(lines)}" for w in self.each)
+
+    def check(self) -> None:
+        for worker in self.each:
+            worker.check()
+
+    def memory(self) -> tuple[float, float]:
+        """The largest (resident now, peak) of one process, in MiB."""
+        figures = [worker.memory() for worker in self.each]
+        return max(f[0] for f in figures), max(f[1] for f in figures)
+
+    def stop(self) -> None:
+        for worker in self.each:
+            worker.stop()
+
+
 # --- the SMTP sink: aiosmtpd in a process of its own ---------------------------------------
 
 
@@ -251,7 +283,7 @@ class Sink:
     def times(self, n: int) -> list[float]:
         return list(self.stamps[:n])
 
-    def wait_for(self, n: int, timeout: float, worker: Worker | None = None) -> float:
+    def wait_for(self, n: int, timeout: float, worker: Worker | Workers | None = None) -> float:
         """Block until `n` messages arrived; return the wall time of the n-th."""
         deadline = time.monotonic() + timeout
         while self.received < n:

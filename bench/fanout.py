@@ -7,7 +7,10 @@ bench/common.py). In the same run, the same SMTP server's raw rate: 5,000 pre-bu
 the same size sent with aiosmtplib over the same number of reused connections, measured before
 and after the product.
 
-    .venv/bin/python bench/fanout.py [--registrants 5000] [--pool 5]
+    .venv/bin/python bench/fanout.py [--registrants 5000] [--pool 5] [--workers 1]
+
+`--workers 2` starts two worker processes, as docs/deploy.md runs them on two machines; each
+message must still arrive exactly once. The raw baseline keeps `--pool` connections.
 
 Also printed: the worker's memory once warmed up and its peak over the whole run, which must
 not grow with the registrants (the worker writes and sends 1,000 members at a time).
@@ -35,7 +38,7 @@ import aiosmtplib
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import Sink, Target, Worker, prepare, reschedule, seed, settle
+from bench.common import Sink, Target, Worker, Workers, prepare, reschedule, seed, settle
 from webinars.clock import SystemClock
 from webinars.config import AppConfig
 from webinars.db import Sessionmaker, make_engine, make_sessionmaker
@@ -60,6 +63,7 @@ class FanoutFigures:
     received: int  # what the SMTP server accepted during the product's run
     outcomes: dict[str, int]  # the update rows by status once settled
     worker_log: Path
+    workers: int = 1  # `webinars worker` processes
     memory_ready: float = 0.0  # MiB resident in the worker once warmed up
     memory_peak: float = 0.0  # MiB, the most the worker was ever resident (VmHWM)
 
@@ -127,7 +131,7 @@ async def raw_rate(sink: Sink, messages: list[OutgoingMail], pool: int) -> float
 
 
 async def warm_up(sessionmaker: Sessionmaker, queue: ArqQueue, webinar_id: int, sink: Sink,
-                  worker: Worker) -> None:
+                  worker: Worker | Workers) -> None:
     """One registration through the product, so the worker has its connections open."""
     from sqlalchemy import select
 
@@ -144,7 +148,7 @@ async def warm_up(sessionmaker: Sessionmaker, queue: ArqQueue, webinar_id: int, 
 
 
 async def fanout(sessionmaker: Sessionmaker, queue: ArqQueue, webinar_id: int, sink: Sink,
-                 worker: Worker, expected: int) -> dict[str, float]:
+                 worker: Workers, expected: int) -> dict[str, float]:
     sink.reset()
     started = time.time()
     await reschedule(sessionmaker, queue, webinar_id)
@@ -154,7 +158,8 @@ async def fanout(sessionmaker: Sessionmaker, queue: ArqQueue, webinar_id: int, s
     return {"seconds": last - started, "commit": committed - started, "first": first - started}
 
 
-async def run(target: Target, registrants: int, pool: int, log_dir: Path) -> FanoutFigures:
+async def run(target: Target, registrants: int, pool: int, log_dir: Path,
+              workers: int = 1) -> FanoutFigures:
     """The benchmark on a prepared target (`common.prepare`)."""
     config = target.config()
     async with AsyncExitStack() as stack:
@@ -167,7 +172,7 @@ async def run(target: Target, registrants: int, pool: int, log_dir: Path) -> Fan
         messages = await prebuilt(sessionmaker, webinar_id, config)
         sink = Sink(capacity=registrants + 10)
         stack.callback(sink.stop)
-        worker = Worker(target, sink.port, pool, log_dir / "worker.log")
+        worker = Workers(target, sink.port, pool, log_dir, workers)
         stack.callback(worker.stop)
         queue = await ArqQueue.connect(target.redis_url)
         stack.push_async_callback(queue.close)
@@ -185,12 +190,14 @@ async def run(target: Target, registrants: int, pool: int, log_dir: Path) -> Fan
                          pool=pool, commit=product["commit"], first=product["first"],
                          seconds=product["seconds"], raw_before=raw_before, raw_after=raw_after,
                          received=received, outcomes=outcomes, worker_log=worker.log,
-                         memory_ready=memory_ready, memory_peak=memory_peak)
+                         workers=workers, memory_ready=memory_ready, memory_peak=memory_peak)
 
 
 def report(f: FanoutFigures, target: Target) -> None:
-    print(f"fan-out of {f.messages} updates ({f.message_bytes / 1024:.1f} KB each), one "
-          f"`webinars worker` process, SMTP pool {f.pool}, {target.describe()}")
+    processes = "one `webinars worker` process" if f.workers == 1 else (
+        f"{f.workers} `webinars worker` processes")
+    print(f"fan-out of {f.messages} updates ({f.message_bytes / 1024:.1f} KB each), "
+          f"{processes}, SMTP pool {f.pool} each, {target.describe()}")
     print(f"  reschedule committed and enqueued after {f.commit:.2f} s, "
           f"first message at {f.first:.2f} s")
     print(f"  all {f.messages} received after      {f.seconds:.2f} s "
@@ -203,7 +210,8 @@ def report(f: FanoutFigures, target: Target) -> None:
           f"(target >= 0.50: {'met' if f.ratio >= 0.5 else 'MISSED'})")
     print(f"  of which sending (commit -> last received): {f.sending:.2f} s -> "
           f"{f.messages / f.sending:.0f} messages/s = {f.messages / f.sending / f.raw:.2f} of raw")
-    print(f"  worker memory: {f.memory_ready:.0f} MiB once warmed up, peak {f.memory_peak:.0f} MiB")
+    print(f"  worker memory: {f.memory_ready:.0f} MiB once warmed up, peak {f.memory_peak:.0f} MiB"
+          + (" (the largest process)" if f.workers > 1 else ""))
     print(f"  worker log: {f.worker_log}")
 
 
@@ -213,13 +221,14 @@ def main(argv: Sequence[str] | None = None, *, log_dir: Path | None = None) -> F
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--registrants", type=int, default=5000)
     parser.add_argument("--pool", type=int, default=5, help="SMTP connections (both sides)")
+    parser.add_argument("--workers", type=int, default=1, help="`webinars worker` processes")
     args = parser.parse_args(argv)
-    if args.registrants < 1 or args.pool < 1:
-        parser.error("--registrants and --pool must be at least 1")
+    if args.registrants < 1 or args.pool < 1 or args.workers < 1:
+        parser.error("--registrants, --pool and --workers must be at least 1")
     target = Target.from_env()
     asyncio.run(prepare(target))
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="bench-"))
-    figures = asyncio.run(run(target, args.registrants, args.pool, log_dir))
+    figures = asyncio.run(run(target, args.registrants, args.pool, log_dir, args.workers))
     report(figures, target)
     return figures
 

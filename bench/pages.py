@@ -2,9 +2,11 @@
 renders a small Jinja2 page, measured by wrk in the same run, alternating, several rounds.
 
     .venv/bin/python bench/pages.py [--rounds 3] [--seconds 5] [--connections 50] [--writes]
-                                    [--page event|org] [--events 182]
+                                    [--page event|org] [--events 182] [--workers 1]
 
-Both servers are one uvicorn process with the same log level, on this machine. The product is
+Both servers are one uvicorn process with the same log level, on this machine (`--workers N`
+runs the product as `webinars serve --workers N`, as docs/deploy.md does; the baseline stays
+one process, so the share then says what the extra processes buy). The product is
 `webinars serve` on the benchmark's PostgreSQL and Redis (bench/common.py), its event page
 seeded through the product's own services. With `--writes`, a registration goes in every
 100 ms while the product is measured, and the run checks afterwards that the page shows the
@@ -133,7 +135,8 @@ async def confirmed(target: Target) -> int:
 
 
 def run(target: Target, *, rounds: int, seconds: int, connections: int, writes: bool,
-        log_dir: Path, page_kind: str = "event", events: int = 182) -> Figures:
+        log_dir: Path, page_kind: str = "event", events: int = 182, workers: int = 1
+        ) -> Figures:
     public_id, slug = asyncio.run(seed_page(target, events if page_kind == "org" else 1))
     exe = str(Path(sys.executable).with_name("webinars"))
     env = product_env(DATABASE_URL=target.database_url, REDIS_URL=target.redis_url,
@@ -141,7 +144,8 @@ def run(target: Target, *, rounds: int, seconds: int, connections: int, writes: 
                       REGISTRATION_LIMIT_PER_CLIENT="1000000",
                       REGISTRATION_LIMIT_PER_ADDRESS="1000000")
     figures = Figures(page=page_kind)
-    product = Server([exe, "serve"], env, log_dir / "pages-product.log", f"/w/{public_id}")
+    command = [exe, "serve"] + (["--workers", str(workers)] if workers > 1 else [])
+    product = Server(command, env, log_dir / "pages-product.log", f"/w/{public_id}")
     try:
         bare = Server([sys.executable, "-m", "uvicorn", BARE_APP, "--log-level", "info"],
                       product_env(), log_dir / "pages-bare.log", "/")
@@ -203,11 +207,13 @@ def main(argv: Sequence[str] | None = None, *, log_dir: Path | None = None) -> F
     parser.add_argument("--page", choices=sorted(TARGETS), default="event")
     parser.add_argument("--events", type=int, default=182,
                         help="upcoming events of the organization (--page org)")
+    parser.add_argument("--workers", type=int, default=1, help="web processes of the product")
     args = parser.parse_args(argv)
     target = Target.from_env()
     figures = run(target, rounds=args.rounds, seconds=args.seconds,
                   connections=args.connections, writes=args.writes,
-                  log_dir=log_dir or Path.cwd(), page_kind=args.page, events=args.events)
+                  log_dir=log_dir or Path.cwd(), page_kind=args.page, events=args.events,
+                  workers=args.workers)
     report(figures, target, args.writes)
     return figures
 

@@ -48,10 +48,11 @@ def sane(value: float, low: float, high: float) -> bool:
 
 def test_fanout_sends_every_update_once(target: Target, tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
-    figures = fanout.main(["--registrants", "30"], log_dir=tmp_path)
+    figures = fanout.main(["--registrants", "30", "--workers", "2"], log_dir=tmp_path)
     printed = capsys.readouterr().out
 
     assert figures.messages == 31  # 30 registrants and the warm-up one
+    assert "2 `webinars worker` processes" in printed
     assert figures.received == 31, "every update reached the SMTP server, none twice"
     assert figures.outcomes == {"sent": 31}
     assert sane(figures.message_bytes, 2_000, 100_000)  # a real update with its calendar
