@@ -409,8 +409,10 @@ async def seed(sessionmaker: Sessionmaker, config: AppConfig, *, registrants: Se
             select(Delivery.id, Delivery.sequence).where(
                 Delivery.webinar_id.in_(ids), Delivery.kind == "invitation",
                 Delivery.status == "pending"))).all()
-        claimed = set(await claim(session, [r.id for r in rows], clock.now(),
-                                  domain=config.uid_domain))
+        claimed: set[int] = set()
+        for first in range(0, len(rows), 10_000):  # PostgreSQL takes 32,767 parameters
+            claimed.update(await claim(session, [r.id for r in rows[first:first + 10_000]],
+                                       clock.now(), domain=config.uid_domain))
         await session.commit()
     if len(claimed) != sum(registrants):
         raise RuntimeError(f"seeding: {len(claimed)} invitations for {sum(registrants)} "
