@@ -9,18 +9,19 @@ the member's registrations comes from the registration it was made from and its 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .calendars import EventLinks, FeedItem
+from .calendars import FORMAT_VERSION, EventLinks, FeedItem
 from .clock import Clock
 from .errors import NotFound
 from .models import MemberFeed, Organization, Registration, Webinar
-from .organizations import all_organizations, chain
 from .security import hash_token, new_token
 
 #: Statuses a published calendar shows. Cancelled ones stay (struck out) so they don't vanish;
@@ -29,6 +30,8 @@ PUBLISHED_STATUSES = ("scheduled", "cancelled", "finished")
 #: How far back feeds reach: old events stay in subscribers' calendars, but feeds stop growing.
 PAST_WINDOW = timedelta(days=366)
 MAX_TOKEN_LENGTH = 64
+#: Deeper than any real tree (federation → region → municipality → school): stops a cycle.
+MAX_DEPTH = 32
 #: A webinar's public id: uuid4().hex, as `scheduling.create_webinar` makes it.
 PUBLIC_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 
@@ -91,8 +94,64 @@ async def get_public_webinar(session: AsyncSession, public_id: str) -> Webinar:
 
 
 async def chain_of(session: AsyncSession, organization_id: int) -> list[Organization]:
-    """The organization and its ancestors, nearest first: whose plans a calendar shows."""
-    return chain(await all_organizations(session), organization_id)
+    """The organization and its ancestors, nearest first: whose plans a calendar shows.
+
+    One recursive query up the tree (not every organization of the installation: a feed poll
+    answered with a 304 must stay cheap with thousands of schools)."""
+    return await _chain_where(session, Organization.id == organization_id)
+
+
+async def chain_by_slug(session: AsyncSession, slug: str) -> list[Organization]:
+    """`chain_of` the organization with this slug; NotFound when there is none."""
+    found = await _chain_where(session, Organization.slug == slug)
+    if not found:
+        raise NotFound("no such organization")
+    return found
+
+
+async def _chain_where(session: AsyncSession, start: ColumnElement[bool]) -> list[Organization]:
+    up = (select(Organization.id, Organization.parent_id, literal(0).label("depth"))
+          .where(start).cte("up", recursive=True))
+    up = up.union_all(
+        select(Organization.id, Organization.parent_id, (up.c.depth + 1).label("depth"))
+        .where(Organization.id == up.c.parent_id, up.c.depth < MAX_DEPTH))
+    rows = await session.scalars(select(Organization).join(up, up.c.id == Organization.id)
+                                 .order_by(up.c.depth)
+                                 .execution_options(populate_existing=True))
+    found: list[Organization] = []
+    for org in rows.all():
+        if org in found:  # a cycle stored by mistake must not loop or repeat
+            break
+        found.append(org)
+    return found
+
+
+async def window_marker(session: AsyncSession, org_ids: Sequence[int],
+                        since: datetime) -> datetime | None:
+    """The earliest start at or after `since` among these organizations' webinars (any
+    status): it moves exactly when the sliding PAST_WINDOW lets an event go, so it belongs in
+    a feed's version. One index seek per organization (`ix_webinars_org_start`)."""
+    if not org_ids:
+        return None
+    firsts = [select(func.min(Webinar.start_at))
+              .where(Webinar.organization_id == org_id, Webinar.start_at >= since)
+              .scalar_subquery() for org_id in org_ids]
+    values = [v for v in (await session.execute(select(*firsts))).one() if v is not None]
+    return min(values) if values else None
+
+
+def plan_version_key(chain: Sequence[Organization], marker: datetime | None,
+                     *extra: object) -> str:
+    """A feed's version without loading one event: the format, each organization of the chain
+    with its `plan_version` (raised by `webinars.derived` with every change shown) and what
+    a calendar prints of it, the sliding window's marker, and what the caller adds (base URL,
+    sender, title; a personal feed's covered registrations)."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([
+        FORMAT_VERSION, [[o.id, o.plan_version, o.name, o.level] for o in chain],
+        marker.isoformat() if marker else None, *map(str, extra)],
+        ensure_ascii=False).encode())
+    return digest.hexdigest()
 
 
 def plans_last_modified(orgs: Sequence[Organization]) -> datetime:
