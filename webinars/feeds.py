@@ -17,11 +17,13 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from .calendars import FORMAT_VERSION, EventLinks, FeedItem
 from .clock import Clock
 from .errors import NotFound
-from .models import MemberFeed, Organization, Registration, Webinar
+from .models import MemberFeed, Organization, Registration, Webinar, WebinarSession
 from .security import hash_token, new_token
 
 #: Statuses a published calendar shows. Cancelled ones stay (struck out) so they don't vanish;
@@ -161,14 +163,24 @@ def plans_last_modified(orgs: Sequence[Organization]) -> datetime:
 
 async def plan_webinars(session: AsyncSession, org_ids: Sequence[int],
                         since: datetime) -> list[Webinar]:
-    """The public plans of these organizations: listed, never drafts, from `since` on."""
-    stmt = (select(Webinar)
-            .where(Webinar.organization_id.in_(list(org_ids)),
-                   Webinar.visibility == "public",
-                   Webinar.status.in_(PUBLISHED_STATUSES),
-                   Webinar.start_at >= since)
+    """The public plans of these organizations: listed, never drafts, from `since` on.
+
+    Courses' sessions come in one query for the whole feed (selectin loading would ask in
+    batches of 500: a query more per 500 events)."""
+    shown = (Webinar.organization_id.in_(list(org_ids)), Webinar.visibility == "public",
+             Webinar.status.in_(PUBLISHED_STATUSES), Webinar.start_at >= since)
+    stmt = (select(Webinar).where(*shown).options(lazyload(Webinar.sessions))
             .order_by(Webinar.start_at, Webinar.id))
-    return list((await session.scalars(stmt)).unique().all())
+    webinars = list((await session.scalars(stmt)).unique().all())
+    sessions: dict[int, list[WebinarSession]] = {}
+    for item in (await session.scalars(
+            select(WebinarSession)
+            .where(WebinarSession.webinar_id.in_(select(Webinar.id).where(*shown)))
+            .order_by(WebinarSession.webinar_id, WebinarSession.position))).all():
+        sessions.setdefault(item.webinar_id, []).append(item)
+    for webinar in webinars:
+        set_committed_value(webinar, "sessions", sessions.get(webinar.id, []))
+    return webinars
 
 
 def feed_organization_id(registration: Registration) -> int:
