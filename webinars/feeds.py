@@ -13,9 +13,10 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import lazyload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -95,68 +96,94 @@ async def get_public_webinar(session: AsyncSession, public_id: str) -> Webinar:
     return webinar
 
 
-async def chain_of(session: AsyncSession, organization_id: int) -> list[Organization]:
-    """The organization and its ancestors, nearest first: whose plans a calendar shows.
+@dataclass(frozen=True)
+class PlanOrg:
+    """What a feed needs of one organization of its chain, read without the ORM (a poll must
+    stay cheap)."""
 
-    One recursive query up the tree (not every organization of the installation: a feed poll
-    answered with a 304 must stay cheap with thousands of schools)."""
-    return await _chain_where(session, Organization.id == organization_id)
-
-
-async def chain_by_slug(session: AsyncSession, slug: str) -> list[Organization]:
-    """`chain_of` the organization with this slug; NotFound when there is none."""
-    found = await _chain_where(session, Organization.slug == slug)
-    if not found:
-        raise NotFound("no such organization")
-    return found
+    id: int
+    slug: str
+    name: str
+    level: str
+    plan_version: int
+    plan_changed_at: datetime | None
+    created_at: datetime
 
 
-async def _chain_where(session: AsyncSession, start: ColumnElement[bool]) -> list[Organization]:
-    up = (select(Organization.id, Organization.parent_id, literal(0).label("depth"))
+@dataclass(frozen=True)
+class PlanChain:
+    """An organization and its ancestors, nearest first, and the window's marker: the earliest
+    start at or after the window's beginning among their webinars (any status). The marker
+    moves exactly when the sliding PAST_WINDOW lets an event go, so it is part of a feed's
+    version."""
+
+    orgs: list[PlanOrg]
+    marker: datetime | None
+
+    @property
+    def ids(self) -> list[int]:
+        return [o.id for o in self.orgs]
+
+
+def _chain_statement(start: ColumnElement[bool]
+                     ) -> Select[int, str, str, str, int, datetime | None, datetime, datetime]:
+    """One query up the tree from `start`, each organization with the first start of its
+    webinars from `:since` on (an index seek on `ix_webinars_org_start`). Built once: a poll
+    pays only for running it."""
+    org = Organization
+    up = (select(org.id, org.parent_id, literal(0).label("depth"))
           .where(start).cte("up", recursive=True))
-    up = up.union_all(
-        select(Organization.id, Organization.parent_id, (up.c.depth + 1).label("depth"))
-        .where(Organization.id == up.c.parent_id, up.c.depth < MAX_DEPTH))
-    rows = await session.scalars(select(Organization).join(up, up.c.id == Organization.id)
-                                 .order_by(up.c.depth)
-                                 .execution_options(populate_existing=True))
-    found: list[Organization] = []
-    for org in rows.all():
-        if org in found:  # a cycle stored by mistake must not loop or repeat
+    up = up.union_all(select(org.id, org.parent_id, (up.c.depth + 1).label("depth"))
+                      .where(org.id == up.c.parent_id, up.c.depth < MAX_DEPTH))
+    first = (select(func.min(Webinar.start_at))
+             .where(Webinar.organization_id == org.id,
+                    Webinar.start_at >= bindparam("since"))
+             .correlate(org).scalar_subquery())
+    return (select(org.id, org.slug, org.name, org.level, org.plan_version,
+                   org.plan_changed_at, org.created_at, first.label("first_start"))
+            .join(up, up.c.id == org.id).order_by(up.c.depth))
+
+
+CHAIN_BY_SLUG = _chain_statement(Organization.slug == bindparam("slug"))
+CHAIN_BY_ID = _chain_statement(Organization.id == bindparam("org_id"))
+
+
+async def plan_chain(session: AsyncSession, since: datetime, *, slug: str | None = None,
+                     organization_id: int | None = None) -> PlanChain:
+    """The chain whose plans a calendar shows (by slug or id); NotFound when there is none."""
+    if slug is not None:
+        rows = (await session.execute(CHAIN_BY_SLUG, {"slug": slug, "since": since})).all()
+    else:
+        rows = (await session.execute(CHAIN_BY_ID,
+                                      {"org_id": organization_id, "since": since})).all()
+    orgs: list[PlanOrg] = []
+    firsts: list[datetime] = []
+    for row in rows:
+        if any(o.id == row.id for o in orgs):  # a cycle stored by mistake must not repeat
             break
-        found.append(org)
-    return found
+        orgs.append(PlanOrg(row.id, row.slug, row.name, row.level, row.plan_version,
+                            row.plan_changed_at, row.created_at))
+        if row.first_start is not None:
+            firsts.append(row.first_start)
+    if not orgs:
+        raise NotFound("no such organization")
+    return PlanChain(orgs, min(firsts) if firsts else None)
 
 
-async def window_marker(session: AsyncSession, org_ids: Sequence[int],
-                        since: datetime) -> datetime | None:
-    """The earliest start at or after `since` among these organizations' webinars (any
-    status): it moves exactly when the sliding PAST_WINDOW lets an event go, so it belongs in
-    a feed's version. One index seek per organization (`ix_webinars_org_start`)."""
-    if not org_ids:
-        return None
-    firsts = [select(func.min(Webinar.start_at))
-              .where(Webinar.organization_id == org_id, Webinar.start_at >= since)
-              .scalar_subquery() for org_id in org_ids]
-    values = [v for v in (await session.execute(select(*firsts))).one() if v is not None]
-    return min(values) if values else None
-
-
-def plan_version_key(chain: Sequence[Organization], marker: datetime | None,
-                     *extra: object) -> str:
+def plan_version_key(chain: PlanChain, *extra: object) -> str:
     """A feed's version without loading one event: the format, each organization of the chain
     with its `plan_version` (raised by `webinars.derived` with every change shown) and what
     a calendar prints of it, the sliding window's marker, and what the caller adds (base URL,
     sender, title; a personal feed's covered registrations)."""
     digest = hashlib.sha256()
     digest.update(json.dumps([
-        FORMAT_VERSION, [[o.id, o.plan_version, o.name, o.level] for o in chain],
-        marker.isoformat() if marker else None, *map(str, extra)],
+        FORMAT_VERSION, [[o.id, o.plan_version, o.name, o.level] for o in chain.orgs],
+        chain.marker.isoformat() if chain.marker else None, *map(str, extra)],
         ensure_ascii=False).encode())
     return digest.hexdigest()
 
 
-def plans_last_modified(orgs: Sequence[Organization]) -> datetime:
+def plans_last_modified(orgs: Sequence[PlanOrg]) -> datetime:
     """When the plans of these organizations last changed (`scheduling.touch_plans`)."""
     return max(org.plan_changed_at or org.created_at for org in orgs)
 
@@ -273,7 +300,7 @@ async def covered_webinar_ids(session: AsyncSession, feed: MemberFeed) -> set[in
 
 
 async def personal_feed_webinars(session: AsyncSession, feed: MemberFeed,
-                                 chain: Sequence[Organization], *,
+                                 chain: Sequence[PlanOrg], *,
                                  since: datetime) -> list[Webinar]:
     """The plans of the member's chain, without the events they hold by invitation.
 
@@ -287,7 +314,7 @@ async def personal_feed_webinars(session: AsyncSession, feed: MemberFeed,
 
 
 async def personal_last_modified(session: AsyncSession, feed: MemberFeed,
-                                 chain: Sequence[Organization]) -> datetime:
+                                 chain: Sequence[PlanOrg]) -> datetime:
     """The plans' last change, or the last change to a registration the feed counts."""
     moments = [plans_last_modified(chain) if chain else feed.created_at, feed.created_at]
     origin = await origin_of(session, feed)

@@ -31,7 +31,7 @@ from ..calendars import (
 )
 from ..errors import NotFound
 from ..i18n import gettext
-from ..models import MemberFeed, Organization
+from ..models import MemberFeed
 from ..requests import base_url, commit, runtime
 from .common import (
     clock,
@@ -225,28 +225,23 @@ async def organization_ics(request: Request) -> Response:
     since = rt.clock.now() - feeds.PAST_WINDOW
     base = base_url(request)
 
-    async def version(session: AsyncSession) -> tuple[list[Organization], str]:
-        chain = await feeds.chain_by_slug(session, request.path_params["slug"])
-        marker = await feeds.window_marker(session, [o.id for o in chain], since)
-        return chain, feeds.plan_version_key(chain, marker, "org", base, rt.config.mail_from)
-
-    async def load(session: AsyncSession, chain: list[Organization]) -> list[FeedItem]:
-        webinars = await feeds.plan_webinars(session, [o.id for o in chain], since)
-        return feeds.org_items(webinars, base)
+    async def version(session: AsyncSession) -> tuple[feeds.PlanChain, str]:
+        chain = await feeds.plan_chain(session, since, slug=request.path_params["slug"])
+        return chain, feeds.plan_version_key(chain, "org", base, rt.config.mail_from)
 
     async with db(request) as session:
         chain, key = await version(session)
-        org = chain[0]
-        answer = await answer_from_version(
-            request, key, filename=f"{org.slug}.ics",
-            last_modified=feeds.plans_last_modified(chain), private=False)
+        org = chain.orgs[0]
+        last_modified = feeds.plans_last_modified(chain.orgs)
+        answer = await answer_from_version(request, key, filename=f"{org.slug}.ics",
+                                           last_modified=last_modified, private=False)
         if answer is not None:
             return answer
-        items = await load(session, chain)
+        items = feeds.org_items(await feeds.plan_webinars(session, chain.ids, since), base)
         _, after = await version(session)
     return await stream_feed(request, items, key=key if after == key else None,
                              filename=f"{org.slug}.ics", name=org.name,
-                             last_modified=feeds.plans_last_modified(chain), private=False)
+                             last_modified=last_modified, private=False)
 
 
 async def registration_ics(request: Request) -> Response:
@@ -305,13 +300,15 @@ async def personal_feed_ics(request: Request) -> Response:
     name = gettext(rt.config.default_locale, "My events")
 
     async def version(session: AsyncSession, feed: MemberFeed
-                      ) -> tuple[list[Organization], set[int], str]:
-        chain = await feeds.chain_of(session, feed.organization_id)
+                      ) -> tuple[list[feeds.PlanOrg], set[int], str]:
+        try:
+            chain = await feeds.plan_chain(session, since,
+                                           organization_id=feed.organization_id)
+        except NotFound:  # the member's organization is gone: an empty calendar
+            chain = feeds.PlanChain([], None)
         covered = await feeds.covered_webinar_ids(session, feed)
-        marker = await feeds.window_marker(session, [o.id for o in chain], since)
-        return chain, covered, feeds.plan_version_key(
-            chain, marker, "personal", feed.id, sorted(covered), base, rt.config.mail_from,
-            name)
+        return chain.orgs, covered, feeds.plan_version_key(
+            chain, "personal", feed.id, sorted(covered), base, rt.config.mail_from, name)
 
     async with db(request) as session:
         feed = await feeds.by_token(session, request.path_params["feed_token"])
