@@ -94,7 +94,7 @@ async def insert_all(sessionmaker: Any, table: Any, rows: list[dict[str, Any]]) 
 async def seed_size(sessionmaker: Any, clock: Any, size: int, uid_domain: str) -> Seeded:
     """An organization with `size` events, its organizer, and a webinar with `size`
     registrants whose invitations were sent."""
-    from sqlalchemy import Table, select, update
+    from sqlalchemy import Table, select, text, update
 
     from webinars.accounts import create_account
     from webinars.models import Delivery, Registration, Webinar
@@ -134,7 +134,8 @@ async def seed_size(sessionmaker: Any, clock: Any, size: int, uid_domain: str) -
             "sequence": 0, "reminder_offsets": [], "recording_url": None, "followup_note": None,
             "source_id": None, "plan_period": None, "all_day": False, "end_date": None,
             "deadline_at": None, "series_rule": None, "created_by_id": account_id,
-            "created_at": now, "updated_at": now, "ends_at": start + timedelta(minutes=60)})
+            "created_at": now, "updated_at": now, "ends_at": start + timedelta(minutes=60),
+            "long_running": False})
     await insert_all(sessionmaker, cast(Table, Webinar.__table__), events)
 
     registrants = [{
@@ -157,6 +158,9 @@ async def seed_size(sessionmaker: Any, clock: Any, size: int, uid_domain: str) -
         "status": "sent", "sequence": 0, "attempts": 1, "created_at": now, "sent_at": now,
         "message_id": f"<{uuid.uuid4().hex}@union.example>"} for rid in ids]
     await insert_all(sessionmaker, cast(Table, Delivery.__table__), invitations)
+    async with sessionmaker() as session:  # what autovacuum does soon after a bulk load
+        await session.execute(text("ANALYZE"))
+        await session.commit()
     return Seeded(size, slug, email, webinar_id)
 
 

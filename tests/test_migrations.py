@@ -581,10 +581,12 @@ async def test_upgrading_a_database_of_0008_keeps_every_row_and_knows_when_each_
         try:
             async with engine.connect() as conn:
                 assert await _counts(conn, TABLES_AT_0008) == before
-                ends = {row[0]: str(row[1])[:19] for row in (await conn.execute(text(
-                    "SELECT id, ends_at FROM webinars ORDER BY id"))).all()}
-                assert ends == {1: "2026-12-10 11:30:00", 2: "2026-12-11 11:00:00",
-                                3: "2027-01-19 06:30:00"}
+                ends = {row[0]: (str(row[1])[:19], bool(row[2])) for row in (
+                    await conn.execute(text(
+                        "SELECT id, ends_at, long_running FROM webinars ORDER BY id"))).all()}
+                assert ends == {1: ("2026-12-10 11:30:00", False),
+                                2: ("2026-12-11 11:00:00", False),
+                                3: ("2027-01-19 06:30:00", True)}
                 assert (await conn.execute(text(
                     "SELECT DISTINCT plan_version FROM organizations"))).scalars().all() == [0]
                 assert await conn.run_sync(diff) == []

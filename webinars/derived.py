@@ -1,7 +1,8 @@
 """Columns derived from others, kept at every flush so no code path can forget them.
 
-- `Webinar.ends_at`: when the whole event is over (`series.ends_at`); the public pages ask
-  "upcoming" and "past" of it with one indexed condition.
+- `Webinar.ends_at`: when the whole event is over (`series.ends_at`), and `long_running`:
+  whether that is more than a day after its start; the lists ask "upcoming" and "past" of
+  them with indexed conditions (`webinars.listings`).
 - `Organization.plan_version`: raised whenever something a calendar of its plan shows changes
   (a webinar of it or its sessions, added, changed, moved in or out, or the organization's own
   name, level or parent). Feeds take their ETag from the versions of the organizations they
@@ -15,6 +16,7 @@ SQLAlchemy session in the process.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, event, inspect, select, update
@@ -23,8 +25,10 @@ from sqlalchemy.orm import Session
 from .models import Organization, Webinar, WebinarSession
 from .series import ends_at
 
+#: Longer than this an event is `long_running` (every single meeting is shorter: MAX_DURATION).
+LONG = timedelta(days=1)
 #: Webinar columns no published calendar shows: changing them leaves the plan's version.
-UNSHOWN = frozenset({"registered_count", "ends_at"})
+UNSHOWN = frozenset({"registered_count", "ends_at", "long_running"})
 #: Organization columns a calendar of its plan (or of a plan below it) shows or depends on.
 ORG_SHOWN = ("name", "level", "parent_id", "slug")
 
@@ -79,6 +83,9 @@ def keep_derived(session: Session, _context: Any, _instances: Any) -> None:
             end = ends_at(webinar)
             if webinar.ends_at != end:
                 webinar.ends_at = end
+            long_running = end - webinar.start_at > LONG
+            if webinar.long_running is not long_running:
+                webinar.long_running = long_running
     if not org_ids and not webinar_ids:
         return
     condition: ColumnElement[bool] = Organization.id.in_(sorted(org_ids))

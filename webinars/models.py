@@ -200,8 +200,10 @@ class LoginSession(Base):
 class Webinar(Base):
     __tablename__ = "webinars"
     __table_args__ = (Index("ix_webinars_org_start", "organization_id", "start_at"),
-                      # Upcoming (ends later) and the archive (ended) on the public pages.
-                      Index("ix_webinars_org_ends", "organization_id", "ends_at"),
+                      # Events still running that began more than a day ago (periods and
+                      # courses): the rest of "upcoming" is a range of ix_webinars_org_start.
+                      Index("ix_webinars_org_long_ends", "organization_id", "long_running",
+                            "ends_at"),
                       CheckConstraint(check("kind", WebinarKind), name="kind"),
                       CheckConstraint(check("status", WebinarStatus), name="status"),
                       CheckConstraint(check("visibility", Visibility), name="visibility"),
@@ -258,6 +260,9 @@ class Webinar(Base):
     #: When the whole event is over (`series.ends_at`), kept by `webinars.derived` at every
     #: flush, so "upcoming" and "past" are one indexed condition instead of a scan of every row.
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Runs longer than a day (a period, a course), kept with `ends_at`: the few such events are
+    #: found by their own index, so listing what is coming never scans the past.
+    long_running: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     organization: Mapped[Organization] = relationship(lazy="joined")
     meeting: Mapped[Meeting | None] = relationship(

@@ -5,11 +5,12 @@ Revises: 0008
 Create Date: 2026-12-01 12:00:00
 
 Adds `webinars.ends_at` (when the whole event is over: the end of a series' last held
-session, else start + duration) with an index by organization, `organizations.plan_version`
+session, else start + duration) and `long_running` (over a day after its start) with an index
+by organization, `organizations.plan_version`
 (raised with every change a calendar of the plan shows; the feeds' ETag), and the indexes
 behind the registrants and deliveries pages.
 
-Data carried over: every webinar gets its `ends_at` computed from its rows as the product
+Data carried over: every webinar gets its `ends_at` and `long_running` computed from its rows as the product
 computes it (`series.ends_at`); every organization starts at version 0 (a feed's ETag changes
 once, at the upgrade, as its format does).
 """
@@ -28,7 +29,8 @@ depends_on = None
 
 WEBINARS = sa.table('webinars', sa.column('id', sa.Integer), sa.column('start_at', sa.DateTime),
                     sa.column('duration_minutes', sa.Integer),
-                    sa.column('series_rule', sa.JSON), sa.column('ends_at', sa.DateTime))
+                    sa.column('series_rule', sa.JSON), sa.column('ends_at', sa.DateTime),
+                    sa.column('long_running', sa.Boolean))
 SESSIONS = sa.table('webinar_sessions', sa.column('webinar_id', sa.Integer),
                     sa.column('start_at', sa.DateTime), sa.column('duration_minutes', sa.Integer),
                     sa.column('status', sa.String))
@@ -40,8 +42,10 @@ def upgrade() -> None:
                                       nullable=False))
     with op.batch_alter_table('webinars', schema=None) as batch_op:
         batch_op.add_column(sa.Column('ends_at', sa.DateTime(), nullable=True))
-        batch_op.create_index('ix_webinars_org_ends', ['organization_id', 'ends_at'],
-                              unique=False)
+        batch_op.add_column(sa.Column('long_running', sa.Boolean(), server_default=sa.false(),
+                                      nullable=False))
+        batch_op.create_index('ix_webinars_org_long_ends',
+                              ['organization_id', 'long_running', 'ends_at'], unique=False)
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
         batch_op.create_index('ix_deliveries_webinar_id_status', ['webinar_id', 'status'],
                               unique=False)
@@ -73,7 +77,7 @@ def fill_ends_at() -> None:
         else:
             end = start + timedelta(minutes=minutes)
         bind.execute(sa.update(WEBINARS).where(WEBINARS.c.id == webinar_id)
-                     .values(ends_at=end))
+                     .values(ends_at=end, long_running=end - start > timedelta(days=1)))
 
 
 def downgrade() -> None:
@@ -83,7 +87,8 @@ def downgrade() -> None:
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
         batch_op.drop_index('ix_deliveries_webinar_id_status')
     with op.batch_alter_table('webinars', schema=None) as batch_op:
-        batch_op.drop_index('ix_webinars_org_ends')
+        batch_op.drop_index('ix_webinars_org_long_ends')
+        batch_op.drop_column('long_running')
         batch_op.drop_column('ends_at')
     with op.batch_alter_table('organizations', schema=None) as batch_op:
         batch_op.drop_column('plan_version')
