@@ -18,7 +18,7 @@ from webinars.models import Organization, Registration, Webinar
 from webinars.queue import InProcessQueue
 from webinars.runtime import Runtime
 
-from .factories import login, make_account, make_org
+from .factories import login, make_account, make_org, make_webinar
 from .test_page_cache import statements
 
 
@@ -162,3 +162,31 @@ async def test_a_page_costs_the_same_queries_with_ten_rows_or_hundreds(
         await session.commit()
         sizes.append(await query_counts(client, runtime, paths))
     assert sizes[0] == sizes[1]
+
+
+async def test_events_still_running_lead_the_calendar_however_long_ago_they_began(
+    client: httpx.AsyncClient, session: AsyncSession, clock: FixedClock,
+) -> None:
+    """A month-long contest that began ten days ago is on the first page, before what comes,
+    though many events began since; once over it moves to the archive."""
+    org = await make_org(session, clock)
+    account = await make_account(session, clock, org)
+    today = clock.now().date()
+    await make_webinar(session, clock, account, org, title="Конкурс «Репортёр»", kind="contest",
+                       all_day=True, start_date=(today + timedelta(days=2)).isoformat(),
+                       end_date=(today + timedelta(days=32)).isoformat(), platform="none")
+    clock.advance(timedelta(days=12))
+    add_events(session, clock, org, 80, first=500, days=-1)
+    add_events(session, clock, org, 60)
+    await session.commit()
+
+    first = (await client.get("/o/union")).text
+    assert "Конкурс «Репортёр»" in first
+    assert first.index("Конкурс «Репортёр»") < first.index("Занятие №00000")
+    assert "Конкурс «Репортёр»" not in (await client.get("/o/union/archive")).text
+
+    clock.advance(timedelta(days=22))
+    assert "Конкурс «Репортёр»" not in (await client.get("/o/union")).text
+    # The archive goes by start, latest first: the contest began before the 140 others.
+    last = (await client.get("/o/union/archive?page=3")).text
+    assert "Конкурс «Репортёр»" in last and len(titles(last)) == 40
