@@ -194,8 +194,10 @@ async def plan_webinars(session: AsyncSession, org_ids: Sequence[int],
 
     Courses' sessions come in one query for the whole feed (selectin loading would ask in
     batches of 500: a query more per 500 events)."""
-    shown = (Webinar.organization_id.in_(list(org_ids)), Webinar.visibility == "public",
-             Webinar.status.in_(PUBLISHED_STATUSES), Webinar.start_at >= since)
+    shown = (Webinar.organization_id.in_(list(org_ids)),
+             Webinar.visibility == "public",
+             Webinar.status.in_(PUBLISHED_STATUSES),
+             Webinar.start_at >= since)
     stmt = (select(Webinar).where(*shown).options(lazyload(Webinar.sessions))
             .order_by(Webinar.start_at, Webinar.id))
     webinars = list((await session.scalars(stmt)).unique().all())
