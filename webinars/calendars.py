@@ -2,8 +2,9 @@
 
 `vevent` is the event as every artefact shows it; downloads and feeds (METHOD:PUBLISH, no
 ATTENDEE) and invitations (`itip.py`: REQUEST/CANCEL, one ATTENDEE) add to it. This module also
-builds the "add to Google / Outlook" links and the content version that feeds use as ETag and
-cache key. Nothing here touches the database or the network.
+builds the "add to Google / Outlook" links and the content version that downloads use as ETag
+and cache key. Feeds are written in chunks (`publish_chunks`) with the same bytes as a whole.
+Nothing here touches the database or the network.
 """
 
 from __future__ import annotations

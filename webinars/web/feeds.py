@@ -1,9 +1,11 @@
 """Calendar downloads and feeds over HTTP: .ics bytes, ETag and 304, and the personal feed forms.
 
-Feeds are polled by calendar apps for as long as people stay subscribed, so each response is
-keyed by its content version: the ETag answers conditional requests with a 304 without building
-anything, and an in-process cache serves unchanged feeds without rebuilding them (a feed of
-1,000 events costs ~0.3 s to build, see reference/performance-notes.md).
+Feeds are polled by calendar apps for as long as people stay subscribed. A feed's version comes
+from its plan, not its content: one prebuilt query reads the chain of organizations with their
+`plan_version` (raised by every change a calendar shows, `webinars.derived`) and the sliding
+window's first start, so a 304 or a kept body costs no event loaded; a feed built afresh streams
+as it is written and is kept under that version. A single event's download is hashed from its
+content (`calendars.content_version`), which for one event is as cheap.
 """
 
 from __future__ import annotations
