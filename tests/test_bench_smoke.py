@@ -174,3 +174,29 @@ def test_a_rush_of_registrations_fills_the_seats_exactly(
     assert figures.exact and len(figures.latencies) == 20
     assert sane(figures.p99, 0, 60) and f"p99 {figures.p99 * 1000:.0f} ms" in printed
     assert "database: 5 seated, 15 waitlisted, seat counter 5 — exact" in printed
+
+
+def test_the_lists_bench_measures_every_page_and_feed_at_each_size(
+        target: Target, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import lists
+
+    figures = lists.main(["--sizes", "3,30", "--repeat", "2", "--cold", "1"], log_dir=tmp_path)
+    printed = capsys.readouterr().out
+
+    pages = ["org page", "archive", "archive, last page", "dashboard", "registrants",
+             "registrants, last page", "deliveries"]
+    feeds = ["feed, built", "feed, kept", "feed, 304", "served feed, kept", "served feed, 304"]
+    for size in (3, 30):
+        for what in pages + feeds:
+            row = figures.get(size, what)
+            assert row.seconds and all(sane(s, 0, 30) for s in row.seconds), (size, what)
+            assert f"{what:24}" in printed
+        assert all(figures.get(size, what).nbytes > 1000 for what in pages)
+        built = figures.get(size, "feed, built")
+        assert built.nbytes == figures.get(size, "feed, kept").nbytes \
+            == figures.get(size, "served feed, kept").nbytes
+        assert figures.get(size, "feed, 304").status == 304
+        assert figures.get(size, "served feed, 304").nbytes == 0
+    # Thirty events make a longer feed than three: every event is in it.
+    assert figures.get(30, "feed, built").nbytes > 5 * figures.get(3, "feed, built").nbytes
+    assert f"PostgreSQL database {target.database}, Redis {target.redis_url}" in printed

@@ -203,6 +203,7 @@ async def seed(served: ServedApp) -> Site:
     public = [
         Visit("calendar index", "/calendar"),
         Visit("organization page", "/o/union"),
+        Visit("organization archive", "/o/union/archive"),
         Visit("organization plan", "/o/union/plan"),
         Visit("organization plan of a year", "/o/ural/plan/2026"),
         Visit("event page, open", f"/w/{opened.public_id}"),

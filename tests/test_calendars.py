@@ -12,17 +12,21 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from dateutil.rrule import rrulestr
-from icalendar import Calendar, Event
+from icalendar import Calendar, Event, Timezone, vDuration
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webinars.calendars import (
+    FEED_REFRESH,
+    PRODID,
     EventLinks,
     FeedItem,
     content_version,
     google_calendar_url,
     google_subscribe_url,
+    item_components,
     outlook_calendar_url,
     publish_calendar,
+    publish_chunks,
     publish_items,
     vevent,
     webcal_url,
@@ -613,3 +617,41 @@ async def test_past_events_stay_in_plan_and_personal_feeds_for_a_year_and_then_l
     assert await shown() == ({earlier.uid, later.uid}, {earlier.uid, later.uid})
     clock.advance(timedelta(days=1))  # 366½ and 365½ days: the first is past the window
     assert await shown() == ({later.uid}, {later.uid})
+
+
+def test_a_feed_streamed_in_chunks_has_the_bytes_icalendar_writes_for_the_whole() -> None:
+    """Feeds are written a few components at a time (a 10,000-event feed streams); the bytes
+    are those of one icalendar Calendar holding everything, each VTIMEZONE once."""
+    moved = weekly_course(uid="course-2@union.example", id=2)
+    moved.sessions[2].start_at += timedelta(days=1)
+    webinars = [memory_webinar(), weekly_course(), moved, all_day_contest(),
+                *(memory_webinar(id=10 + n, uid=f"w{n}@union.example",
+                                 start_at=datetime(2027, 1, 1, tzinfo=UTC) + timedelta(hours=n))
+                  for n in range(7))]
+    items = [FeedItem(w, EventLinks(page_url=f"{BASE}/w/{w.id}", join_url=None),
+                      ("federal", "Профсоюз")) for w in webinars]
+    whole = Calendar()  # as publish_calendar built it before it streamed
+    whole.add("PRODID", PRODID)
+    whole.add("VERSION", "2.0")
+    whole.add("CALSCALE", "GREGORIAN")
+    whole.add("METHOD", "PUBLISH")
+    whole.add("NAME", "План; «союз»")
+    whole.add("X-WR-CALNAME", "План; «союз»")
+    whole.add("REFRESH-INTERVAL", vDuration(FEED_REFRESH), parameters={"VALUE": "DURATION"})
+    whole.add("X-PUBLISHED-TTL", vDuration(FEED_REFRESH))
+    seen: set[str] = set()
+    for component in item_components(items, organizer_email=ORGANIZER):
+        if isinstance(component, Timezone):
+            if str(component["TZID"]) in seen:
+                continue
+            seen.add(str(component["TZID"]))
+        whole.add_component(component)
+    expected = whole.to_ical()
+    chunks = list(publish_chunks(item_components(items, organizer_email=ORGANIZER),
+                                 name="План; «союз»", feed=True, batch=3))
+    assert len(chunks) > 3
+    assert b"".join(chunks) == expected
+    assert publish_items(items, organizer_email=ORGANIZER, name="План; «союз»",
+                         feed=True) == expected
+    assert expected.count(b"BEGIN:VTIMEZONE") == 1
+    assert check_lines(expected) == []

@@ -539,7 +539,64 @@ async def test_upgrading_a_database_of_0007_keeps_every_row_and_brands_nobody(
         await _drop(url)
 
 
+ROWS_AT_0008 = [
+    # A course of three sessions; its last one is cancelled, so it ends with the second.
+    ("INSERT INTO webinars (id, organization_id, public_id, title, description, kind, start_at, "
+     "timezone, duration_minutes, capacity, registered_count, registration_open, visibility, "
+     "platform, static_url, status, uid, sequence, reminder_offsets, recording_url, "
+     "followup_note, created_by_id, created_at, updated_at, series_rule) VALUES (3, 2, "
+     "'00112233445566778899aabbccddeeff', 'Курс', '', 'training', '2027-01-12 05:00:00', "
+     "'Asia/Vladivostok', 60, NULL, 0, TRUE, 'public', 'jitsi', NULL, 'scheduled', "
+     "'webinar-3@union.example', 0, '[]', NULL, NULL, 1, '2026-11-01 10:00:00', "
+     "'2026-11-02 10:00:00', '{\"kind\": \"weekly\", \"weekday\": 1, \"time\": \"15:00\", "
+     "\"count\": 3, \"from\": \"2027-01-12\"}')"),
+    ("INSERT INTO webinar_sessions (id, webinar_id, position, start_at, original_start, "
+     "duration_minutes, status) VALUES "
+     "(2, 3, 0, '2027-01-12 05:00:00', '2027-01-12 05:00:00', 60, 'scheduled'), "
+     "(3, 3, 1, '2027-01-19 05:00:00', '2027-01-19 05:00:00', 90, 'scheduled'), "
+     "(4, 3, 2, '2027-01-26 05:00:00', '2027-01-26 05:00:00', 60, 'cancelled')"),
+    ("INSERT INTO organization_brands (organization_id, color, updated_at) "
+     "VALUES (2, '#1f4e8c', '2026-12-01 10:00:00')"),
+]
+TABLES_AT_0008 = (*TABLES_AT_0005, "organization_brands")
+
+
+async def test_upgrading_a_database_of_0008_keeps_every_row_and_knows_when_each_event_ends(
+    database_url: str,
+) -> None:
+    """The previous head (0008) with rows, upgraded to 0009 (lists): nothing is lost, each
+    webinar knows when it ends as the product computes it (a course: its last held session),
+    every organization's plan starts at version 0, and the schema matches the models."""
+    url = await _database_with_rows(database_url, through="0008")
+    try:
+        engine = make_engine(url)
+        try:
+            async with engine.connect() as conn:
+                before = await _counts(conn, TABLES_AT_0008)
+        finally:
+            await engine.dispose()
+        assert all(before.values())
+        await asyncio.to_thread(upgrade, url, "head")
+        engine = make_engine(url)
+        try:
+            async with engine.connect() as conn:
+                assert await _counts(conn, TABLES_AT_0008) == before
+                ends = {row[0]: (str(row[1])[:19], bool(row[2])) for row in (
+                    await conn.execute(text(
+                        "SELECT id, ends_at, long_running FROM webinars ORDER BY id"))).all()}
+                assert ends == {1: ("2026-12-10 11:30:00", False),
+                                2: ("2026-12-11 11:00:00", False),
+                                3: ("2027-01-19 06:30:00", True)}
+                assert (await conn.execute(text(
+                    "SELECT DISTINCT plan_version FROM organizations"))).scalars().all() == [0]
+                assert await conn.run_sync(diff) == []
+        finally:
+            await engine.dispose()
+    finally:
+        await _drop(url)
+
+
 #: Each revision with the rows a database of it holds, in order (`_database_with_rows`).
 ROWS_BY_REVISION = [("0001", ROWS_AT_0001), ("0002", ROWS_AT_0002), ("0003", ROWS_AT_0003),
                     ("0004", ROWS_AT_0004), ("0005", ROWS_AT_0005), ("0006", ROWS_AT_0006),
-                    ("0007", ROWS_AT_0007)]
+                    ("0007", ROWS_AT_0007), ("0008", ROWS_AT_0008)]

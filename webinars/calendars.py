@@ -2,8 +2,9 @@
 
 `vevent` is the event as every artefact shows it; downloads and feeds (METHOD:PUBLISH, no
 ATTENDEE) and invitations (`itip.py`: REQUEST/CANCEL, one ATTENDEE) add to it. This module also
-builds the "add to Google / Outlook" links and the content version that feeds use as ETag and
-cache key. Nothing here touches the database or the network.
+builds the "add to Google / Outlook" links and the content version that downloads use as ETag
+and cache key. Feeds are written in chunks (`publish_chunks`) with the same bytes as a whole.
+Nothing here touches the database or the network.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from calendar import monthrange
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -332,9 +333,8 @@ def published_components(item: FeedItem, *, organizer_email: str,
     return [series_timezone(item.webinar), *series_events(event, item.webinar)]
 
 
-def publish_calendar(events: Iterable[Component], *, name: str | None = None,
-                     feed: bool = False) -> bytes:
-    """A METHOD:PUBLISH calendar (downloads and subscriptions), CRLF and folded by icalendar.
+def calendar_head(*, name: str | None = None, feed: bool = False) -> Calendar:
+    """The VCALENDAR's own properties: METHOD:PUBLISH (downloads and subscriptions).
 
     Feeds add NAME/X-WR-CALNAME and the refresh hints; `REFRESH-INTERVAL` needs an explicit
     VALUE=DURATION and X-PUBLISHED-TTL a vDuration, or icalendar writes them wrongly (§3).
@@ -350,7 +350,23 @@ def publish_calendar(events: Iterable[Component], *, name: str | None = None,
     if feed:
         cal.add("REFRESH-INTERVAL", vDuration(FEED_REFRESH), parameters={"VALUE": "DURATION"})
         cal.add("X-PUBLISHED-TTL", vDuration(FEED_REFRESH))
+    return cal
+
+
+CALENDAR_END = b"END:VCALENDAR\r\n"
+
+
+def publish_chunks(events: Iterable[Component], *, name: str | None = None,
+                   feed: bool = False, batch: int = 200) -> Iterator[bytes]:
+    """The calendar's bytes a few hundred components at a time, as icalendar writes the whole
+    (CRLF, folded): a feed of 10,000 events streams as it is built and never holds its
+    icalendar objects all at once. Each VTIMEZONE is written once, before its first use."""
+    head: bytes = calendar_head(name=name, feed=feed).to_ical()
+    if not head.endswith(CALENDAR_END):
+        raise AssertionError("icalendar ended a calendar unexpectedly")
+    yield head[:-len(CALENDAR_END)]
     zones: set[str] = set()
+    pending: list[bytes] = []
     for event in events:
         if "ATTENDEE" in event:
             raise ValueError("a published calendar must not list attendees")
@@ -358,18 +374,34 @@ def publish_calendar(events: Iterable[Component], *, name: str | None = None,
             if str(event["TZID"]) in zones:
                 continue
             zones.add(str(event["TZID"]))
-        cal.add_component(event)
-    data: bytes = cal.to_ical()
-    return data
+        pending.append(event.to_ical())
+        if len(pending) >= batch:
+            yield b"".join(pending)
+            pending = []
+    if pending:
+        yield b"".join(pending)
+    yield CALENDAR_END
+
+
+def publish_calendar(events: Iterable[Component], *, name: str | None = None,
+                     feed: bool = False) -> bytes:
+    """A METHOD:PUBLISH calendar (downloads and subscriptions), CRLF and folded by icalendar."""
+    return b"".join(publish_chunks(events, name=name, feed=feed))
+
+
+def item_components(items: Iterable[FeedItem], *, organizer_email: str,
+                    organizer_name: str | None = None) -> Iterator[Component]:
+    return (component for item in items
+            for component in published_components(item, organizer_email=organizer_email,
+                                                   organizer_name=organizer_name))
 
 
 def publish_items(items: Sequence[FeedItem], *, organizer_email: str,
                   organizer_name: str | None = None, name: str | None = None,
                   feed: bool = False) -> bytes:
-    events = (component for item in items
-              for component in published_components(item, organizer_email=organizer_email,
-                                                     organizer_name=organizer_name))
-    return publish_calendar(events, name=name, feed=feed)
+    return publish_calendar(item_components(items, organizer_email=organizer_email,
+                                            organizer_name=organizer_name),
+                            name=name, feed=feed)
 
 
 def content_version(items: Sequence[FeedItem], *, organizer_email: str,

@@ -104,4 +104,7 @@ def dropped(dbapi_connection: Any) -> bool:
 
 
 def make_sessionmaker(engine: AsyncEngine) -> Sessionmaker:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    """Sessions that keep the derived columns (`webinars.derived`)."""
+    from .derived import DerivedSession  # the models import nothing of the engine's module
+
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=DerivedSession)

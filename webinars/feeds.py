@@ -9,18 +9,22 @@ the member's registrations comes from the registration it was made from and its 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 
-from .calendars import EventLinks, FeedItem
+from .calendars import FORMAT_VERSION, EventLinks, FeedItem
 from .clock import Clock
 from .errors import NotFound
-from .models import MemberFeed, Organization, Registration, Webinar
-from .organizations import all_organizations, chain
+from .models import MemberFeed, Organization, Registration, Webinar, WebinarSession
 from .security import hash_token, new_token
 
 #: Statuses a published calendar shows. Cancelled ones stay (struck out) so they don't vanish;
@@ -29,6 +33,8 @@ PUBLISHED_STATUSES = ("scheduled", "cancelled", "finished")
 #: How far back feeds reach: old events stay in subscribers' calendars, but feeds stop growing.
 PAST_WINDOW = timedelta(days=366)
 MAX_TOKEN_LENGTH = 64
+#: Deeper than any real tree (federation → region → municipality → school): stops a cycle.
+MAX_DEPTH = 32
 #: A webinar's public id: uuid4().hex, as `scheduling.create_webinar` makes it.
 PUBLIC_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 
@@ -90,26 +96,120 @@ async def get_public_webinar(session: AsyncSession, public_id: str) -> Webinar:
     return webinar
 
 
-async def chain_of(session: AsyncSession, organization_id: int) -> list[Organization]:
-    """The organization and its ancestors, nearest first: whose plans a calendar shows."""
-    return chain(await all_organizations(session), organization_id)
+@dataclass(frozen=True)
+class PlanOrg:
+    """What a feed needs of one organization of its chain, read without the ORM (a poll must
+    stay cheap)."""
+
+    id: int
+    slug: str
+    name: str
+    level: str
+    plan_version: int
+    plan_changed_at: datetime | None
+    created_at: datetime
 
 
-def plans_last_modified(orgs: Sequence[Organization]) -> datetime:
+@dataclass(frozen=True)
+class PlanChain:
+    """An organization and its ancestors, nearest first, and the window's marker: the earliest
+    start at or after the window's beginning among their webinars (any status). The marker
+    moves exactly when the sliding PAST_WINDOW lets an event go, so it is part of a feed's
+    version."""
+
+    orgs: list[PlanOrg]
+    marker: datetime | None
+
+    @property
+    def ids(self) -> list[int]:
+        return [o.id for o in self.orgs]
+
+
+def _chain_statement(start: ColumnElement[bool]
+                     ) -> Select[int, str, str, str, int, datetime | None, datetime, datetime]:
+    """One query up the tree from `start`, each organization with the first start of its
+    webinars from `:since` on (an index seek on `ix_webinars_org_start`). Built once: a poll
+    pays only for running it."""
+    org = Organization
+    up = (select(org.id, org.parent_id, literal(0).label("depth"))
+          .where(start).cte("up", recursive=True))
+    up = up.union_all(select(org.id, org.parent_id, (up.c.depth + 1).label("depth"))
+                      .where(org.id == up.c.parent_id, up.c.depth < MAX_DEPTH))
+    first = (select(func.min(Webinar.start_at))
+             .where(Webinar.organization_id == org.id,
+                    Webinar.start_at >= bindparam("since"))
+             .correlate(org).scalar_subquery())
+    return (select(org.id, org.slug, org.name, org.level, org.plan_version,
+                   org.plan_changed_at, org.created_at, first.label("first_start"))
+            .join(up, up.c.id == org.id).order_by(up.c.depth))
+
+
+CHAIN_BY_SLUG = _chain_statement(Organization.slug == bindparam("slug"))
+CHAIN_BY_ID = _chain_statement(Organization.id == bindparam("org_id"))
+
+
+async def plan_chain(session: AsyncSession, since: datetime, *, slug: str | None = None,
+                     organization_id: int | None = None) -> PlanChain:
+    """The chain whose plans a calendar shows (by slug or id); NotFound when there is none."""
+    if slug is not None:
+        rows = (await session.execute(CHAIN_BY_SLUG, {"slug": slug, "since": since})).all()
+    else:
+        rows = (await session.execute(CHAIN_BY_ID,
+                                      {"org_id": organization_id, "since": since})).all()
+    orgs: list[PlanOrg] = []
+    firsts: list[datetime] = []
+    for row in rows:
+        if any(o.id == row.id for o in orgs):  # a cycle stored by mistake must not repeat
+            break
+        orgs.append(PlanOrg(row.id, row.slug, row.name, row.level, row.plan_version,
+                            row.plan_changed_at, row.created_at))
+        if row.first_start is not None:
+            firsts.append(row.first_start)
+    if not orgs:
+        raise NotFound("no such organization")
+    return PlanChain(orgs, min(firsts) if firsts else None)
+
+
+def plan_version_key(chain: PlanChain, *extra: object) -> str:
+    """A feed's version without loading one event: the format, each organization of the chain
+    with its `plan_version` (raised by `webinars.derived` with every change shown) and what
+    a calendar prints of it, the sliding window's marker, and what the caller adds (base URL,
+    sender, title; a personal feed's covered registrations)."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([
+        FORMAT_VERSION, [[o.id, o.plan_version, o.name, o.level] for o in chain.orgs],
+        chain.marker.isoformat() if chain.marker else None, *map(str, extra)],
+        ensure_ascii=False).encode())
+    return digest.hexdigest()
+
+
+def plans_last_modified(orgs: Sequence[PlanOrg]) -> datetime:
     """When the plans of these organizations last changed (`scheduling.touch_plans`)."""
     return max(org.plan_changed_at or org.created_at for org in orgs)
 
 
 async def plan_webinars(session: AsyncSession, org_ids: Sequence[int],
                         since: datetime) -> list[Webinar]:
-    """The public plans of these organizations: listed, never drafts, from `since` on."""
-    stmt = (select(Webinar)
-            .where(Webinar.organization_id.in_(list(org_ids)),
-                   Webinar.visibility == "public",
-                   Webinar.status.in_(PUBLISHED_STATUSES),
-                   Webinar.start_at >= since)
+    """The public plans of these organizations: listed, never drafts, from `since` on.
+
+    Courses' sessions come in one query for the whole feed (selectin loading would ask in
+    batches of 500: a query more per 500 events)."""
+    shown = (Webinar.organization_id.in_(list(org_ids)),
+             Webinar.visibility == "public",
+             Webinar.status.in_(PUBLISHED_STATUSES),
+             Webinar.start_at >= since)
+    stmt = (select(Webinar).where(*shown).options(lazyload(Webinar.sessions))
             .order_by(Webinar.start_at, Webinar.id))
-    return list((await session.scalars(stmt)).unique().all())
+    webinars = list((await session.scalars(stmt)).unique().all())
+    sessions: dict[int, list[WebinarSession]] = {}
+    for item in (await session.scalars(
+            select(WebinarSession)
+            .where(WebinarSession.webinar_id.in_(select(Webinar.id).where(*shown)))
+            .order_by(WebinarSession.webinar_id, WebinarSession.position))).all():
+        sessions.setdefault(item.webinar_id, []).append(item)
+    for webinar in webinars:
+        set_committed_value(webinar, "sessions", sessions.get(webinar.id, []))
+    return webinars
 
 
 def feed_organization_id(registration: Registration) -> int:
@@ -202,7 +302,7 @@ async def covered_webinar_ids(session: AsyncSession, feed: MemberFeed) -> set[in
 
 
 async def personal_feed_webinars(session: AsyncSession, feed: MemberFeed,
-                                 chain: Sequence[Organization], *,
+                                 chain: Sequence[PlanOrg], *,
                                  since: datetime) -> list[Webinar]:
     """The plans of the member's chain, without the events they hold by invitation.
 
@@ -216,7 +316,7 @@ async def personal_feed_webinars(session: AsyncSession, feed: MemberFeed,
 
 
 async def personal_last_modified(session: AsyncSession, feed: MemberFeed,
-                                 chain: Sequence[Organization]) -> datetime:
+                                 chain: Sequence[PlanOrg]) -> datetime:
     """The plans' last change, or the last change to a registration the feed counts."""
     moments = [plans_last_modified(chain) if chain else feed.created_at, feed.created_at]
     origin = await origin_of(session, feed)

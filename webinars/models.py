@@ -103,6 +103,9 @@ class Organization(Base):
     #: Last change to any of its webinars (added, changed, moved in or out, cancelled): the
     #: Last-Modified of every calendar that shows its plan.
     plan_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Raised with every change a calendar of its plan shows (its webinars, its name or level,
+    #: `webinars.derived`): feeds take their ETag from it without loading a single event.
+    plan_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class OrganizationBrand(Base):
@@ -197,6 +200,10 @@ class LoginSession(Base):
 class Webinar(Base):
     __tablename__ = "webinars"
     __table_args__ = (Index("ix_webinars_org_start", "organization_id", "start_at"),
+                      # Events still running that began more than a day ago (periods and
+                      # courses): the rest of "upcoming" is a range of ix_webinars_org_start.
+                      Index("ix_webinars_org_long_ends", "organization_id", "long_running",
+                            "ends_at"),
                       CheckConstraint(check("kind", WebinarKind), name="kind"),
                       CheckConstraint(check("status", WebinarStatus), name="status"),
                       CheckConstraint(check("visibility", Visibility), name="visibility"),
@@ -250,6 +257,12 @@ class Webinar(Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: When the whole event is over (`series.ends_at`), kept by `webinars.derived` at every
+    #: flush, so "upcoming" and "past" are one indexed condition instead of a scan of every row.
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Runs longer than a day (a period, a course), kept with `ends_at`: the few such events are
+    #: found by their own index, so listing what is coming never scans the past.
+    long_running: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     organization: Mapped[Organization] = relationship(lazy="joined")
     meeting: Mapped[Meeting | None] = relationship(
@@ -453,6 +466,12 @@ class MemberFeed(Base):
 class Registration(Base):
     __tablename__ = "registrations"
     __table_args__ = (UniqueConstraint("webinar_id", "email_normalized"),
+                      # The registrants page, a page at a time in order of registering, and
+                      # the deliveries page by status.
+                      Index("ix_registrations_webinar_id_created_at_id", "webinar_id",
+                            "created_at", "id"),
+                      Index("ix_registrations_webinar_id_status_id", "webinar_id", "status",
+                            "id"),
                       CheckConstraint(check("status", RegistrationStatus), name="status"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -506,6 +525,8 @@ class Delivery(Base):
 
     __tablename__ = "deliveries"
     __table_args__ = (Index("ix_deliveries_status_due", "status", "due_at"),
+                      # A webinar's deliveries page and its counts by status.
+                      Index("ix_deliveries_webinar_id_status", "webinar_id", "status"),
                       # The activity log's "members told, sent, failed" per event.
                       Index("ix_deliveries_event_id_status", "event_id", "status"),
                       CheckConstraint(check("kind", DeliveryKind), name="kind"),

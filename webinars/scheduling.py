@@ -4,11 +4,11 @@ and records what happened (`events.record`); who reacts is `workers.dispatch.HAN
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from integrations.registry import NO_MEETING, PLATFORMS, WEBINAR_PLATFORMS
@@ -244,13 +244,4 @@ async def cancel_webinar(session: AsyncSession, clock: Clock, account: Account,
     events.record(session, EventKind.WEBINAR_CANCELLED, now, webinar=webinar,
                   actor_id=account.id)
     return webinar
-
-
-def upcoming_query(org_ids: Sequence[int], now: datetime, *, public_only: bool
-                   ) -> Select[Webinar]:
-    stmt = select(Webinar).where(Webinar.organization_id.in_(list(org_ids)))
-    if public_only:
-        stmt = stmt.where(Webinar.visibility == "public", Webinar.status.in_(
-            ("scheduled", "cancelled", "finished")))
-    return stmt.order_by(Webinar.start_at)
 

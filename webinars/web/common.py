@@ -33,6 +33,7 @@ from ..i18n import (
     pick_locale,
     zone_label,
 )
+from ..listings import MAX_PAGE
 from ..models import Account
 from ..organizations import is_admin
 from ..requests import base_url, runtime
@@ -62,6 +63,14 @@ def private_headers(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
+
+
+def page_number(request: Request) -> int:
+    """`?page=` of a paged list: a whole number from 1 (`listings.MAX_PAGE` at most), else 400."""
+    raw = request.query_params.get("page", "1")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise HTTPException(400, "page must be a whole number from 1")
+    return int(raw)
 
 
 def clock(request: Request) -> Clock:

@@ -1,29 +1,39 @@
 """Calendar downloads and feeds over HTTP: .ics bytes, ETag and 304, and the personal feed forms.
 
-Feeds are polled by calendar apps for as long as people stay subscribed, so each response is
-keyed by its content version: the ETag answers conditional requests with a 304 without building
-anything, and an in-process cache serves unchanged feeds without rebuilding them (a feed of
-1,000 events costs ~0.3 s to build, see reference/performance-notes.md).
+Feeds are polled by calendar apps for as long as people stay subscribed. A feed's version comes
+from its plan, not its content: one prebuilt query reads the chain of organizations with their
+`plan_version` (raised by every change a calendar shows, `webinars.derived`) and the sliding
+window's first start, so a 304 or a kept body costs no event loaded; a feed built afresh streams
+as it is written and is kept under that version. A single event's download is hashed from its
+content (`calendars.content_version`), which for one event is as cheap.
 """
 
 from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from functools import partial
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, Response, StreamingResponse
 
 from .. import feeds, registrations
-from ..calendars import FeedItem, content_version, publish_items, webcal_url
+from ..calendars import (
+    FeedItem,
+    content_version,
+    item_components,
+    publish_chunks,
+    publish_items,
+    webcal_url,
+)
 from ..errors import NotFound
 from ..i18n import gettext
-from ..organizations import get_by_slug
+from ..models import MemberFeed
 from ..requests import base_url, commit, runtime
 from .common import (
     clock,
@@ -145,6 +155,59 @@ async def serve_calendar(request: Request, items: Sequence[FeedItem], *, filenam
     return Response(data, media_type=ICS_TYPE, headers=headers)
 
 
+def feed_headers(key: str | None, last_modified: datetime, *, private: bool
+                 ) -> dict[str, str]:
+    headers = {
+        "Last-Modified": format_datetime(last_modified.astimezone(UTC), usegmt=True),
+        "Cache-Control": PRIVATE_CACHE if private else PUBLIC_CACHE,
+        "X-Content-Type-Options": "nosniff",
+    }
+    if key is not None:
+        headers["ETag"] = f'"{key[:40]}"'
+    if private:
+        headers["Referrer-Policy"] = "no-referrer"
+    return headers
+
+
+async def answer_from_version(request: Request, key: str, *, filename: str,
+                              last_modified: datetime, private: bool) -> Response | None:
+    """A feed's answer that needs none of its events: a 304 for a client holding this version,
+    or the body built for it before; None when it must be built."""
+    headers = feed_headers(key, last_modified, private=private)
+    if (etag_matches(request.headers.get("if-none-match"), headers["ETag"])
+            or not_modified_since(request, last_modified)):
+        return Response(status_code=304, headers=headers)
+    data = ics_cache(request).get(key)
+    if data is None:
+        return None
+    headers["Content-Disposition"] = f'inline; filename="{filename}"'
+    return Response(data, media_type=ICS_TYPE, headers=headers)
+
+
+async def stream_feed(request: Request, items: Sequence[FeedItem], *, key: str | None,
+                      filename: str, name: str, last_modified: datetime,
+                      private: bool) -> Response:
+    """Build the feed while sending it, a few hundred events at a time in a worker thread, and
+    keep the whole under its version once it is complete. `key` is None when the plan changed
+    while the events were read: the answer then has no ETag and is not kept."""
+    config = runtime(request).config
+    cache = ics_cache(request)
+    chunks = publish_chunks(item_components(items, organizer_email=config.mail_from),
+                            name=name, feed=True)
+
+    def keep_while_sending() -> Iterator[bytes]:
+        parts: list[bytes] = []
+        for chunk in chunks:
+            parts.append(chunk)
+            yield chunk
+        if key is not None:
+            cache.put(key, b"".join(parts))
+
+    headers = feed_headers(key, last_modified, private=private)
+    headers["Content-Disposition"] = f'inline; filename="{filename}"'
+    return StreamingResponse(keep_while_sending(), media_type=ICS_TYPE, headers=headers)
+
+
 async def webinar_ics(request: Request) -> Response:
     """One webinar as a download: anyone with its address, never a draft, the page as link."""
     public_id = request.path_params["public_id"]
@@ -161,14 +224,26 @@ async def webinar_ics(request: Request) -> Response:
 async def organization_ics(request: Request) -> Response:
     """An organization's plan: its public events plus the plans of every level above it."""
     rt = runtime(request)
+    since = rt.clock.now() - feeds.PAST_WINDOW
+    base = base_url(request)
+
+    async def version(session: AsyncSession) -> tuple[feeds.PlanChain, str]:
+        chain = await feeds.plan_chain(session, since, slug=request.path_params["slug"])
+        return chain, feeds.plan_version_key(chain, "org", base, rt.config.mail_from)
+
     async with db(request) as session:
-        org = await get_by_slug(session, request.path_params["slug"])
-        chain = await feeds.chain_of(session, org.id)
-        webinars = await feeds.plan_webinars(session, [o.id for o in chain],
-                                             rt.clock.now() - feeds.PAST_WINDOW)
-    items = feeds.org_items(webinars, base_url(request))
-    return await serve_calendar(request, items, filename=f"{org.slug}.ics", name=org.name,
-                                last_modified=feeds.plans_last_modified(chain), feed=True)
+        chain, key = await version(session)
+        org = chain.orgs[0]
+        last_modified = feeds.plans_last_modified(chain.orgs)
+        answer = await answer_from_version(request, key, filename=f"{org.slug}.ics",
+                                           last_modified=last_modified, private=False)
+        if answer is not None:
+            return answer
+        items = feeds.org_items(await feeds.plan_webinars(session, chain.ids, since), base)
+        _, after = await version(session)
+    return await stream_feed(request, items, key=key if after == key else None,
+                             filename=f"{org.slug}.ics", name=org.name,
+                             last_modified=last_modified, private=False)
 
 
 async def registration_ics(request: Request) -> Response:
@@ -222,19 +297,37 @@ async def end_personal_feed(request: Request) -> Response:
 
 async def personal_feed_ics(request: Request) -> Response:
     rt = runtime(request)
+    since = rt.clock.now() - feeds.PAST_WINDOW
+    base = base_url(request)
+    name = gettext(rt.config.default_locale, "My events")
+
+    async def version(session: AsyncSession, feed: MemberFeed
+                      ) -> tuple[list[feeds.PlanOrg], set[int], str]:
+        try:
+            chain = await feeds.plan_chain(session, since,
+                                           organization_id=feed.organization_id)
+        except NotFound:  # the member's organization is gone: an empty calendar
+            chain = feeds.PlanChain([], None)
+        covered = await feeds.covered_webinar_ids(session, feed)
+        return chain.orgs, covered, feeds.plan_version_key(
+            chain, "personal", feed.id, sorted(covered), base, rt.config.mail_from, name)
+
     async with db(request) as session:
         feed = await feeds.by_token(session, request.path_params["feed_token"])
-        chain = await feeds.chain_of(session, feed.organization_id)
-        webinars = await feeds.personal_feed_webinars(
-            session, feed, chain, since=rt.clock.now() - feeds.PAST_WINDOW)
+        chain, covered, key = await version(session, feed)
         last_modified = await feeds.personal_last_modified(session, feed, chain)
-    items = feeds.org_items(webinars, base_url(request))
-    lang = rt.config.default_locale
-    name = gettext(lang, "My events")
-    if chain:
-        name = f"{name}: {chain[0].name}"
-    return await serve_calendar(request, items, filename="my-events.ics", name=name, feed=True,
-                                last_modified=last_modified, private=True)
+        answer = await answer_from_version(request, key, filename="my-events.ics",
+                                           last_modified=last_modified, private=True)
+        if answer is not None:
+            return answer
+        plans = await feeds.plan_webinars(session, [org.id for org in chain], since)
+        webinars = [w for w in plans if w.id not in covered]
+        *_, after = await version(session, feed)
+    items = feeds.org_items(webinars, base)
+    title = f"{name}: {chain[0].name}" if chain else name
+    return await stream_feed(request, items, key=key if after == key else None,
+                             filename="my-events.ics", name=title,
+                             last_modified=last_modified, private=True)
 
 
 REVOKED_TEXT = ("This calendar address no longer works. Calendar apps subscribed to it stop "

@@ -22,7 +22,7 @@ from starlette.responses import RedirectResponse, Response
 from integrations.base import ConferencingError
 from integrations.registry import PLATFORMS, WEBINAR_PLATFORMS, guess_pasted_platform
 
-from .. import calendars, joining, registrations, series, series_report
+from .. import calendars, joining, listings, registrations, series, series_report
 from ..accounts import create_api_token
 from ..adoption import from_above
 from ..calendars import first_day, last_day
@@ -61,6 +61,7 @@ from .common import (
     clock,
     db,
     locale,
+    page_number,
     private_headers,
     read_form,
     redirect,
@@ -71,7 +72,8 @@ from .routing import route
 
 #: How far back the dashboard shows webinars that are over.
 RECENT = timedelta(days=30)
-DASHBOARD_LIMIT = 300
+#: Ended webinars the dashboard still shows (of the last RECENT).
+RECENT_SHOWN = 20
 FORM_FIELDS = (
     "title", "description", "kind", "organization_id", "date", "time", "timezone",
     "duration_minutes", "capacity", "registration_mode", "visibility", "platform", "static_url",
@@ -328,23 +330,22 @@ async def update(request: Request) -> Response:
 # --- dashboard and the webinar's own pages ------------------------------------------------
 
 async def dashboard(request: Request) -> Response:
+    """Coming webinars of the organizations managed, fifty a page; the last month's ended
+    ones (the latest RECENT_SHOWN) under them on the first page."""
+    number = page_number(request)
     async with db(request) as session:
         account = await require_account(request, session)
         tree = await managed_tree(session, account)
         now = clock(request).now()
-        rows = list((await session.scalars(
-            select(Webinar)
-            .where(Webinar.organization_id.in_([org.id for org, _ in tree]),
-                   Webinar.start_at >= now - RECENT - timedelta(days=1))
-            .order_by(Webinar.start_at, Webinar.id)
-            .limit(DASHBOARD_LIMIT)
-        )).unique().all())
-        above = await from_above(session, account, now)
-    ends = {w.id: w.start_at + timedelta(minutes=w.duration_minutes) for w in rows}
-    upcoming = [w for w in rows if ends[w.id] > now]
-    recent = [w for w in reversed(rows) if now - RECENT <= ends[w.id] <= now]
+        ids = [org.id for org, _ in tree]
+        page = await listings.upcoming(session, ids, now, number, public_only=False)
+        recent = (await listings.past(session, ids, now, 1, public_only=False,
+                                      since=now - RECENT, size=RECENT_SHOWN)).rows \
+            if number == 1 else []
+        above = await from_above(session, account, now) if number == 1 else []
     return render(request, "pages/dashboard.html", {
-        "account": account, "upcoming": upcoming, "recent": recent, "orgs": tree,
+        "account": account, "upcoming": page.rows, "page": page.number, "more": page.more,
+        "recent": recent, "orgs": tree,
         # Organizer pages show times in the organizer's organization's zone.
         "zone": tree[0][0].timezone if tree else runtime(request).config.default_timezone,
         "above": above})
@@ -457,17 +458,15 @@ async def decide_registrations(request: Request, action: str) -> Response:
 
 
 async def registrants(request: Request) -> Response:
+    """A webinar's registrants, a hundred at a time in the order they came."""
+    number = page_number(request)
     async with db(request) as session:
         account = await require_account(request, session)
         webinar = await get_managed_webinar(session, account, request.path_params["id"])
-        clicks = (select(JoinClick.registration_id, func.count().label("n"))
-                  .group_by(JoinClick.registration_id).subquery())
-        rows = (await session.execute(
-            select(Registration, func.coalesce(clicks.c.n, 0))
-            .outerjoin(clicks, clicks.c.registration_id == Registration.id)
-            .where(Registration.webinar_id == webinar.id)
-            .order_by(Registration.created_at, Registration.id)
-        )).all()
+        page = await listings.registrants(session, webinar.id, number)
+        pending = await listings.count_with_status(session, webinar.id, "pending")
+        places = await listings.waitlist_places(
+            session, webinar.id, [r.id for r, _ in page.rows if r.status == "waitlisted"])
         done: dict[int, series.Completion] = {}
         per_session: dict[int, int] = {}
         if series.is_series(webinar):
@@ -475,12 +474,9 @@ async def registrants(request: Request) -> Response:
             found = await series_report.attendances(session, webinar)
             done = {m.id: m.done for m in found.members}
             per_session = {row.number - 1: row.attended for row in found.sessions}
-    line = sorted((r for r, _ in rows if r.status == "waitlisted"),
-                  key=lambda r: (r.queued_at or r.created_at, r.id))
     return render(request, "pages/registrants.html", {
-        "w": webinar, "rows": [(r, int(n)) for r, n in rows],
-        "pending": sum(1 for r, _ in rows if r.status == "pending"),
-        "places": {r.id: n for n, r in enumerate(line, 1)},
+        "w": webinar, "rows": page.rows, "page": page.number, "more": page.more,
+        "pending": pending, "places": places,
         "is_series": series.is_series(webinar), "done": done, "per_session": per_session,
         "held": len(series.held(webinar))})
 

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import outbox
 from ..requests import commit, runtime
 from ..scheduling import get_managed_webinar
-from .common import clock, db, read_form, redirect, render, require_account
+from .common import clock, db, page_number, read_form, redirect, render, require_account
 from .routing import route
-
-
-def page_number(request: Request) -> int:
-    raw = request.query_params.get("page", "1")
-    if not raw.isdigit() or not 1 <= int(raw) <= 100_000:
-        raise HTTPException(400, "page must be a whole number from 1")
-    return int(raw)
 
 
 async def outbox_list(request: Request) -> Response:

@@ -15,7 +15,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from .. import branding, calendars, feeds, joining, organizations, plan, registrations, sharing
+from .. import (
+    branding,
+    calendars,
+    feeds,
+    joining,
+    listings,
+    organizations,
+    plan,
+    registrations,
+    sharing,
+)
 from ..catalogs import N_
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..i18n import gettext
@@ -25,7 +35,6 @@ from ..page_cache import GZIP_MINIMUM, Page
 from ..periods import parse_period
 from ..registrations import RegistrationLimits
 from ..requests import base_url, commit, runtime
-from ..scheduling import upcoming_query
 from ..validation import registration_input
 from .adoption import can_adopt
 from .common import (
@@ -35,6 +44,7 @@ from .common import (
     db,
     form_dict,
     locale,
+    page_number,
     private_headers,
     read_body,
     read_form,
@@ -100,24 +110,35 @@ async def calendar_index(request: Request) -> Response:
 
 
 async def org_calendar(request: Request) -> Response:
+    """An organization's coming events (with those of the levels above), a page at a time;
+    what is over is in its archive."""
+    return await org_events(request, archive=False)
+
+
+async def org_archive(request: Request) -> Response:
+    return await org_events(request, archive=True)
+
+
+async def org_events(request: Request, *, archive: bool) -> Response:
     now = clock(request).now()
+    number = page_number(request)
     async with db(request) as session:
         org = await organizations.get_by_slug(session, request.path_params["slug"])
         orgs = await organizations.all_organizations(session)
         chain = organizations.chain(orgs, org.id)
-        webinars = list((await session.scalars(
-            upcoming_query([o.id for o in chain], now, public_only=True))).all())
+        ids = [o.id for o in chain]
+        page = await (listings.past(session, ids, now, number) if archive
+                      else listings.upcoming(session, ids, now, number))
         brand = branding.inherit(orgs, await branding.own_brands(session), org.id)
-    upcoming = [w for w in webinars if calendars.end_at(w) > now]
-    past = [w for w in reversed(webinars) if calendars.end_at(w) <= now]
     feed = f"{base_url(request)}/o/{org.slug}.ics"
-    return render(request, "pages/org_calendar.html", {
+    return render(request, "pages/org_archive.html" if archive else "pages/org_calendar.html", {
         "org": org,
         "brand": brand,
         "reader_zone": reader_zone(request, org.timezone),
         "ancestors": chain[1:],
-        "upcoming": upcoming,
-        "past": past,
+        "events": page.rows,
+        "page": page.number,
+        "more": page.more,
         "feed_url": feed,
         "webcal_url": calendars.webcal_url(feed),
         "google_subscribe_url": (calendars.google_subscribe_url(feed)
@@ -438,6 +459,7 @@ async def join(request: Request) -> Response:
 routes = [
     route("/calendar", GET=calendar_index),
     route("/o/{slug:key}", GET=org_calendar),
+    route("/o/{slug:key}/archive", GET=org_archive),
     route("/w/{public_id:key}", GET=webinar_page),
     route("/w/{public_id:key}/register", POST=register),
     route("/w/{public_id:key}/qr.svg", GET=webinar_qr),
