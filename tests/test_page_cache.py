@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from webinars.clock import FixedClock
 from webinars.config import AppConfig
-from webinars.models import Webinar
+from webinars.models import Organization, Webinar
 from webinars.page_cache import PageCache
 from webinars.queue import InProcessQueue
 from webinars.runtime import Runtime
@@ -169,3 +169,31 @@ async def test_a_busy_page_is_renewed_before_it_expires_and_nobody_waits(
     with statements(runtime.engine) as seen:
         assert "Новое название" in (await client.get(path)).text
     assert seen == []  # the renewed page, rendered while the first one was still served
+
+
+async def test_an_organization_page_and_its_archive_are_kept_per_page(
+    client: httpx.AsyncClient, session: AsyncSession, clock: FixedClock,
+    queue: InProcessQueue, runtime: Runtime,
+) -> None:
+    webinar = await open_webinar(session, queue, clock)
+    org = await session.get(Organization, webinar.organization_id)
+    assert org is not None
+    path, webinar_id = f"/o/{org.slug}", webinar.id
+    await session.rollback()  # SQLite: the write below must not wait on this reader
+    first = await client.get(path)
+    assert "Вебинар о новых медиа" in first.text
+    with statements(runtime.engine) as seen:
+        for _ in range(5):
+            assert (await client.get(path)).text == first.text
+    assert seen == []
+    assert (await client.get(path, params={"page": "2"})).text != first.text
+    assert (await client.get(path + "/archive")).status_code == 200
+    assert (await client.get(path, params={"page": "x"})).status_code == 400
+
+    async with runtime.sessionmaker() as s:  # a new title, saved by another process
+        row = await s.get(Webinar, webinar_id)
+        assert row is not None
+        row.title = "Новое название"
+        await s.commit()
+    clock.advance(timedelta(seconds=1))
+    assert "Новое название" in (await client.get(path)).text

@@ -6,6 +6,7 @@ the click and redirects, so the platform link can change without re-sending anyt
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,7 +32,7 @@ from ..errors import Conflict, NotFound, ValidationFailed
 from ..i18n import gettext
 from ..limits import RateLimited
 from ..models import JoinClick, Organization, Registration, Webinar
-from ..page_cache import GZIP_MINIMUM, Page
+from ..page_cache import GZIP_MINIMUM, Key, Page
 from ..periods import parse_period
 from ..registrations import RegistrationLimits
 from ..requests import base_url, commit, runtime
@@ -120,10 +121,20 @@ async def org_archive(request: Request) -> Response:
 
 
 async def org_events(request: Request, *, archive: bool) -> Response:
-    now = clock(request).now()
+    """Kept like an event page: a regional announcement sends its crowd here too."""
+    slug = request.path_params["slug"]
     number = page_number(request)
+    key = (f"o:{slug}", "archive" if archive else "coming", str(number), locale(request),
+           browser_zone(request) or "")
+    return await kept_or_rendered(request, key,
+                                  lambda: render_org_events(request, slug, number, archive))
+
+
+async def render_org_events(request: Request, slug: str, number: int, archive: bool
+                            ) -> Response:
+    now = clock(request).now()
     async with db(request) as session:
-        org = await organizations.get_by_slug(session, request.path_params["slug"])
+        org = await organizations.get_by_slug(session, slug)
         orgs = await organizations.all_organizations(session)
         chain = organizations.chain(orgs, org.id)
         ids = [o.id for o in chain]
@@ -204,18 +215,25 @@ async def member_organizations(session: AsyncSession, webinar: Webinar) -> list[
 
 
 async def webinar_page(request: Request) -> Response:
-    rt = runtime(request)
     public_id = request.path_params["public_id"]
-    if signed_in(request) or rt.config.page_cache_seconds <= 0:
-        return await render_webinar_page(request, public_id)
     key = (public_id, locale(request), browser_zone(request) or "")
-    now = rt.clock.now()
+    return await kept_or_rendered(request, key,
+                                  lambda: render_webinar_page(request, public_id))
+
+
+async def kept_or_rendered(request: Request, key: Key,
+                           render_page: Callable[[], Awaitable[Response]]) -> Response:
+    """A public page from the page cache (`PAGE_CACHE_SECONDS`), rendered once per key and
+    time; signed-in visitors always get theirs rendered, with their name and menu in it."""
+    rt = runtime(request)
+    if signed_in(request) or rt.config.page_cache_seconds <= 0:
+        return await render_page()
 
     async def render_body() -> bytes:
-        return bytes((await render_webinar_page(request, public_id)).body)
+        return bytes((await render_page()).body)
 
-    return kept_page(request, await rt.pages.serve(key, now, rt.config.page_cache_seconds,
-                                                     render_body))
+    return kept_page(request, await rt.pages.serve(key, rt.clock.now(),
+                                                     rt.config.page_cache_seconds, render_body))
 
 
 def kept_page(request: Request, page: Page) -> Response:
