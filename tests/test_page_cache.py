@@ -16,12 +16,14 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from webinars.app import SESSION_COOKIE, SecurityHeaders
 from webinars.clock import FixedClock
 from webinars.config import AppConfig
 from webinars.models import Organization, Webinar
 from webinars.page_cache import PageCache
 from webinars.queue import InProcessQueue
 from webinars.runtime import Runtime
+from webinars.web.kept_pages import KeptPages
 
 from .factories import login
 from .test_public_pages import open_webinar, post_registration
@@ -197,3 +199,54 @@ async def test_an_organization_page_and_its_archive_are_kept_per_page(
         await s.commit()
     clock.advance(timedelta(seconds=1))
     assert "Новое название" in (await client.get(path)).text
+
+
+async def test_a_visitor_without_a_session_gets_the_same_page_from_in_front_of_the_app(
+    client: httpx.AsyncClient, session: AsyncSession, clock: FixedClock,
+    queue: InProcessQueue, runtime: Runtime,
+) -> None:
+    """The kept page answered before the application (webinars.web.kept_pages) is byte for
+    byte and header for header what the application answers; a visitor whose answer could
+    differ (a session, a query string) goes through the application."""
+    webinar = await open_webinar(session, queue, clock)
+    path = f"/w/{webinar.public_id}"
+    transport = client._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    app: Any = transport.app
+    lane = KeptPages(app, session_cookie=SESSION_COOKIE, headers=SecurityHeaders.DEFAULTS)
+
+    def scope(*headers: tuple[bytes, bytes], query: bytes = b"") -> dict[str, Any]:
+        return {"type": "http", "method": "GET", "path": path, "query_string": query,
+                "headers": list(headers), "app": app}
+
+    for encoding in ("gzip, deflate", "identity"):
+        rendered = await client.get(path, headers={"accept-encoding": encoding})
+        assert lane.kept(scope((b"accept-encoding", encoding.encode()))) is not None
+        kept = await client.get(path, headers={"accept-encoding": encoding})
+        assert kept.content == rendered.content
+
+        def tokens(vary: str) -> set[str]:
+            names = [token.strip() for token in vary.split(",")]
+            assert len(names) == len(set(names)), f"named twice: {vary}"
+            return set(names)
+
+        assert tokens(kept.headers.pop("vary")) == tokens(rendered.headers.pop("vary")) == {
+            "Accept-Encoding", "Cookie"}
+        assert dict(kept.headers) == dict(rendered.headers)
+        runtime.pages.forget(webinar.public_id)
+
+    await client.get(path)
+    assert lane.kept(scope((b"cookie", f"{SESSION_COOKIE}=x".encode()))) is None
+    assert lane.kept(scope((b"accept-language", b"en"))) is None  # not rendered in English yet
+    english = await client.get(path, params={"lang": "en"})  # through the app: English
+    assert "Register" in english.text
+    client.cookies.clear()
+    assert "Зарегистрироваться" in (await client.get(path)).text
+    assert "Register" in (await client.get(path, headers={"accept-language": "en"})).text
+    assert lane.kept(scope((b"accept-language", b"en"))) is not None
+
+    client.cookies.set("tz", "Asia/Novosibirsk")
+    assert "(19:00 КРАС)" in (await client.get(path)).text
+    assert lane.kept(scope((b"cookie", b"tz=Asia/Novosibirsk"))) is not None
+    clock.advance(timedelta(seconds=0.5))  # due for renewal: the application renews it
+    assert lane.kept(scope((b"cookie", b"tz=Asia/Novosibirsk"))) is None

@@ -46,6 +46,7 @@ from .web import (
     webhooks,
 )
 from .web.common import locale, redirect, render, signed_in
+from .web.kept_pages import KeptPages
 from .web.routing import route
 
 log = logging.getLogger(__name__)
@@ -236,6 +237,7 @@ def create_app(runtime: Runtime | None = None, *, config: AppConfig | None = Non
         Mount("/api/v1", routes=api_v1.routes),
     ]
     middleware = [
+        Middleware(KeptPages, session_cookie=SESSION_COOKIE, headers=SecurityHeaders.DEFAULTS),
         # Pages and feeds shrink 4-8x; level 6 costs a fraction of 9's CPU for nearly the
         # same size, and bodies under 1 KB are not worth a frame.
         Middleware(GZipMiddleware, minimum_size=1000, compresslevel=6),

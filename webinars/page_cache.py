@@ -41,6 +41,14 @@ class Page:
             self._gzipped = gzip.compress(self.body, compresslevel=6, mtime=0)
         return self._gzipped
 
+    def answer(self, accepts_gzip: bool) -> tuple[bytes, dict[str, str]]:
+        """The body to send and its headers: compressed for a browser that takes gzip (an
+        uncompressed one is marked `Vary: Accept-Encoding` by the compression layer)."""
+        if accepts_gzip and len(self.body) >= GZIP_MINIMUM:
+            return self.gzipped(), {"Cache-Control": "no-store", "Vary": "Accept-Encoding",
+                                    "Content-Encoding": "gzip"}
+        return self.body, {"Cache-Control": "no-store"}
+
 
 class PageCache:
     def __init__(self, size: int = 4096) -> None:
@@ -95,6 +103,13 @@ class PageCache:
             del self._pages[key]
             return None
         self._pages.move_to_end(key)
+        return page
+
+    def fresh(self, key: Key, now: datetime, ttl: float) -> Page | None:
+        """The kept page if it is younger than half `ttl`: one that needs no renewing yet."""
+        page = self._pages.get(key)
+        if page is None or not timedelta(0) <= now - page.at < timedelta(seconds=ttl / 2):
+            return None
         return page
 
     def put(self, key: Key, now: datetime, body: bytes) -> None:

@@ -220,7 +220,11 @@ ZONE_COOKIE = "tz"
 
 def browser_zone(request: Request) -> str | None:
     """The zone the reader's browser reported (local-time.js), if it is a zone we know."""
-    zone = unquote(request.cookies.get(ZONE_COOKIE, ""))
+    return zone_from_cookie(request.cookies.get(ZONE_COOKIE, ""))
+
+
+def zone_from_cookie(value: str) -> str | None:
+    zone = unquote(value)
     return zone if is_timezone(zone) else None
 
 

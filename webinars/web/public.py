@@ -32,7 +32,7 @@ from ..errors import Conflict, NotFound, ValidationFailed
 from ..i18n import gettext
 from ..limits import RateLimited
 from ..models import JoinClick, Organization, Registration, Webinar
-from ..page_cache import GZIP_MINIMUM, Key, Page
+from ..page_cache import Key, Page
 from ..periods import parse_period
 from ..registrations import RegistrationLimits
 from ..requests import base_url, commit, runtime
@@ -124,8 +124,7 @@ async def org_events(request: Request, *, archive: bool) -> Response:
     """Kept like an event page: a regional announcement sends its crowd here too."""
     slug = request.path_params["slug"]
     number = page_number(request)
-    key = (f"o:{slug}", "archive" if archive else "coming", str(number), locale(request),
-           browser_zone(request) or "")
+    key = org_page_key(slug, archive, number, locale(request), browser_zone(request))
     return await kept_or_rendered(request, key,
                                   lambda: render_org_events(request, slug, number, archive))
 
@@ -214,9 +213,18 @@ async def member_organizations(session: AsyncSession, webinar: Webinar) -> list[
     return result
 
 
+def event_page_key(public_id: str, lang: str, zone: str | None) -> Key:
+    """What an event page shows depends on (`forget` drops every key of the event)."""
+    return (public_id, lang, zone or "")
+
+
+def org_page_key(slug: str, archive: bool, number: int, lang: str, zone: str | None) -> Key:
+    return (f"o:{slug}", "archive" if archive else "coming", str(number), lang, zone or "")
+
+
 async def webinar_page(request: Request) -> Response:
     public_id = request.path_params["public_id"]
-    key = (public_id, locale(request), browser_zone(request) or "")
+    key = event_page_key(public_id, locale(request), browser_zone(request))
     return await kept_or_rendered(request, key,
                                   lambda: render_webinar_page(request, public_id))
 
@@ -239,12 +247,8 @@ async def kept_or_rendered(request: Request, key: Key,
 def kept_page(request: Request, page: Page) -> Response:
     """A kept page, compressed once for every browser that takes gzip (the middleware leaves
     a response that has its Content-Encoding alone)."""
-    headers = {"Cache-Control": "no-store", "Vary": "Accept-Encoding"}
-    if (len(page.body) >= GZIP_MINIMUM
-            and "gzip" in request.headers.get("accept-encoding", "")):
-        headers["Content-Encoding"] = "gzip"
-        return HTMLResponse(page.gzipped(), headers=headers)
-    return HTMLResponse(page.body, headers=headers)
+    body, headers = page.answer("gzip" in request.headers.get("accept-encoding", ""))
+    return HTMLResponse(body, headers=headers)
 
 
 async def render_webinar_page(request: Request, public_id: str) -> Response:
