@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from sqlalchemy import select
 from starlette.routing import compile_path
 
@@ -324,6 +325,17 @@ class Scan:
                                      f"at {'; '.join(v['targets'])}")
         self.page.set_viewport_size({"width": first, "height": HEIGHT})
 
+    def focused(self, element_id: str) -> bool:
+        """Whether focus lands on the element: `autofocus` is applied at the browser's next
+        rendering step, which may come after the load event."""
+        try:
+            self.page.wait_for_function(
+                f"document.activeElement && document.activeElement.id === '{element_id}'",
+                timeout=2000)
+        except PlaywrightTimeout:
+            return False
+        return True
+
     def send_empty(self, name: str, path: str, form: str, values: dict[str, str]) -> None:
         """Open `path`, send `form` emptied (then `values` typed) past the browser's checks,
         and scan the page that answers."""
@@ -336,7 +348,7 @@ class Scan:
         where = f"{name} ({path})"
         if self.page.locator("#error-summary").count() == 0:
             self.findings.append(f"{where} [{self.lang}]: no error summary")
-        elif not self.page.evaluate("document.activeElement.id === 'error-summary'"):
+        elif not self.focused("error-summary"):
             self.findings.append(f"{where} [{self.lang}]: the error summary is not focused")
         self.check(where)
 
