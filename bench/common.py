@@ -23,6 +23,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from ctypes import c_double, c_int
@@ -421,6 +422,40 @@ async def seed(sessionmaker: Sessionmaker, config: AppConfig, *, registrants: Se
         await write_outcomes(conn, [Outcome(r.id, "sent", sequence=r.sequence)
                                     for r in rows if r.id in claimed], clock.now())
     return ids
+
+
+async def seed_open_webinar(target: Target, *, events: int, capacity: int, title: str,
+                            salt: str) -> tuple[int, str]:
+    """A fresh target with `events` webinars a week ahead in organization `bench-<salt>`,
+    the first one open with `capacity` seats: its id and public id."""
+    from sqlalchemy import select, update
+
+    from webinars.db import make_engine, make_sessionmaker
+    from webinars.models import Webinar
+
+    await prepare(target)
+    engine = make_engine(target.database_url)
+    sessionmaker = make_sessionmaker(engine)
+    try:
+        webinar_id, *_ = await seed(sessionmaker, target.config(), registrants=[0] * events,
+                                    start=datetime.now(UTC) + timedelta(days=7),
+                                    title=title, salt=salt)
+        async with sessionmaker() as session:
+            await session.execute(update(Webinar).where(Webinar.id == webinar_id)
+                                  .values(capacity=capacity))
+            await session.commit()
+            public_id = await session.scalar(select(Webinar.public_id)
+                                             .where(Webinar.id == webinar_id))
+    finally:
+        await engine.dispose()
+    assert public_id is not None
+    return webinar_id, public_id
+
+
+def run_dir() -> Path:
+    """Where a run keeps its processes' logs unless told: a fresh temporary folder (never
+    the checkout)."""
+    return Path(tempfile.mkdtemp(prefix="bench-"))
 
 
 async def dispatch_all(ctx: dict[str, Any]) -> None:

@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Sequence
@@ -38,7 +37,7 @@ import aiosmtplib
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import Sink, Target, Worker, Workers, prepare, reschedule, seed, settle
+from bench.common import Sink, Target, Worker, Workers, prepare, reschedule, run_dir, seed, settle
 from webinars.clock import SystemClock
 from webinars.config import AppConfig
 from webinars.db import Sessionmaker, make_engine, make_sessionmaker
@@ -227,7 +226,7 @@ def main(argv: Sequence[str] | None = None, *, log_dir: Path | None = None) -> F
         parser.error("--registrants, --pool and --workers must be at least 1")
     target = Target.from_env()
     asyncio.run(prepare(target))
-    log_dir = log_dir or Path(tempfile.mkdtemp(prefix="bench-"))
+    log_dir = log_dir or run_dir()
     figures = asyncio.run(run(target, args.registrants, args.pool, log_dir, args.workers))
     report(figures, target)
     return figures

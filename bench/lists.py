@@ -43,6 +43,7 @@ from bench.common import (
     percentile,
     prepare,
     product_env,
+    run_dir,
 )
 
 PASSWORD = "bench-password-123"
@@ -324,7 +325,7 @@ def main(argv: Sequence[str] | None = None, *, log_dir: Path | None = None) -> F
     target = Target.from_env(default_db="webinars_lists")
     asyncio.run(prepare(target))
     figures, seeded = asyncio.run(run(target, sizes, args.repeat, args.cold))
-    figures.rows.extend(measure_served(target, seeded, args.repeat, log_dir or Path.cwd()))
+    figures.rows.extend(measure_served(target, seeded, args.repeat, log_dir or run_dir()))
     report(figures, sizes, target)
     return figures
 

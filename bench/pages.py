@@ -32,12 +32,19 @@ import urllib.request
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import BASE_URL, MAIL_FROM, SECRET, Target, prepare, product_env, seed
+from bench.common import (
+    BASE_URL,
+    MAIL_FROM,
+    SECRET,
+    Target,
+    product_env,
+    run_dir,
+    seed_open_webinar,
+)
 from bench.web import Server
 
 CAPACITY = 100_000
@@ -95,27 +102,8 @@ class Registrations(threading.Thread):
 async def seed_page(target: Target, events: int = 1) -> tuple[str, str]:
     """Scheduled webinars a week ahead in one organization, with seats: the first one's
     public id and the organization's slug."""
-    from sqlalchemy import select, update
-
-    from webinars.db import make_engine, make_sessionmaker
-    from webinars.models import Webinar
-
-    await prepare(target)
-    engine = make_engine(target.database_url)
-    sessionmaker = make_sessionmaker(engine)
-    try:
-        webinar_id, *_ = await seed(sessionmaker, target.config(), registrants=[0] * events,
-                                   start=datetime.now(UTC) + timedelta(days=7),
-                                   title="Вебинар для всей страны", salt="pages")
-        async with sessionmaker() as session:
-            await session.execute(update(Webinar).where(Webinar.id == webinar_id)
-                                  .values(capacity=CAPACITY))
-            await session.commit()
-            public_id = await session.scalar(select(Webinar.public_id)
-                                             .where(Webinar.id == webinar_id))
-    finally:
-        await engine.dispose()
-    assert public_id is not None
+    _, public_id = await seed_open_webinar(target, events=events, capacity=CAPACITY,
+                                           title="Вебинар для всей страны", salt="pages")
     return public_id, "bench-pages"
 
 
@@ -212,7 +200,7 @@ def main(argv: Sequence[str] | None = None, *, log_dir: Path | None = None) -> F
     target = Target.from_env()
     figures = run(target, rounds=args.rounds, seconds=args.seconds,
                   connections=args.connections, writes=args.writes,
-                  log_dir=log_dir or Path.cwd(), page_kind=args.page, events=args.events,
+                  log_dir=log_dir or run_dir(), page_kind=args.page, events=args.events,
                   workers=args.workers)
     report(figures, target, args.writes)
     return figures

@@ -21,12 +21,19 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import BASE_URL, MAIL_FROM, SECRET, Target, prepare, product_env, seed
+from bench.common import (
+    BASE_URL,
+    MAIL_FROM,
+    SECRET,
+    Target,
+    product_env,
+    run_dir,
+    seed_open_webinar,
+)
 from bench.web import Server
 
 
@@ -52,28 +59,9 @@ class Figures:
 
 
 async def seed_webinar(target: Target, capacity: int) -> tuple[int, str]:
-    from sqlalchemy import select, update
-
-    from webinars.db import make_engine, make_sessionmaker
-    from webinars.models import Webinar
-
-    await prepare(target)
-    engine = make_engine(target.database_url)
-    sessionmaker = make_sessionmaker(engine)
-    try:
-        (webinar_id,) = await seed(sessionmaker, target.config(), registrants=[0],
-                                   start=datetime.now(UTC) + timedelta(days=7),
+    """A webinar with `capacity` seats and nobody registered: its id and public id."""
+    return await seed_open_webinar(target, events=1, capacity=capacity,
                                    title="Популярный вебинар", salt="rush")
-        async with sessionmaker() as session:
-            await session.execute(update(Webinar).where(Webinar.id == webinar_id)
-                                  .values(capacity=capacity))
-            await session.commit()
-            public_id = await session.scalar(select(Webinar.public_id)
-                                             .where(Webinar.id == webinar_id))
-    finally:
-        await engine.dispose()
-    assert public_id is not None
-    return webinar_id, public_id
 
 
 async def rush(url: str, members: int, figures: Figures) -> None:
@@ -161,7 +149,7 @@ def main(argv: Sequence[str] | None = None, *, log_dir: Path | None = None) -> F
     args = parser.parse_args(argv)
     target = Target.from_env()
     figures = run(target, members=args.members, capacity=args.capacity, workers=args.workers,
-                  log_dir=log_dir or Path.cwd())
+                  log_dir=log_dir or run_dir())
     report(figures, target)
     return figures
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import tempfile
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import Sink, Target, Worker, percentile, prepare, seed, settle, utc_now
+from bench.common import Sink, Target, Worker, percentile, prepare, run_dir, seed, settle, utc_now
 from bench.fanout import prebuilt, raw_rate, warm_up
 from webinars.db import make_engine, make_sessionmaker
 from webinars.queue import ArqQueue
@@ -174,7 +173,7 @@ def main(argv: Sequence[str] | None = None, *, log_dir: Path | None = None) -> R
         parser.error("--lead must be positive")
     target = Target.from_env()
     asyncio.run(prepare(target))
-    log_dir = log_dir or Path(tempfile.mkdtemp(prefix="bench-"))
+    log_dir = log_dir or run_dir()
     figures = asyncio.run(run(target, args.reminders, args.webinars, args.pool, args.lead,
                               log_dir))
     report(figures, target)

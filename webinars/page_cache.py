@@ -112,9 +112,6 @@ class PageCache:
             return None
         return page
 
-    def put(self, key: Key, now: datetime, body: bytes) -> None:
-        self._keep(key, Page(now, body))
-
     def _keep(self, key: Key, page: Page) -> None:
         self._pages[key] = page
         self._pages.move_to_end(key)
