@@ -210,3 +210,59 @@ def test_a_brand_shows_no_logo_from_a_plain_http_address_and_no_unchecked_colour
     c = checked(MessageBatch(config, webinar(), "invitation", NOW, brand).render(
         MARIA, sequence=0).raw, MARIA, independent=False)
     assert "logo.png" not in c.html and "evil" not in c.html
+
+
+# --- one render per shape of recipient (MessageBatch.bodies) --------------------------------
+
+PEOPLE = [
+    MARIA,
+    JOHN,
+    Recipient(43, 'Ann <b>"&amp;\'', "ann@school.example", "en", "America/New_York",
+              "Ann-_0123456789abcdefghijklmnopq", "aNn-_0123456789abcdefghijklmnop",
+              "<aaaa@events.example>", attended=True),
+    Recipient(44, "", "anon@school.example", "ru", "Asia/Yekaterinburg",
+              "Anon_0123456789abcdefghijklmnopq", "aNoN_0123456789abcdefghijklmnop",
+              "<bbbb@events.example>"),
+    Recipient(45, "Пётр", "petr@school.example", "ru", "Asia/Yekaterinburg",
+              "Petr_0123456789abcdefghijklmnopq", "pEtR_0123456789abcdefghijklmnop",
+              "<cccc@events.example>"),
+    # A token no link of ours would carry: rendered on its own, not by replacement.
+    Recipient(46, "Odd", "odd@school.example", "en", "Europe/Moscow", "a&b<c>", "d\"e'f",
+              "<dddd@events.example>"),
+]
+MOVED = {"start_at": {"old": "2026-12-07T09:00:00+00:00", "new": "2026-12-08T09:00:00+00:00"}}
+
+
+@pytest.mark.parametrize("kind", ["invitation", "update", "cancellation", "reminder",
+                                  "followup", "deadline", "pending", "waitlisted", "promoted",
+                                  "declined", "link"])
+def test_each_recipient_gets_exactly_the_message_rendered_for_them_alone(kind: str) -> None:
+    """Bodies are rendered once per shape and personalised by replacement: every recipient's
+    text and HTML must equal a render of the templates for that recipient alone."""
+    w = webinar(status="cancelled" if kind == "cancellation" else "scheduled",
+                recording_url="https://video.example/rec?a=1&b=2" if kind == "followup" else None,
+                followup_note="Слайды <в приложении>" if kind == "followup" else None,
+                deadline_at=START if kind == "deadline" else None)
+    batch = MessageBatch(CONFIG, w, kind, NOW)
+    for offset, changed in ((None, None), (15, None), (None, MOVED)):
+        for person in PEOPLE:
+            text, html, lang = batch.bodies(person, offset, None, changed)
+            context = batch.context(person, offset, None, changed)
+            assert (text, html, lang) == (batch._templates["txt"].render(context),
+                                          batch._templates["html"].render(context),
+                                          context["lang"]), (kind, person.email)
+
+
+def test_recipients_of_one_shape_never_get_each_others_name_or_links() -> None:
+    batch = MessageBatch(CONFIG, webinar(), "reminder", NOW)
+    maria = checked(batch.render(MARIA, sequence=0, offset_minutes=15).raw, MARIA).text
+    twin = Recipient(47, "Ольга <Петрова>", "olga@school.example", "ru", MARIA.timezone,
+                     "Olga_0123456789abcdefghijklmnopq", "oLgA_0123456789abcdefghijklmnop",
+                     "<eeee0123456789abcdef0123456789ab@events.example>")
+    mail = checked(batch.render(twin, sequence=0, offset_minutes=15).raw, twin)
+    assert "Здравствуйте, Мария Иванова!" in maria and TOKEN in maria
+    assert "Здравствуйте, Ольга <Петрова>!" in mail.text
+    assert "Здравствуйте, Ольга &lt;Петрова&gt;!" in mail.html
+    assert twin.token in mail.text and twin.join_token in mail.html
+    for theirs in ("Мария", TOKEN, JOIN):
+        assert theirs not in mail.text and theirs not in mail.html

@@ -63,6 +63,11 @@ def translations(locale: str) -> NullTranslations:
     return NullTranslations()
 
 
+def load_catalogs() -> None:
+    for locale in SUPPORTED_LOCALES:
+        translations(locale)
+
+
 def gettext(locale: str, text: str) -> str:
     if locale not in SUPPORTED_LOCALES:
         return text

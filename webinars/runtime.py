@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from integrations.base import Adapter
 from integrations.registry import TokenCache
 
+from .catalogs import load_catalogs
 from .clock import Clock, SystemClock
 from .config import AppConfig
 from .connections import preset_adapters
@@ -94,6 +95,7 @@ async def build_runtime(config: AppConfig, clock: Clock | None = None, *,
                         adapters: dict[str, Adapter] | None = None,
                         mailer: Mailer | None = None) -> Runtime:
     use_hash_cost(config.password_hash_time_cost, config.password_hash_memory_kib)
+    load_catalogs()  # now, not in the first page or reminder (a checkout compiles the .po)
     engine = make_engine(config.database_url, pool=config.pool)
     sessionmaker = make_sessionmaker(engine)
     http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -184,19 +185,30 @@ def outcome_statement(status: str, held_by_worker: bool) -> Update:
 
 @dataclass(frozen=True)
 class Planned:
+    """A row still to be sent, decided against the current state. It is rendered only when
+    its job is about to take a connection: a batch rendered all at once would hold the event
+    loop, and with it every connection of the process, for the whole batch."""
+
     row: Row
-    mail: OutgoingMail
+    batch: MessageBatch
     sequence: int
+
+    def render(self) -> OutgoingMail:
+        row = self.row
+        return self.batch.render(row.recipient, sequence=self.sequence,
+                                 offset_minutes=row.offset_minutes, session_id=row.session_id,
+                                 changed=row.changed)
 
 
 async def plan(session: AsyncSession, config: AppConfig, ids: Sequence[int], now: datetime
                ) -> tuple[list[Planned], list[Outcome]]:
-    return render_all(config, await load(session, ids), now)
+    return decide_all(config, await load(session, ids), now)
 
 
-def render_all(config: AppConfig, loaded: Loaded, now: datetime
+def decide_all(config: AppConfig, loaded: Loaded, now: datetime
                ) -> tuple[list[Planned], list[Outcome]]:
-    """Decide each row against the current state and render what is still to be sent."""
+    """Decide each row against the current state: what is still to be sent, and the outcomes
+    of the rest."""
     rows, webinars, history = loaded.rows, loaded.webinars, loaded.history
     batches: dict[tuple[int, str], MessageBatch] = {}
     planned: list[Planned] = []
@@ -211,49 +223,42 @@ def render_all(config: AppConfig, loaded: Loaded, now: datetime
         if batch is None:
             batch = batches[(row.webinar_id, row.kind)] = MessageBatch(
                 config, webinar, row.kind, now, loaded.brands.get(webinar.organization_id))
-        try:
-            mail = batch.render(row.recipient, sequence=sequence,
-                                offset_minutes=row.offset_minutes,
-                                session_id=row.session_id, changed=row.changed)
-        except Exception as exc:  # a bug or bad data must not hold up the others
-            log.exception("rendering delivery %s failed", row.id)
-            skipped.append(Outcome(row.id, "failed", error=f"could not render: {exc}"))
-            continue
-        planned.append(Planned(row, mail, sequence))
+        planned.append(Planned(row, batch, sequence))
     return planned, skipped
 
 
 async def send_all(planned: Sequence[Planned], outbound: Outbound, now: datetime,
                    settled: set[int]) -> list[Outcome]:
-    """Send over the process's connections; one failure never blocks the other recipients.
+    """Render and send over the process's connections; one failure never blocks the other
+    recipients. Returns every outcome.
 
-    A message is taken only when a connection slot is free, and the slot is given back once
-    the message's outcome is committed. Cancelled, the job takes no more messages: those on the
-    wire run to the server's answer and are recorded. Every recorded row lands in `settled`;
-    the caller gives the others back. Returns the outcomes to retry later.
+    A message is rendered just before its job waits for a connection slot, and the slot is
+    given back once the message's outcome is committed. Cancelled, the job takes no more
+    messages: those on the wire run to the server's answer and are recorded. Every recorded row
+    lands in `settled`; the caller gives the others back.
     """
     todo = list(reversed(planned))
-    retries: list[Outcome] = []
+    outcomes: list[Outcome] = []
     down: str | None = None
+    rank = outbound.rank()
 
     def retry(item: Planned, reason: str) -> Outcome:
         attempts = item.row.attempts
         if attempts >= MAX_ATTEMPTS:
             return Outcome(item.row.id, "failed",
                            error=f"{reason} (gave up after {attempts} attempts)")
-        outcome = Outcome(item.row.id, "pending", error=reason, due_at=now + backoff(attempts),
-                          attempts=attempts)
-        retries.append(outcome)
-        return outcome
+        return Outcome(item.row.id, "pending", error=reason, due_at=now + backoff(attempts),
+                       attempts=attempts)
 
-    async def record(outcomes: list[Outcome]) -> None:
-        await outbound.recorder.record(outcomes, now)
-        settled.update(o.id for o in outcomes)
+    async def record(done: list[Outcome]) -> None:
+        await outbound.recorder.record(done, now)
+        outcomes.extend(done)
+        settled.update(o.id for o in done)
 
-    async def deliver(item: Planned) -> None:
+    async def deliver(item: Planned, mail: OutgoingMail) -> None:
         nonlocal down
         try:
-            await outbound.mailer.send(item.mail)
+            await outbound.mailer.send(mail)
         except TransientMailError as exc:
             if exc.server_down:
                 down = exc.reason
@@ -273,12 +278,22 @@ async def send_all(planned: Sequence[Planned], outbound: Outbound, now: datetime
                 rest = [todo.pop() for _ in range(len(todo))]
                 await finish(record([retry(item, down) for item in rest]))
                 return
-            async with outbound.slot():
-                if todo and down is None:
-                    await finish(deliver(todo.pop()))
+            item = todo.pop()
+            try:
+                mail = item.render()
+            except Exception as exc:  # a bug or bad data must not hold up the others
+                log.exception("rendering delivery %s failed", item.row.id)
+                await finish(record([Outcome(item.row.id, "failed",
+                                             error=f"could not render: {exc}")]))
+                continue
+            async with outbound.slot(rank):
+                if down is None:
+                    await finish(deliver(item, mail))
+                else:
+                    await finish(record([retry(item, down)]))
 
     await together([run() for _ in range(max(1, min(outbound.concurrency, len(todo))))])
-    return retries
+    return outcomes
 
 
 async def together(work: Sequence[Awaitable[None]]) -> None:
@@ -294,8 +309,9 @@ async def together(work: Sequence[Awaitable[None]]) -> None:
         raise
 
 
-def retry_jobs(retries: Sequence[Outcome], now: datetime) -> list[Job]:
+def retry_jobs(outcomes: Sequence[Outcome], now: datetime) -> list[Job]:
     """Re-queue retries due within the horizon; later ones wait for the reconcile sweep."""
+    retries = [o for o in outcomes if o.status == "pending"]
     due = [(o.id, o.due_at) for o in retries if o.due_at is not None]
     attempt = max((o.attempts for o in retries), default=0)
     return [replace(job, job_id=f"{job.job_id}:retry{attempt}")
@@ -363,10 +379,10 @@ async def send_deliveries(ctx: WorkerContext, delivery_ids: list[int]) -> dict[s
         loaded = await finish(claim_and_load(sessionmaker, config, ids, now, worker_id, held))
         if loaded is None:
             return {"claimed": 0, "sent": 0, "failed": 0, "retry": 0, "superseded": 0}
-        planned, skipped = render_all(config, loaded, now)
+        planned, skipped = decide_all(config, loaded, now)
         await outbound.recorder.record(skipped, now)
         settled.update(o.id for o in skipped)
-        retries = await send_all(planned, outbound, now, settled)
+        outcomes = await send_all(planned, outbound, now, settled)
     except BaseException as exc:
         unsent = [i for i in held if i not in settled]
         if unsent:
@@ -378,12 +394,12 @@ async def send_deliveries(ctx: WorkerContext, delivery_ids: list[int]) -> dict[s
             presence.drop(ids)
         if own_outbound:
             await finish(outbound.close())
-    enqueued = await enqueue_all(ctx.get("queue"), retry_jobs(retries, now))
+    enqueued = await enqueue_all(ctx.get("queue"), retry_jobs(outcomes, now))
     await mark_enqueued(sessionmaker, enqueued, now)
     await dispatch_failures(ctx.get("queue"), outbound.recorder.take_events())
-    failed = sum(1 for o in skipped if o.status == "failed")
-    return {"claimed": len(held), "sent": len(planned) - len(retries), "retry": len(retries),
-            "superseded": len(skipped) - failed, "failed": failed}
+    counts = Counter(o.status for o in [*skipped, *outcomes])
+    return {"claimed": len(held), "sent": counts["sent"], "retry": counts["pending"],
+            "superseded": counts["superseded"], "failed": counts["failed"]}
 
 
 async def dispatch_failures(queue: Queue | None, event_ids: Sequence[int]) -> None:

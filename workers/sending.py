@@ -15,9 +15,11 @@ Two promises hold here, whatever stops the worker:
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -182,6 +184,47 @@ def _by_time(batch: Sequence[tuple[Sequence[Outcome], datetime, Any]]
     return list(groups.items())
 
 
+class Slots:
+    """One slot per connection, handed to the job that started first.
+
+    With plain first-come order every running job gets a slot in turn, so jobs that started
+    together finish together, and the worker sits idle while their successors are picked up,
+    claimed and started. Earliest job first makes jobs finish one after another: each
+    successor starts while the others still send.
+    """
+
+    def __init__(self, count: int) -> None:
+        self._free = count
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []  # a heap
+        self._arrivals = itertools.count()
+
+    @asynccontextmanager
+    async def take(self, rank: int) -> AsyncIterator[None]:
+        if self._free > 0 and not self._waiting:
+            self._free -= 1
+        else:
+            turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            heapq.heappush(self._waiting, (rank, next(self._arrivals), turn))
+            try:
+                await turn
+            except asyncio.CancelledError:
+                if turn.done() and not turn.cancelled():  # handed over as we were cancelled
+                    self._give()
+                raise  # a cancelled turn stays in the heap; `_give` passes over it
+        try:
+            yield
+        finally:
+            self._give()
+
+    def _give(self) -> None:
+        while self._waiting:
+            turn = heapq.heappop(self._waiting)[2]
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self._free += 1
+
+
 class Outbound:
     """What every sending job of a process shares: the mailer, one slot per connection, and
     the recorder. A job waits for a slot before it takes a message, so cancelling a job while
@@ -190,16 +233,19 @@ class Outbound:
     def __init__(self, mailer: Mailer, engine: AsyncEngine, worker_id: str | None) -> None:
         self.mailer = mailer
         self.recorder = Recorder(engine, worker_id)
-        self._slots = asyncio.Semaphore(max(1, mailer.concurrency))
+        self._slots = Slots(self.concurrency)
+        self._jobs = itertools.count()
 
     @property
     def concurrency(self) -> int:
         return max(1, self.mailer.concurrency)
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        async with self._slots:
-            yield
+    def rank(self) -> int:
+        """A job's place in line for the slots: earlier jobs first."""
+        return next(self._jobs)
+
+    def slot(self, rank: int) -> AbstractAsyncContextManager[None]:
+        return self._slots.take(rank)
 
     async def close(self) -> None:
         await self.recorder.close()
