@@ -349,7 +349,7 @@ async def test_a_delivery_that_keeps_failing_is_marked_failed_and_shown(
     class Down:
         concurrency = 1
 
-        async def send(self, mail: Any) -> None:
+        async def send(self, mail: Any, before_data: Any = None) -> None:
             raise TransientMailError("cannot connect to the SMTP server", server_down=True)
 
         async def close(self) -> None:

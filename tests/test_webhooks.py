@@ -276,7 +276,7 @@ async def test_a_notice_that_could_not_be_sent_is_retried_by_reconcile(
     class Broken:
         concurrency = 1
 
-        async def send(self, mail: Any) -> None:
+        async def send(self, mail: Any, before_data: Any = None) -> None:
             raise OSError("smtp down")
 
         async def close(self) -> None:

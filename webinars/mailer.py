@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -60,11 +61,16 @@ class PermanentMailError(MailError):
     """The server refused this message for good (5xx); retrying cannot help."""
 
 
+#: Awaited by `Mailer.send` just before the message itself goes, once the server has taken
+#: the envelope: where a caller waits for what must come before another acceptance.
+BeforeData = Callable[[], Awaitable[None]]
+
+
 class Mailer(Protocol):
     #: How many messages may be handed to `send` at the same time.
     concurrency: int
 
-    async def send(self, mail: OutgoingMail) -> None:
+    async def send(self, mail: OutgoingMail, before_data: BeforeData | None = None) -> None:
         """Deliver one message or raise TransientMailError / PermanentMailError."""
         ...
 
@@ -187,7 +193,7 @@ class SmtpMailer:
         else:
             self._idle.append(client)
 
-    async def send(self, mail: OutgoingMail) -> None:
+    async def send(self, mail: OutgoingMail, before_data: BeforeData | None = None) -> None:
         for attempt in (1, 2):
             async with self._slots:
                 client = self._take_idle()
@@ -195,7 +201,7 @@ class SmtpMailer:
                 try:
                     if client is None:
                         client = await self._connect()
-                    await _transaction(client, mail)
+                    await _transaction(client, mail, before_data)
                 except aiosmtplib.SMTPResponseException as exc:
                     # A refusal: the session is fine (the envelope was reset), keep it.
                     if client is not None and client.is_connected:
@@ -223,7 +229,8 @@ class SmtpMailer:
             await _quit(client)
 
 
-async def _transaction(client: aiosmtplib.SMTP, mail: OutgoingMail) -> None:
+async def _transaction(client: aiosmtplib.SMTP, mail: OutgoingMail,
+                       before_data: BeforeData | None) -> None:
     """MAIL, RCPT, DATA for one recipient, the envelope reset after a refusal.
 
     What `SMTP.sendmail` does, without its extra work per message, which a fan-out's profile
@@ -236,6 +243,8 @@ async def _transaction(client: aiosmtplib.SMTP, mail: OutgoingMail) -> None:
     try:
         await client.mail(mail.sender, options=options)
         await client.rcpt(mail.recipient)
+        if before_data is not None:
+            await before_data()
         await client.data(mail.raw)
     except aiosmtplib.SMTPResponseException:
         try:
@@ -269,7 +278,9 @@ class OutboxMailer:
     def __init__(self, sessionmaker: Sessionmaker) -> None:
         self.sessionmaker = sessionmaker
 
-    async def send(self, mail: OutgoingMail) -> None:
+    async def send(self, mail: OutgoingMail, before_data: BeforeData | None = None) -> None:
+        if before_data is not None:
+            await before_data()
         async with self.sessionmaker() as session:
             session.add(OutboxMessage(delivery_id=mail.delivery_id, webinar_id=mail.webinar_id,
                                       recipient=mail.recipient, subject=mail.subject[:500],

@@ -2,8 +2,8 @@
 record.
 
 Every step is safe to repeat (STYLE.md, rule 8): the claim is one conditional UPDATE, what was
-claimed is decided anew from the current state, and each outcome is committed before its
-connection takes the next message (`sending.Recorder`). A job that is stopped finishes the
+claimed is decided anew from the current state, and no more accepted messages wait for their
+outcome's commit than there are connections (`sending`). A job that is stopped finishes the
 messages on the wire, records them and gives every other claimed row back at once. A worker
 killed outright leaves rows in "sending": `presence` hands them out again as soon as the worker
 is known to be gone, the lease being the last resort; the random Message-ID, kept across
@@ -232,8 +232,9 @@ async def send_all(planned: Sequence[Planned], outbound: Outbound, now: datetime
     """Render and send over the process's connections; one failure never blocks the other
     recipients. Returns every outcome.
 
-    A message is rendered just before its job waits for a connection slot, and the slot is
-    given back once the message's outcome is committed. Cancelled, the job takes no more
+    A message is rendered just before its job waits for a connection slot; the slot is given
+    back at the server's answer, the outcome committed meanwhile (`sending.Unrecorded`
+    bounds the accepted messages not yet recorded). Cancelled, the job takes no more
     messages: those on the wire run to the server's answer and are recorded. Every recorded row
     lands in `settled`; the caller gives the others back.
     """
@@ -256,21 +257,27 @@ async def send_all(planned: Sequence[Planned], outbound: Outbound, now: datetime
         settled.update(o.id for o in done)
 
     async def deliver(item: Planned, mail: OutgoingMail) -> None:
+        """Send on the slot the caller took, give it back at the server's answer, record."""
         nonlocal down
-        try:
-            await outbound.mailer.send(mail)
-        except TransientMailError as exc:
-            if exc.server_down:
-                down = exc.reason
-            outcome = retry(item, exc.reason)
-        except PermanentMailError as exc:
-            outcome = Outcome(item.row.id, "failed", error=exc.reason)
-        except Exception as exc:  # an unexpected error: retried like a transient one
-            log.exception("sending delivery %s failed", item.row.id)
-            outcome = retry(item, f"unexpected error: {type(exc).__name__}")
-        else:
-            outcome = Outcome(item.row.id, "sent", sequence=item.sequence)
-        await record([outcome])
+        async with outbound.unrecorded.held() as before_data:
+            try:
+                if down is not None:
+                    raise TransientMailError(down, server_down=True)
+                await outbound.mailer.send(mail, before_data)
+            except TransientMailError as exc:
+                if exc.server_down:
+                    down = exc.reason
+                outcome = retry(item, exc.reason)
+            except PermanentMailError as exc:
+                outcome = Outcome(item.row.id, "failed", error=exc.reason)
+            except Exception as exc:  # an unexpected error: retried like a transient one
+                log.exception("sending delivery %s failed", item.row.id)
+                outcome = retry(item, f"unexpected error: {type(exc).__name__}")
+            else:
+                outcome = Outcome(item.row.id, "sent", sequence=item.sequence)
+            finally:
+                outbound.slots.give()
+            await record([outcome])
 
     async def run() -> None:
         while todo:
@@ -286,11 +293,8 @@ async def send_all(planned: Sequence[Planned], outbound: Outbound, now: datetime
                 await finish(record([Outcome(item.row.id, "failed",
                                              error=f"could not render: {exc}")]))
                 continue
-            async with outbound.slot(rank):
-                if down is None:
-                    await finish(deliver(item, mail))
-                else:
-                    await finish(record([retry(item, down)]))
+            await outbound.slots.take(rank)  # cancelled here, the job has taken nothing
+            await finish(deliver(item, mail))
 
     await together([run() for _ in range(max(1, min(outbound.concurrency, len(todo))))])
     return outcomes

@@ -5,11 +5,11 @@ Two promises hold here, whatever stops the worker:
 - A message on the wire is never abandoned half-way. A job that is cancelled (SIGTERM, the
   in-process runner closing, arq's job timeout) stops *taking* messages, but the ones it already
   handed to the SMTP server run to the server's answer and their outcome is written (`finish`).
-- An accepted message's outcome is committed before its connection takes the next message, so
-  a worker killed outright (kill -9) leaves at most one unrecorded message per connection: at
-  most the pool size can go out twice. The cost is one commit per handful of messages: every
-  outcome waiting while a commit runs goes into the next one (group commit across the pool),
-  and on PostgreSQL without waiting for the disk (`_for_outcomes`).
+- At most as many accepted messages as there are connections wait for their outcome to be
+  committed (`Unrecorded`), so a worker killed outright (kill -9) leaves at most the pool size
+  to go out twice. The cost is one commit per handful of messages: every outcome waiting while
+  a commit runs goes into the next one (group commit across the pool), on PostgreSQL without
+  waiting for the disk (`_for_outcomes`), and it overlaps the next message's envelope.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ import heapq
 import itertools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from webinars.mailer import Mailer
+from webinars.mailer import BeforeData, Mailer
 from webinars.runtime import WorkerContext
 
 if TYPE_CHECKING:
@@ -198,25 +198,21 @@ class Slots:
         self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []  # a heap
         self._arrivals = itertools.count()
 
-    @asynccontextmanager
-    async def take(self, rank: int) -> AsyncIterator[None]:
+    async def take(self, rank: int) -> None:
+        """Wait for a slot; cancelled while waiting, nothing is taken."""
         if self._free > 0 and not self._waiting:
             self._free -= 1
-        else:
-            turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            heapq.heappush(self._waiting, (rank, next(self._arrivals), turn))
-            try:
-                await turn
-            except asyncio.CancelledError:
-                if turn.done() and not turn.cancelled():  # handed over as we were cancelled
-                    self._give()
-                raise  # a cancelled turn stays in the heap; `_give` passes over it
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (rank, next(self._arrivals), turn))
         try:
-            yield
-        finally:
-            self._give()
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():  # handed over as we were cancelled
+                self.give()
+            raise  # a cancelled turn stays in the heap; `give` passes over it
 
-    def _give(self) -> None:
+    def give(self) -> None:
         while self._waiting:
             turn = heapq.heappop(self._waiting)[2]
             if not turn.done():
@@ -225,15 +221,46 @@ class Slots:
         self._free += 1
 
 
+class Unrecorded:
+    """Bounds the messages a server has accepted whose outcome is not yet committed: what a
+    worker killed outright (kill -9) leaves to be sent twice. A message takes a permit just
+    before its DATA and gives it back once its outcome is committed; its connection is free
+    for the next envelope meanwhile, so the commit overlaps the next MAIL and RCPT instead of
+    holding the connection idle."""
+
+    def __init__(self, count: int) -> None:
+        self._permits = asyncio.Semaphore(count)
+
+    @asynccontextmanager
+    async def held(self) -> AsyncIterator[BeforeData]:
+        """Yields the mailer's `before_data`: it takes the permit (once, even if the mailer
+        retries), which is given back when the block ends."""
+        taken = False
+
+        async def take() -> None:
+            nonlocal taken
+            if not taken:
+                await self._permits.acquire()
+                taken = True
+
+        try:
+            yield take
+        finally:
+            if taken:
+                self._permits.release()
+
+
 class Outbound:
-    """What every sending job of a process shares: the mailer, one slot per connection, and
-    the recorder. A job waits for a slot before it takes a message, so cancelling a job while
-    it waits abandons nothing, and a slot is only given back once its outcome is committed."""
+    """What every sending job of a process shares: the mailer, one slot per connection, the
+    bound on accepted messages not yet recorded (as many as connections), and the recorder.
+    A job waits for a slot before it takes a message, so cancelling a job while it waits
+    abandons nothing."""
 
     def __init__(self, mailer: Mailer, engine: AsyncEngine, worker_id: str | None) -> None:
         self.mailer = mailer
         self.recorder = Recorder(engine, worker_id)
-        self._slots = Slots(self.concurrency)
+        self.slots = Slots(self.concurrency)
+        self.unrecorded = Unrecorded(self.concurrency)
         self._jobs = itertools.count()
 
     @property
@@ -243,9 +270,6 @@ class Outbound:
     def rank(self) -> int:
         """A job's place in line for the slots: earlier jobs first."""
         return next(self._jobs)
-
-    def slot(self, rank: int) -> AbstractAsyncContextManager[None]:
-        return self._slots.take(rank)
 
     async def close(self) -> None:
         await self.recorder.close()
