@@ -189,6 +189,12 @@ class Worker:
                       Path(f"/proc/{self.process.pid}/status").read_text().splitlines())
         return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
 
+    def cpu_seconds(self) -> float:
+        """CPU time the process has used (user and system), from /proc: per message, it says
+        what the worker costs apart from the machine's other load."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.process.send_signal(signal.SIGINT)
         try:
@@ -224,6 +230,9 @@ class Workers:
         """The largest (resident now, peak) of one process, in MiB."""
         figures = [worker.memory() for worker in self.each]
         return max(f[0] for f in figures), max(f[1] for f in figures)
+
+    def cpu_seconds(self) -> float:
+        return sum(worker.cpu_seconds() for worker in self.each)
 
     def stop(self) -> None:
         for worker in self.each:

@@ -65,6 +65,7 @@ class FanoutFigures:
     workers: int = 1  # `webinars worker` processes
     memory_ready: float = 0.0  # MiB resident in the worker once warmed up
     memory_peak: float = 0.0  # MiB, the most the worker was ever resident (VmHWM)
+    worker_cpu: float = 0.0  # CPU seconds the worker processes used for the fan-out
 
     @property
     def rate(self) -> float:
@@ -179,7 +180,9 @@ async def run(target: Target, registrants: int, pool: int, log_dir: Path,
         await warm_up(sessionmaker, queue, webinar_id, sink, worker)
         memory_ready, _ = worker.memory()
         raw_before = await raw_rate(sink, messages, pool)
+        cpu_before = worker.cpu_seconds()
         product = await fanout(sessionmaker, queue, webinar_id, sink, worker, registrants + 1)
+        worker_cpu = worker.cpu_seconds() - cpu_before
         outcomes = await settle(sessionmaker, [webinar_id], "update", 60)
         received = sink.received  # every outcome is written: nothing more is coming
         _, memory_peak = worker.memory()
@@ -189,7 +192,8 @@ async def run(target: Target, registrants: int, pool: int, log_dir: Path,
                          pool=pool, commit=product["commit"], first=product["first"],
                          seconds=product["seconds"], raw_before=raw_before, raw_after=raw_after,
                          received=received, outcomes=outcomes, worker_log=worker.log,
-                         workers=workers, memory_ready=memory_ready, memory_peak=memory_peak)
+                         workers=workers, memory_ready=memory_ready, memory_peak=memory_peak,
+                         worker_cpu=worker_cpu)
 
 
 def report(f: FanoutFigures, target: Target) -> None:
@@ -211,6 +215,8 @@ def report(f: FanoutFigures, target: Target) -> None:
           f"{f.messages / f.sending:.0f} messages/s = {f.messages / f.sending / f.raw:.2f} of raw")
     print(f"  worker memory: {f.memory_ready:.0f} MiB once warmed up, peak {f.memory_peak:.0f} MiB"
           + (" (the largest process)" if f.workers > 1 else ""))
+    print(f"  worker CPU: {1000 * f.worker_cpu / f.messages:.2f} ms per message "
+          f"({f.worker_cpu:.1f} s{' over all processes' if f.workers > 1 else ''})")
     print(f"  worker log: {f.worker_log}")
 
 
