@@ -30,6 +30,7 @@ from webinars.validation import webinar_input
 from workers.deliveries import plan, send_deliveries
 from workers.recheck import claim
 from workers.reconcile import due_unqueued, reconcile_deliveries
+from workers.sending import Slots, Unrecorded
 
 from .conftest import dispatch_held
 from .factories import csrf_from, make_account, make_org, make_registration, make_webinar
@@ -478,3 +479,74 @@ async def test_smtp_mailer_upgrades_with_starttls_when_the_server_offers_it(
             await mailer.close()
         assert smtp.count("a@school.example") == 1 == smtp.count("b@school.example")
         assert smtp.tls_sessions == 1  # one upgraded connection, reused
+
+
+async def test_smtp_mailer_waits_for_before_data_with_the_envelope_taken_and_nothing_sent(
+) -> None:
+    """The worker commits the previous outcome while the next envelope goes out; the message
+    itself (what the server can accept) waits for `before_data`."""
+    with SmtpServer() as smtp:
+        mailer = SmtpMailer.from_url(smtp.url)
+        seen: list[int] = []
+
+        async def before_data() -> None:
+            seen.append(smtp.count("a@school.example"))
+
+        try:
+            await mailer.send(outgoing("a@school.example"), before_data)
+            await mailer.send(outgoing("gone@school.example", 2), before_data)  # accepted too
+            smtp.reject.add("refused@school.example")
+            with pytest.raises(PermanentMailError):
+                await mailer.send(outgoing("refused@school.example", 3), before_data)
+            await mailer.send(outgoing("b@school.example", 4))  # the session was reset
+        finally:
+            await mailer.close()
+    assert seen == [0, 1], "called before DATA, once per message, never for a refused RCPT"
+    assert smtp.count("a@school.example") == 1 and smtp.count("b@school.example") == 1
+    assert smtp.count("refused@school.example") == 0
+
+
+async def test_slots_go_to_the_earliest_job_and_a_cancelled_waiter_takes_none() -> None:
+    slots = Slots(1)
+    order: list[int] = []
+    await slots.take(0)
+
+    async def job(rank: int) -> None:
+        await slots.take(rank)
+        order.append(rank)
+        slots.give()
+
+    waiting = [asyncio.create_task(job(rank)) for rank in (3, 1, 2)]
+    gone = asyncio.create_task(job(0))
+    await asyncio.sleep(0)  # every task now waits in line
+    gone.cancel()
+    slots.give()
+    await asyncio.gather(*waiting)
+    assert order == [1, 2, 3] and gone.cancelled()
+    await asyncio.wait_for(slots.take(9), 1)  # the slot came back: nothing leaked
+
+
+async def test_accepted_messages_waiting_for_their_commit_are_bounded() -> None:
+    unrecorded = Unrecorded(2)
+    held: list[asyncio.Event] = [asyncio.Event() for _ in range(3)]
+    through: list[int] = []
+
+    async def message(n: int) -> None:
+        async with unrecorded.held() as before_data:
+            await before_data()
+            await before_data()  # a mailer's retry takes no second permit
+            through.append(n)
+            await held[n].wait()  # the outcome's commit
+
+    tasks = [asyncio.create_task(message(n)) for n in range(3)]
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert through == [0, 1], "a third accepted message waits for a commit"
+    held[0].set()
+    await tasks[0]
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert through == [0, 1, 2]
+    held[1].set()
+    held[2].set()
+    await asyncio.gather(*tasks)
