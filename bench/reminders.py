@@ -55,7 +55,7 @@ class ReminderFigures:
     #: reminders wait to fall due, when there is time) and after it
     raw_before: float | None = None
     raw_after: float = 0.0
-    worker_cpu: float = 0.0  # CPU seconds the worker used from the due time to the last one
+    worker_cpu: float = 0.0  # CPU seconds the worker used from just before due to the last one
 
     #: Up to this many, every reminder must be on time; beyond it the SMTP server's rate
     #: decides when the last can arrive, and the first and the drain rate are what count.
@@ -146,6 +146,8 @@ async def run(target: Target, reminders: int, webinars: int, pool: int, lead: fl
                                "ready: give them a longer --lead")
         print(f"{reminders} reminders due at {due:%H:%M:%S} UTC; waiting {wait:.0f} s …",
               flush=True)
+        # The worker's CPU counts from a second before the due time: not its idle minutes.
+        await asyncio.sleep(max(0.0, (due - utc_now()).total_seconds() - 1))
         cpu_before = worker.cpu_seconds()
         sink.wait_for(reminders, wait + 60 + reminders * 0.1, worker)
         worker_cpu = worker.cpu_seconds() - cpu_before
@@ -172,7 +174,7 @@ def report(f: ReminderFigures, target: Target) -> None:
           f"{before}{f.raw_after:.0f} after messages/s over {f.pool} connections: "
           f"{f.drain / f.raw:.2f} of raw")
     print(f"  worker CPU: {1000 * f.worker_cpu / f.reminders:.2f} ms per reminder "
-          f"({f.worker_cpu:.1f} s from the warm-up to the last arrival)")
+          f"({f.worker_cpu:.1f} s from a second before the due time to the last arrival)")
     target = ("p99 ≤ 1.5 s" if f.reminders <= f.ALL_ON_TIME
               else "first ≤ 1.5 s, drain ≥ 0.50 of raw")
     print(f"  target {target}: {'met' if f.met else 'MISSED'}")
