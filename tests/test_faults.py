@@ -1,9 +1,10 @@
 """Proof against faults (issue 3, §5): real Redis through arq, real databases, real SMTP.
 
 Jobs go through `ArqQueue` onto Redis (its own database, flushed before and after) and run in
-an arq `Worker` in burst mode inside the test. The FixedClock stands days ahead of the wall
-clock, so a job deferred "to the due minute" would sit in Redis well past the test; such work
-is run the way production recovers it: move the clock, run `reconcile`, run the worker. Each
+an arq `Worker` in burst mode inside the test. arq reads the test's clock (`arq_on_test_clock`),
+so a job deferred "to the due minute" sits in Redis until the test moves its clock there; work
+Redis lost is run the way production recovers it: move the clock, run `reconcile`, run the
+worker. Each
 test then counts what the SMTP server received per recipient, and checks every message
 against the checklist and two independent iCalendar parsers.
 """
@@ -16,11 +17,13 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import arq.connections
+import arq.jobs
+import arq.worker
 import pytest
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 from arq.constants import default_queue_name
-from arq.utils import timestamp_ms
 from arq.worker import Worker, func
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,6 +56,18 @@ GRACE = timedelta(seconds=AppConfig.reconcile_grace)
 PEOPLE = [("alice@school.example", "Алиса Петрова", "Asia/Yekaterinburg"),
           ("bob@school.example", "Борис Сидоров", "Europe/Moscow"),
           ("carol@school.example", "Carol White", "Asia/Vladivostok")]
+
+
+@pytest.fixture(autouse=True)
+def arq_on_test_clock(monkeypatch: pytest.MonkeyPatch, clock: FixedClock) -> None:
+    """arq decides what is due by the wall clock, the product by its own clock: both read the
+    test's here. (They once agreed only because the test clock stood ahead of the wall clock,
+    until the wall clock caught up with it.)"""
+    def now_ms() -> int:
+        return int(clock.now().timestamp() * 1000)
+
+    for module in (arq.connections, arq.jobs, arq.worker):
+        monkeypatch.setattr(module, "timestamp_ms", now_ms)
 
 
 @pytest.fixture
@@ -89,7 +104,7 @@ async def run_worker(runtime: Runtime, redis: ArqRedis) -> int:
     """Run every job that is ready now (and what those jobs enqueue) in an arq Worker."""
     done = 0
     for _ in range(20):
-        ready = await redis.zcount(default_queue_name, float("-inf"), timestamp_ms())
+        ready = await redis.zcount(default_queue_name, float("-inf"), arq.worker.timestamp_ms())
         if not ready:
             return done
         worker = Worker(functions=[func(f, name=n) for n, f in FUNCTIONS.items()],  # type: ignore[arg-type]
