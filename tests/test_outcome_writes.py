@@ -4,10 +4,11 @@ superseded meanwhile stays so unless it was in fact sent)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webinars.clock import FixedClock
@@ -110,3 +111,43 @@ async def test_a_large_batch_is_recorded_whole(
         await write_outcomes(conn, [Outcome(i, "sent", sequence=1) for i in ids], clock.now(),
                              worker_id="w1")
     assert {row.status for row in (await state(runtime, ids)).values()} == {"sent"}
+
+
+async def test_sent_outcomes_wait_for_each_other_and_go_in_one_commit(
+        runtime: Runtime, session: AsyncSession, clock: FixedClock) -> None:
+    """A fan-out paid a database round trip per message; sent messages' outcomes now wait
+    until the batch is full (or a flush: a connection needs a permit, a job ends)."""
+    ids = await rows(session, clock, 4)
+    updates: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE DELIVERIES"):
+            updates.append(statement)
+
+    sync_engine = runtime.engine.sync_engine
+    event.listen(sync_engine, "before_cursor_execute", count)
+    recorder = Recorder(runtime.engine, "w1", batch=3)
+    recorder.LINGER = 600  # only the batch or a flush may commit here
+    try:
+        first = [asyncio.create_task(recorder.record([Outcome(i, "sent", sequence=1)],
+                                                     clock.now(), lazy=True))
+                 for i in ids[:2]]
+        await asyncio.wait(first, timeout=0.5)
+        assert not any(t.done() for t in first) and updates == []
+        assert {r.status for r in (await state(runtime, ids[:2])).values()} == {"sending"}
+
+        await recorder.record([Outcome(ids[2], "sent", sequence=1)], clock.now(), lazy=True)
+        await asyncio.gather(*first)
+        assert len(updates) == 1, "the three went in one statement"
+
+        last = asyncio.create_task(recorder.record([Outcome(ids[3], "sent", sequence=1)],
+                                                   clock.now(), lazy=True))
+        await asyncio.wait([last], timeout=0.5)
+        assert not last.done()
+        recorder.flush()
+        await last
+        assert len(updates) == 2
+    finally:
+        await recorder.close()
+        event.remove(sync_engine, "before_cursor_execute", count)
+    assert {r.status for r in (await state(runtime, ids)).values()} == {"sent"}

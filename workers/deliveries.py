@@ -47,7 +47,7 @@ from webinars.runtime import WorkerContext
 from webinars.states import DeliveryStatus, EventKind
 
 from .recheck import History, Loaded, Row, claim, decide, load
-from .sending import Outbound, finish, outbound_for
+from .sending import Outbound, Permit, finish, outbound_for
 
 log = logging.getLogger(__name__)
 
@@ -233,13 +233,15 @@ async def send_all(planned: Sequence[Planned], outbound: Outbound, now: datetime
     recipients. Returns every outcome.
 
     A message is rendered just before its job waits for a connection slot; the slot is given
-    back at the server's answer, the outcome committed meanwhile (`sending.Unrecorded`
-    bounds the accepted messages not yet recorded). Cancelled, the job takes no more
-    messages: those on the wire run to the server's answer and are recorded. Every recorded row
-    lands in `settled`; the caller gives the others back.
+    back at the server's answer, and the job goes on with its next message while the outcome
+    waits to be committed with others (`sending.Unrecorded` bounds the accepted messages not
+    yet recorded). Cancelled, the job takes no more messages: those on the wire run to the
+    server's answer, and every outcome is committed before it returns. Every recorded row lands
+    in `settled`; the caller gives the others back.
     """
     todo = list(reversed(planned))
     outcomes: list[Outcome] = []
+    recording: list[asyncio.Task[None]] = []
     down: str | None = None
     rank = outbound.rank()
 
@@ -251,33 +253,38 @@ async def send_all(planned: Sequence[Planned], outbound: Outbound, now: datetime
         return Outcome(item.row.id, "pending", error=reason, due_at=now + backoff(attempts),
                        attempts=attempts)
 
-    async def record(done: list[Outcome]) -> None:
-        await outbound.recorder.record(done, now)
+    async def record(done: list[Outcome], permit: Permit | None = None) -> None:
+        try:
+            await outbound.recorder.record(done, now, lazy=permit is not None)
+        finally:
+            if permit is not None:
+                permit.release()
         outcomes.extend(done)
         settled.update(o.id for o in done)
 
     async def deliver(item: Planned, mail: OutgoingMail) -> None:
-        """Send on the slot the caller took, give it back at the server's answer, record."""
+        """Send on the slot the caller took and give it back at the server's answer; the
+        outcome is recorded in the background, its permit held until it is committed."""
         nonlocal down
-        async with outbound.unrecorded.held() as before_data:
-            try:
-                if down is not None:
-                    raise TransientMailError(down, server_down=True)
-                await outbound.mailer.send(mail, before_data)
-            except TransientMailError as exc:
-                if exc.server_down:
-                    down = exc.reason
-                outcome = retry(item, exc.reason)
-            except PermanentMailError as exc:
-                outcome = Outcome(item.row.id, "failed", error=exc.reason)
-            except Exception as exc:  # an unexpected error: retried like a transient one
-                log.exception("sending delivery %s failed", item.row.id)
-                outcome = retry(item, f"unexpected error: {type(exc).__name__}")
-            else:
-                outcome = Outcome(item.row.id, "sent", sequence=item.sequence)
-            finally:
-                outbound.slots.give()
-            await record([outcome])
+        permit = outbound.unrecorded.permit()
+        try:
+            if down is not None:
+                raise TransientMailError(down, server_down=True)
+            await outbound.mailer.send(mail, permit.take)
+        except TransientMailError as exc:
+            if exc.server_down:
+                down = exc.reason
+            outcome = retry(item, exc.reason)
+        except PermanentMailError as exc:
+            outcome = Outcome(item.row.id, "failed", error=exc.reason)
+        except Exception as exc:  # an unexpected error: retried like a transient one
+            log.exception("sending delivery %s failed", item.row.id)
+            outcome = retry(item, f"unexpected error: {type(exc).__name__}")
+        else:
+            outcome = Outcome(item.row.id, "sent", sequence=item.sequence)
+        finally:
+            outbound.slots.give()
+        recording.append(asyncio.ensure_future(record([outcome], permit)))
 
     async def run() -> None:
         while todo:
@@ -296,7 +303,16 @@ async def send_all(planned: Sequence[Planned], outbound: Outbound, now: datetime
             await outbound.slots.take(rank)  # cancelled here, the job has taken nothing
             await finish(deliver(item, mail))
 
-    await together([run() for _ in range(max(1, min(outbound.concurrency, len(todo))))])
+    try:
+        await together([run() for _ in range(max(1, min(outbound.concurrency, len(todo))))])
+    finally:
+        if recording:  # nothing more comes from this job: its outcomes need not wait
+            outbound.recorder.flush()
+            await finish(asyncio.wait(recording))
+        failures = [t.exception() for t in recording if not t.cancelled()]
+    for failure in failures:
+        if failure is not None:  # a commit failed: so does the job, its rows are given back
+            raise failure
     return outcomes
 
 

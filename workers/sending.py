@@ -7,9 +7,10 @@ Two promises hold here, whatever stops the worker:
   handed to the SMTP server run to the server's answer and their outcome is written (`finish`).
 - At most as many accepted messages as there are connections wait for their outcome to be
   committed (`Unrecorded`), so a worker killed outright (kill -9) leaves at most the pool size
-  to go out twice. The cost is one commit per handful of messages: every outcome waiting while
-  a commit runs goes into the next one (group commit across the pool), on PostgreSQL without
-  waiting for the disk (`_for_outcomes`), and it overlaps the next message's envelope.
+  to go out twice. The cost is one commit per handful of messages: a sent message's outcome
+  waits until all but one of the permits are taken (or a connection needs one), so one UPDATE
+  records the whole pool's latest messages, on PostgreSQL without waiting for the disk
+  (`_for_outcomes`), while the connections go on with their next envelopes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import asyncio
 import heapq
 import itertools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -59,17 +60,25 @@ class Recorder:
     waiters; whatever arrived meanwhile goes into the next transaction. It keeps one connection
     while outcomes keep coming (given back after `IDLE` seconds without any), so a fan-out pays
     no pool checkout, ping or session setting per commit.
+
+    Sent messages' outcomes are recorded `lazily`: they wait until `batch` outcomes do, a
+    connection needs a permit (`flush`), or `LINGER` has passed. Committed one by one, a
+    fan-out paid one round trip to the database per message, most of the worker's time.
     """
 
     IDLE = 1.0
+    LINGER = 0.02
 
-    def __init__(self, engine: AsyncEngine, worker_id: str | None) -> None:
+    def __init__(self, engine: AsyncEngine, worker_id: str | None, *, batch: int = 1) -> None:
         self.engine = engine
         self.worker_id = worker_id
+        self.batch = max(1, batch)
         self._waiting: list[tuple[Sequence[Outcome], datetime, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
         self._arrived = asyncio.Event()
         self._closing = False
+        self._now = False  # something waits that must not linger
+        self._since = 0.0  # when the oldest waiting outcome arrived
         #: `delivery.failed` events recorded and not yet handed to the dispatcher.
         self._events: list[int] = []
 
@@ -77,15 +86,25 @@ class Recorder:
         events, self._events = self._events, []
         return events
 
-    async def record(self, outcomes: Sequence[Outcome], now: datetime) -> None:
+    async def record(self, outcomes: Sequence[Outcome], now: datetime, *,
+                     lazy: bool = False) -> None:
         if not outcomes:
             return
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        if not self._waiting:
+            self._since = loop.time()
         self._waiting.append((outcomes, now, done))
-        self._arrived.set()
+        if not lazy or sum(len(o) for o, _, _ in self._waiting) >= self.batch:
+            self.flush()
         if self._writer is None:
             self._writer = asyncio.create_task(self._write())
         await finish(done)
+
+    def flush(self) -> None:
+        """Commit what waits now: a connection needs a permit, or a job is finishing."""
+        self._now = True
+        self._arrived.set()
 
     async def _write(self) -> None:
         try:
@@ -94,7 +113,7 @@ class Recorder:
                     await _for_outcomes(conn, True)
                     try:
                         while await self._more():
-                            batch, self._waiting = self._waiting, []
+                            batch, self._waiting, self._now = self._waiting, [], False
                             try:
                                 await self._commit(conn, batch)
                             except Exception as exc:
@@ -137,14 +156,27 @@ class Recorder:
                                                      worker_id=self.worker_id)
 
     async def _more(self) -> bool:
-        """Whether outcomes wait, waiting up to IDLE for some."""
-        if not self._waiting and not self._closing:
+        """Whether outcomes are to be committed now, waiting up to IDLE for some to arrive
+        and up to LINGER for lazy ones to be joined by others."""
+        loop = asyncio.get_running_loop()
+        while True:
+            if self._waiting:
+                if self._now or self._closing:
+                    return True
+                timeout = self._since + self.LINGER - loop.time()
+                if timeout <= 0:
+                    return True
+            elif self._closing:
+                return False
+            else:
+                self._now = False  # a flush with nothing waiting: nothing to hurry
+                timeout = self.IDLE
             self._arrived.clear()
             try:
-                await asyncio.wait_for(self._arrived.wait(), self.IDLE)
+                await asyncio.wait_for(self._arrived.wait(), timeout)
             except TimeoutError:
-                pass
-        return bool(self._waiting)
+                if not self._waiting:
+                    return False
 
     async def close(self) -> None:
         """Wait until every outcome handed in is written, and give the connection back."""
@@ -221,33 +253,56 @@ class Slots:
         self._free += 1
 
 
+class Permit:
+    """One accepted message's place among the unrecorded: `take` is the mailer's
+    `before_data` (taken once, even if the mailer retries), `release` follows the commit."""
+
+    def __init__(self, unrecorded: Unrecorded) -> None:
+        self._unrecorded = unrecorded
+        self._taken = False
+
+    async def take(self) -> None:
+        if not self._taken:
+            await self._unrecorded.acquire()
+            self._taken = True
+
+    def release(self) -> None:
+        if self._taken:
+            self._taken = False
+            self._unrecorded.release()
+
+
 class Unrecorded:
     """Bounds the messages a server has accepted whose outcome is not yet committed: what a
     worker killed outright (kill -9) leaves to be sent twice. A message takes a permit just
     before its DATA and gives it back once its outcome is committed; its connection is free
     for the next envelope meanwhile, so the commit overlaps the next MAIL and RCPT instead of
-    holding the connection idle."""
+    holding the connection idle. A message that finds no permit free asks `exhausted` (the
+    recorder's `flush`) to commit what holds them."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, exhausted: Callable[[], None] | None = None) -> None:
         self._permits = asyncio.Semaphore(count)
+        self._exhausted = exhausted
+
+    def permit(self) -> Permit:
+        return Permit(self)
+
+    async def acquire(self) -> None:
+        if self._permits.locked() and self._exhausted is not None:
+            self._exhausted()
+        await self._permits.acquire()
+
+    def release(self) -> None:
+        self._permits.release()
 
     @asynccontextmanager
     async def held(self) -> AsyncIterator[BeforeData]:
-        """Yields the mailer's `before_data`: it takes the permit (once, even if the mailer
-        retries), which is given back when the block ends."""
-        taken = False
-
-        async def take() -> None:
-            nonlocal taken
-            if not taken:
-                await self._permits.acquire()
-                taken = True
-
+        """A permit for the block: yields its `take`, released when the block ends."""
+        permit = self.permit()
         try:
-            yield take
+            yield permit.take
         finally:
-            if taken:
-                self._permits.release()
+            permit.release()
 
 
 class Outbound:
@@ -258,9 +313,10 @@ class Outbound:
 
     def __init__(self, mailer: Mailer, engine: AsyncEngine, worker_id: str | None) -> None:
         self.mailer = mailer
-        self.recorder = Recorder(engine, worker_id)
+        # A commit once all but one permit are held: the last connection goes on meanwhile.
+        self.recorder = Recorder(engine, worker_id, batch=self.concurrency - 1)
         self.slots = Slots(self.concurrency)
-        self.unrecorded = Unrecorded(self.concurrency)
+        self.unrecorded = Unrecorded(self.concurrency, self.recorder.flush)
         self._jobs = itertools.count()
 
     @property
