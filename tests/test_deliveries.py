@@ -10,6 +10,7 @@ import asyncio
 import ssl
 import subprocess
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -409,6 +410,24 @@ def outgoing(to: str, n: int = 1) -> OutgoingMail:
                         date=datetime(2026, 12, 1))
 
 
+async def test_the_envelope_carries_bare_addresses_whatever_form_they_come_in() -> None:
+    """MAIL and RCPT are written by the mailer itself (`smtp_path`), as aiosmtplib would."""
+    with SmtpServer() as smtp:
+        mailer = SmtpMailer.from_url(smtp.url)
+        try:
+            await mailer.send(replace(outgoing("a+tag@school.example"),
+                                      sender="Union events <events@union.example>"))
+            await mailer.send(outgoing("Ann Smith <ann@school.example>", 2))
+            # no second command smuggled in through an address
+            await mailer.send(outgoing("x@school.example>\r\nRCPT TO:<y@evil.example", 3))
+        finally:
+            await mailer.close()
+    assert [(sender, rcpt) for sender, rcpt, _ in smtp.log] == [
+        ("events@union.example", "a+tag@school.example"),
+        ("events@union.example", "ann@school.example"),
+        ("events@union.example", "x@school.example")]
+
+
 async def test_smtp_mailer_reuses_a_small_pool_of_connections() -> None:
     with SmtpServer() as smtp:
         mailer = SmtpMailer.from_url(smtp.url + "?pool=3")
@@ -527,7 +546,8 @@ async def test_slots_go_to_the_earliest_job_and_a_cancelled_waiter_takes_none() 
 
 
 async def test_accepted_messages_waiting_for_their_commit_are_bounded() -> None:
-    unrecorded = Unrecorded(2)
+    flushes: list[int] = []
+    unrecorded = Unrecorded(2, exhausted=lambda: flushes.append(len(through)))
     held: list[asyncio.Event] = [asyncio.Event() for _ in range(3)]
     through: list[int] = []
 
@@ -542,6 +562,7 @@ async def test_accepted_messages_waiting_for_their_commit_are_bounded() -> None:
     for _ in range(3):
         await asyncio.sleep(0)
     assert through == [0, 1], "a third accepted message waits for a commit"
+    assert flushes == [2], "and asks for the outcomes holding the permits to be committed"
     held[0].set()
     await tasks[0]
     for _ in range(3):

@@ -9,6 +9,7 @@ will never be accepted; the server's reason is kept for the organizer).
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import re
 import ssl
 from collections.abc import Awaitable, Callable
@@ -234,15 +235,25 @@ async def _transaction(client: aiosmtplib.SMTP, mail: OutgoingMail,
     """MAIL, RCPT, DATA for one recipient, the envelope reset after a refusal.
 
     What `SMTP.sendmail` does, without its extra work per message, which a fan-out's profile
-    showed: it parses every address twice and normalises the whole message once more only to
-    count its size, while ours is built in canonical form (CRLF lines, `mail.assemble`).
+    showed: it parses every address twice (`SMTP.mail` and `rcpt` once more: 4 % of the
+    worker's time, `smtp_path`) and normalises the whole message once more only to count its
+    size, while ours is built in canonical form (CRLF lines, `mail.assemble`).
     """
-    # `connect` greeted the server (EHLO, falling back to HELO) to look for STARTTLS.
-    sized = not client.is_ehlo_or_helo_needed and client.supports_extension("size")
+    if client.is_ehlo_or_helo_needed:  # after STARTTLS the server forgot the first greeting
+        try:
+            await client.ehlo()
+        except aiosmtplib.SMTPHeloError:
+            await client.helo()
+    sized = client.supports_extension("size")
     options = [f"SIZE={wire_size(mail.raw)}"] if sized else []
     try:
-        await client.mail(mail.sender, options=options)
-        await client.rcpt(mail.recipient)
+        answer = await client.execute_command(b"MAIL", b"FROM:" + smtp_path(mail.sender),
+                                              *(o.encode("ascii") for o in options))
+        if answer.code != 250:
+            raise aiosmtplib.SMTPSenderRefused(answer.code, answer.message, mail.sender)
+        answer = await client.execute_command(b"RCPT", b"TO:" + smtp_path(mail.recipient))
+        if answer.code not in (250, 251):
+            raise aiosmtplib.SMTPRecipientRefused(answer.code, answer.message, mail.recipient)
         if before_data is not None:
             await before_data()
         await client.data(mail.raw)
@@ -252,6 +263,17 @@ async def _transaction(client: aiosmtplib.SMTP, mail: OutgoingMail,
         except (aiosmtplib.SMTPException, ConnectionError):
             pass  # the refusal is what the caller needs to hear
         raise
+
+
+_PLAIN_ADDRESS = re.compile(r'[^\s<>()\[\]",;:\\@]+@[^\s<>()\[\]",;:\\@]+')
+
+
+def smtp_path(address: str) -> bytes:
+    """`<address>` for MAIL and RCPT: what aiosmtplib's `quote_address` gives, without its
+    full RFC 2822 parse for the plain addresses the product validated on the way in."""
+    if _PLAIN_ADDRESS.fullmatch(address) is None:
+        address = email.utils.parseaddr(address)[1] or address.strip()
+    return f"<{address}>".encode("ascii")
 
 
 def wire_size(raw: bytes) -> int:
