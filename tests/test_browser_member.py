@@ -78,6 +78,7 @@ def test_member_sees_their_own_time_registers_and_joins(
         context = browser.new_context(timezone_id="Asia/Vladivostok", locale="ru-RU")
         context.route(f"{JITSI}/**", fake_jitsi)
         page = context.new_page()
+        page.clock.install(time=served.clock.now())  # the page's scripts live in the test's time
         page.goto(f"{server.url}/w/{public_id}")
 
         # 12:00 UTC: 15:00 for the planner in Moscow, 22:00 for this reader in Vladivostok:
