@@ -143,5 +143,6 @@ async def test_a_poll_costs_the_same_few_queries_at_any_size_and_loads_no_event(
         assert kept.content == built.content
         costs["kept"].append(len(seen))
         assert not [s for s in seen if "webinars.title" in s]
-    assert costs["304"][0] == costs["304"][1] <= 3
-    assert costs["kept"][0] == costs["kept"][1] <= 3
+    # the plan's version, and on SQLite the isolation level of the connection that reads it
+    one = 1 if runtime.engine.dialect.name == "postgresql" else 2
+    assert costs == {"304": [one, one], "kept": [one, one]}

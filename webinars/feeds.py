@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ColumnElement, Select, and_, bindparam, func, literal, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -148,8 +148,9 @@ CHAIN_BY_SLUG = _chain_statement(Organization.slug == bindparam("slug"))
 CHAIN_BY_ID = _chain_statement(Organization.id == bindparam("org_id"))
 
 
-async def plan_chain(session: AsyncSession, since: datetime, *, slug: str | None = None,
-                     organization_id: int | None = None) -> PlanChain:
+async def plan_chain(session: AsyncSession | AsyncConnection, since: datetime, *,
+                     slug: str | None = None, organization_id: int | None = None
+                     ) -> PlanChain:
     """The chain whose plans a calendar shows (by slug or id); NotFound when there is none."""
     if slug is not None:
         rows = (await session.execute(CHAIN_BY_SLUG, {"slug": slug, "since": since})).all()

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -81,6 +81,14 @@ def clock(request: Request) -> Clock:
 async def db(request: Request) -> AsyncIterator[AsyncSession]:
     async with runtime(request).sessionmaker() as session:
         yield session
+
+
+@asynccontextmanager
+async def one_read(request: Request) -> AsyncIterator[AsyncConnection]:
+    """A connection outside any transaction, for a single read that answers most requests on
+    its own (a feed poll's version): no BEGIN and ROLLBACK around it, no ORM session."""
+    async with runtime(request).engine.connect() as conn:
+        yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def locale(request: Request) -> str:

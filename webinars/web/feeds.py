@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from functools import partial
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
@@ -40,6 +40,7 @@ from .common import (
     csrf_token,
     db,
     locale,
+    one_read,
     private_headers,
     read_form,
     redirect,
@@ -227,18 +228,19 @@ async def organization_ics(request: Request) -> Response:
     since = rt.clock.now() - feeds.PAST_WINDOW
     base = base_url(request)
 
-    async def version(session: AsyncSession) -> tuple[feeds.PlanChain, str]:
-        chain = await feeds.plan_chain(session, since, slug=request.path_params["slug"])
+    async def version(db: AsyncSession | AsyncConnection) -> tuple[feeds.PlanChain, str]:
+        chain = await feeds.plan_chain(db, since, slug=request.path_params["slug"])
         return chain, feeds.plan_version_key(chain, "org", base, rt.config.mail_from)
 
+    async with one_read(request) as conn:  # a poll usually ends here: 304, or kept
+        chain, key = await version(conn)
+    org = chain.orgs[0]
+    last_modified = feeds.plans_last_modified(chain.orgs)
+    answer = await answer_from_version(request, key, filename=f"{org.slug}.ics",
+                                       last_modified=last_modified, private=False)
+    if answer is not None:
+        return answer
     async with db(request) as session:
-        chain, key = await version(session)
-        org = chain.orgs[0]
-        last_modified = feeds.plans_last_modified(chain.orgs)
-        answer = await answer_from_version(request, key, filename=f"{org.slug}.ics",
-                                           last_modified=last_modified, private=False)
-        if answer is not None:
-            return answer
         items = feeds.org_items(await feeds.plan_webinars(session, chain.ids, since), base)
         _, after = await version(session)
     return await stream_feed(request, items, key=key if after == key else None,
