@@ -552,11 +552,12 @@ async def test_accepted_messages_waiting_for_their_commit_are_bounded() -> None:
     through: list[int] = []
 
     async def message(n: int) -> None:
-        async with unrecorded.held() as before_data:
-            await before_data()
-            await before_data()  # a mailer's retry takes no second permit
-            through.append(n)
-            await held[n].wait()  # the outcome's commit
+        permit = unrecorded.permit()
+        await permit.take()
+        await permit.take()  # a mailer's retry takes no second permit
+        through.append(n)
+        await held[n].wait()  # the outcome's commit
+        permit.release()
 
     tasks = [asyncio.create_task(message(n)) for n in range(3)]
     for _ in range(3):

@@ -19,14 +19,13 @@ import asyncio
 import heapq
 import itertools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from webinars.mailer import BeforeData, Mailer
+from webinars.mailer import Mailer
 from webinars.runtime import WorkerContext
 
 if TYPE_CHECKING:
@@ -294,15 +293,6 @@ class Unrecorded:
 
     def release(self) -> None:
         self._permits.release()
-
-    @asynccontextmanager
-    async def held(self) -> AsyncIterator[BeforeData]:
-        """A permit for the block: yields its `take`, released when the block ends."""
-        permit = self.permit()
-        try:
-            yield permit.take
-        finally:
-            permit.release()
 
 
 class Outbound:
