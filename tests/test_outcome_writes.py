@@ -151,3 +151,20 @@ async def test_sent_outcomes_wait_for_each_other_and_go_in_one_commit(
         await recorder.close()
         event.remove(sync_engine, "before_cursor_execute", count)
     assert {r.status for r in (await state(runtime, ids)).values()} == {"sent"}
+
+
+async def test_a_lone_sent_outcome_waits_no_longer_than_the_linger(
+        runtime: Runtime, session: AsyncSession, clock: FixedClock) -> None:
+    """Even when the writer sits idle, holding its connection for more outcomes."""
+    first, second = await rows(session, clock, 2)
+    recorder = Recorder(runtime.engine, "w1", batch=5)
+    recorder.IDLE = 600  # an idle writer would otherwise wake only after this
+    try:
+        await recorder.record([Outcome(first, "sent", sequence=1)], clock.now())
+        lone = asyncio.create_task(
+            recorder.record([Outcome(second, "sent", sequence=1)], clock.now(), lazy=True))
+        await asyncio.wait([lone], timeout=10)
+        assert lone.done(), "committed after LINGER, not after the writer's IDLE"
+    finally:
+        await recorder.close()
+    assert (await state(runtime, [second]))[second].status == "sent"

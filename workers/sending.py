@@ -91,11 +91,14 @@ class Recorder:
             return
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
-        if not self._waiting:
+        first = not self._waiting
+        if first:
             self._since = loop.time()
         self._waiting.append((outcomes, now, done))
         if not lazy or sum(len(o) for o, _, _ in self._waiting) >= self.batch:
             self.flush()
+        elif first:  # an idle writer waits to give its connection back: LINGER counts now
+            self._arrived.set()
         if self._writer is None:
             self._writer = asyncio.create_task(self._write())
         await finish(done)
