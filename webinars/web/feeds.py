@@ -228,8 +228,8 @@ async def organization_ics(request: Request) -> Response:
     since = rt.clock.now() - feeds.PAST_WINDOW
     base = base_url(request)
 
-    async def version(db: AsyncSession | AsyncConnection) -> tuple[feeds.PlanChain, str]:
-        chain = await feeds.plan_chain(db, since, slug=request.path_params["slug"])
+    async def version(reader: AsyncSession | AsyncConnection) -> tuple[feeds.PlanChain, str]:
+        chain = await feeds.plan_chain(reader, since, slug=request.path_params["slug"])
         return chain, feeds.plan_version_key(chain, "org", base, rt.config.mail_from)
 
     async with one_read(request) as conn:  # a poll usually ends here: 304, or kept
