@@ -51,8 +51,8 @@ class ReminderFigures:
     received: int  # what the SMTP server accepted once the reminder rows were all settled
     outcomes: dict[str, int]  # the reminder rows by status once settled
     worker_log: Path
-    #: messages/s, the same reminders sent by bare aiosmtplib before the product (while the
-    #: reminders wait to fall due, when there is time) and after it
+    #: messages/s, the same reminders sent by a client alone (`fanout.raw_rate`) before the
+    #: product (while the reminders wait to fall due, when there is time) and after it
     raw_before: float | None = None
     raw_after: float = 0.0
     worker_cpu: float = 0.0  # CPU seconds the worker used from just before due to the last one
@@ -170,7 +170,7 @@ def report(f: ReminderFigures, target: Target) -> None:
     print(f"  the SMTP server accepted {f.received}; reminder rows: "
           + ", ".join(f"{n} {status}" for status, n in sorted(f.outcomes.items())))
     before = f"{f.raw_before:.0f} before / " if f.raw_before is not None else ""
-    print(f"  first {f.first:.3f} s; drain {f.drain:.0f} reminders/s, raw aiosmtplib "
+    print(f"  first {f.first:.3f} s; drain {f.drain:.0f} reminders/s, raw (a client alone) "
           f"{before}{f.raw_after:.0f} after messages/s over {f.pool} connections: "
           f"{f.drain / f.raw:.2f} of raw")
     print(f"  worker CPU: {1000 * f.worker_cpu / f.reminders:.2f} ms per reminder "

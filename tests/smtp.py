@@ -1,7 +1,8 @@
 """A real SMTP server for tests (aiosmtpd in a thread), recording what each recipient received.
 
 It can be stopped and started again on the same port (an outage), reject chosen recipients with
-550 (a permanent refusal) or 451 (greylisting), and require a login.
+550 (a permanent refusal) or 451 (greylisting), require a login (offering only some mechanisms),
+and speak TLS from the start (smtps) or after STARTTLS.
 """
 
 from __future__ import annotations
@@ -69,10 +70,13 @@ class SmtpServer:
     """`with SmtpServer() as smtp:` … `smtp.url`, `smtp.messages("a@b")`, `smtp.stop()`."""
 
     def __init__(self, port: int | None = None, *, login: tuple[str, str] | None = None,
-                 starttls: ssl.SSLContext | None = None) -> None:
+                 starttls: ssl.SSLContext | None = None, tls: ssl.SSLContext | None = None,
+                 exclude_auth: tuple[str, ...] = ()) -> None:
         self.port = port or free_port()
         self.login = login
         self.starttls = starttls
+        self.tls = tls
+        self.exclude_auth = exclude_auth
         self.tls_sessions = 0
         self.received: dict[str, list[bytes]] = defaultdict(list)
         self.log: list[tuple[str, str, bytes]] = []
@@ -99,10 +103,12 @@ class SmtpServer:
         kwargs: dict[str, Any] = {}
         if self.starttls is not None:
             kwargs.update(tls_context=self.starttls, require_starttls=True)
+        if self.tls is not None:
+            kwargs.update(ssl_context=self.tls)
         if self.login:
             # AUTH is offered and checked; not "required", which aiosmtpd warns about without TLS.
             kwargs.update(authenticator=self._authenticate, auth_required=False,
-                          auth_require_tls=False)
+                          auth_require_tls=False, auth_exclude_mechanism=self.exclude_auth)
         self.controller = Controller(Handler(self), hostname="127.0.0.1", port=self.port,
                                      ready_timeout=10, **kwargs)
         self.controller.start()

@@ -348,6 +348,8 @@ async def test_a_worker_stopped_mid_fan_out_and_started_again_delays_nothing(
                                             late=10, wait=30), tmp_path)
     assert 0 < result.before_stop < 60, result.logs
     assert result.delayed == 0 and result.never == 0, result.logs
+    if mode == "worker":  # uvloop, as uvicorn picks for `run`
+        assert "event loop uvloop.Loop)" in result.logs, result.logs
     if stop == "term":
         assert result.exit_seconds < 10
         assert result.twice == 0, result.logs

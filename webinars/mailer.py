@@ -1,4 +1,4 @@
-"""Mail transports: SMTP (aiosmtplib, pooled connections) or the local outbox table.
+"""Mail transports: SMTP (pooled connections, `smtp_wire`) or the local outbox table.
 
 Both take a finished message as bytes (`OutgoingMail`); rendering is `mail.py`'s job. SMTP
 errors are translated here into two kinds the worker acts on: `TransientMailError` (try again
@@ -18,11 +18,11 @@ from datetime import datetime
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import aiosmtplib
-
+from . import smtp_wire
 from .config import AppConfig
 from .db import Sessionmaker
 from .models import OutboxMessage
+from .smtp_wire import SmtpConnection, data_lines
 
 DEFAULT_POOL_SIZE = 5
 DEFAULT_TIMEOUT = 30.0
@@ -86,30 +86,20 @@ def _response_error(code: int, message: str, what: str) -> MailError:
 
 
 def translate(exc: BaseException) -> MailError:
-    """Map aiosmtplib and socket errors onto the two kinds the worker understands."""
-    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
-        refused = exc.recipients[0] if exc.recipients else None
-        if refused is None:
-            return TransientMailError("recipient refused")
-        return _response_error(refused.code, refused.message, "recipient refused")
-    if isinstance(exc, aiosmtplib.SMTPRecipientRefused):
-        return _response_error(exc.code, exc.message, "recipient refused")
-    if isinstance(exc, aiosmtplib.SMTPSenderRefused):
-        return _response_error(exc.code, exc.message, "sender refused")
-    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+    """Map the wire's and the socket's errors onto the two kinds the worker understands."""
+    if isinstance(exc, smtp_wire.Refused):
+        return _response_error(exc.reply.code, exc.reply.text, exc.what)
+    if isinstance(exc, smtp_wire.LoginFailed):
         # Wrong credentials are fixed by the operator; retrying later is the useful reaction.
-        return TransientMailError(f"SMTP login failed: {exc.code}", server_down=True)
-    if isinstance(exc, aiosmtplib.SMTPConnectResponseError):
-        return TransientMailError(f"SMTP server not ready: {exc.code} {exc.message}",
-                                  server_down=True)
-    if isinstance(exc, aiosmtplib.SMTPResponseException):
-        return _response_error(exc.code, exc.message, "message refused")
-    if isinstance(exc, (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPConnectTimeoutError)):
-        return TransientMailError("cannot connect to the SMTP server", server_down=True)
-    if isinstance(exc, aiosmtplib.SMTPServerDisconnected):
+        return TransientMailError(exc.reason, server_down=True)
+    if isinstance(exc, smtp_wire.NotReady):
+        return TransientMailError(f"SMTP server not ready: {exc}", server_down=True)
+    if isinstance(exc, smtp_wire.Disconnected):
         return TransientMailError("the SMTP server closed the connection", server_down=True)
-    if isinstance(exc, (TimeoutError, aiosmtplib.SMTPTimeoutError)):
+    if isinstance(exc, (TimeoutError, smtp_wire.Timeout)):
         return TransientMailError("the SMTP server did not answer in time", server_down=True)
+    if isinstance(exc, ConnectionRefusedError):
+        return TransientMailError("cannot connect to the SMTP server", server_down=True)
     if isinstance(exc, OSError):
         return TransientMailError(f"SMTP connection error: {exc.strerror or type(exc).__name__}",
                                   server_down=True)
@@ -156,14 +146,14 @@ def parse_smtp_url(url: str, *, local_hostname: str = "localhost") -> SmtpSettin
 
 
 class SmtpMailer:
-    """aiosmtplib with a small pool of open connections, reused across messages and jobs."""
+    """A small pool of open SMTP connections (`smtp_wire`), reused across messages and jobs."""
 
     def __init__(self, settings: SmtpSettings, *, tls_context: ssl.SSLContext | None = None
                  ) -> None:
         self.settings = settings
         self.concurrency = settings.pool_size
         self._tls_context = tls_context
-        self._idle: list[aiosmtplib.SMTP] = []
+        self._idle: list[SmtpConnection] = []
         self._slots = asyncio.Semaphore(settings.pool_size)
         self._closed = False
 
@@ -172,124 +162,79 @@ class SmtpMailer:
                  tls_context: ssl.SSLContext | None = None) -> SmtpMailer:
         return cls(parse_smtp_url(url, local_hostname=local_hostname), tls_context=tls_context)
 
-    async def _connect(self) -> aiosmtplib.SMTP:
+    async def _connect(self) -> SmtpConnection:
         s = self.settings
-        client = aiosmtplib.SMTP(hostname=s.hostname, port=s.port, use_tls=s.use_tls,
-                                 start_tls=None if not s.use_tls else False,
-                                 username=s.username, password=s.password, timeout=s.timeout,
-                                 local_hostname=s.local_hostname, tls_context=self._tls_context)
-        await client.connect()
-        return client
+        return await SmtpConnection.open(
+            s.hostname, s.port, local_hostname=s.local_hostname, timeout=s.timeout,
+            implicit_tls=s.use_tls, tls_context=self._tls_context, username=s.username,
+            password=s.password)
 
-    def _take_idle(self) -> aiosmtplib.SMTP | None:
+    def _take_idle(self) -> SmtpConnection | None:
         while self._idle:
-            client = self._idle.pop()
-            if client.is_connected:
-                return client
+            connection = self._idle.pop()
+            if connection.is_connected:
+                return connection
         return None
 
-    async def _release(self, client: aiosmtplib.SMTP) -> None:
+    async def _release(self, connection: SmtpConnection) -> None:
         if self._closed:
-            await _quit(client)
-        else:
-            self._idle.append(client)
+            await connection.quit()
+        elif connection.is_connected:
+            self._idle.append(connection)
 
     async def send(self, mail: OutgoingMail, before_data: BeforeData | None = None) -> None:
+        try:
+            sender, recipient = smtp_path(mail.sender), smtp_path(mail.recipient)
+        except ValueError as exc:  # not ASCII: this server was not asked for SMTPUTF8
+            raise translate(exc) from exc
+        body, size = data_lines(mail.raw)
         for attempt in (1, 2):
             async with self._slots:
-                client = self._take_idle()
-                reused = client is not None
+                connection = self._take_idle()
+                reused = connection is not None
                 try:
-                    if client is None:
-                        client = await self._connect()
-                    await _transaction(client, mail, before_data)
-                except aiosmtplib.SMTPResponseException as exc:
+                    if connection is None:
+                        connection = await self._connect()
+                    sized = "SIZE" in connection.extensions
+                    await connection.send(sender, recipient, body, size if sized else None,
+                                          before_data)
+                except smtp_wire.Refused as exc:
                     # A refusal: the session is fine (the envelope was reset), keep it.
-                    if client is not None and client.is_connected:
-                        await self._release(client)
+                    if connection is not None:
+                        await self._release(connection)
                     raise translate(exc) from exc
-                except (aiosmtplib.SMTPServerDisconnected, ConnectionError) as exc:
-                    if client is not None:
-                        client.close()
+                except (smtp_wire.Disconnected, ConnectionError) as exc:
+                    if connection is not None:
+                        connection.close()
                     # A pooled connection the server dropped while idle: one fresh try. No
                     # reply to DATA was received, so the message was not accepted before.
                     if attempt == 1 and reused:
                         continue
                     raise translate(exc) from exc
-                except (aiosmtplib.SMTPException, OSError, TimeoutError, ValueError) as exc:
-                    if client is not None:
-                        client.close()
+                except (smtp_wire.SmtpError, OSError, TimeoutError, ValueError) as exc:
+                    if connection is not None:
+                        connection.close()
                     raise translate(exc) from exc
-                await self._release(client)
+                await self._release(connection)
                 return
 
     async def close(self) -> None:
         self._closed = True
         idle, self._idle = self._idle, []
-        for client in idle:
-            await _quit(client)
-
-
-async def _transaction(client: aiosmtplib.SMTP, mail: OutgoingMail,
-                       before_data: BeforeData | None) -> None:
-    """MAIL, RCPT, DATA for one recipient, the envelope reset after a refusal.
-
-    What `SMTP.sendmail` does, without its extra work per message, which a fan-out's profile
-    showed: it parses every address twice (`SMTP.mail` and `rcpt` once more: 4 % of the
-    worker's time, `smtp_path`) and normalises the whole message once more only to count its
-    size, while ours is built in canonical form (CRLF lines, `mail.assemble`).
-    """
-    if client.is_ehlo_or_helo_needed:  # after STARTTLS the server forgot the first greeting
-        try:
-            await client.ehlo()
-        except aiosmtplib.SMTPHeloError:
-            await client.helo()
-    sized = client.supports_extension("size")
-    options = [f"SIZE={wire_size(mail.raw)}"] if sized else []
-    try:
-        answer = await client.execute_command(b"MAIL", b"FROM:" + smtp_path(mail.sender),
-                                              *(o.encode("ascii") for o in options))
-        if answer.code != 250:
-            raise aiosmtplib.SMTPSenderRefused(answer.code, answer.message, mail.sender)
-        answer = await client.execute_command(b"RCPT", b"TO:" + smtp_path(mail.recipient))
-        if answer.code not in (250, 251):
-            raise aiosmtplib.SMTPRecipientRefused(answer.code, answer.message, mail.recipient)
-        if before_data is not None:
-            await before_data()
-        await client.data(mail.raw)
-    except aiosmtplib.SMTPResponseException:
-        try:
-            await client.rset()
-        except (aiosmtplib.SMTPException, ConnectionError):
-            pass  # the refusal is what the caller needs to hear
-        raise
+        for connection in idle:
+            await connection.quit()
 
 
 _PLAIN_ADDRESS = re.compile(r'[^\s<>()\[\]",;:\\@]+@[^\s<>()\[\]",;:\\@]+')
 
 
 def smtp_path(address: str) -> bytes:
-    """`<address>` for MAIL and RCPT: what aiosmtplib's `quote_address` gives, without its
-    full RFC 2822 parse for the plain addresses the product validated on the way in."""
+    """`<address>` for MAIL and RCPT: the bare address whatever form it comes in, a full
+    RFC 2822 parse only for what is not a plain address (the product validated most on the
+    way in)."""
     if _PLAIN_ADDRESS.fullmatch(address) is None:
         address = email.utils.parseaddr(address)[1] or address.strip()
     return f"<{address}>".encode("ascii")
-
-
-def wire_size(raw: bytes) -> int:
-    """The message's size as DATA carries it (RFC 1870): every line ending CRLF."""
-    lines = raw.count(b"\n")
-    if lines == raw.count(b"\r\n") == raw.count(b"\r") and raw.endswith(b"\r\n"):
-        return len(raw)  # canonical already, as every message we build is
-    canonical = re.sub(rb"\r\n|\r|\n", b"\r\n", raw)
-    return len(canonical) + (0 if canonical.endswith(b"\r\n") else 2)
-
-
-async def _quit(client: aiosmtplib.SMTP) -> None:
-    try:
-        await client.quit()
-    except (aiosmtplib.SMTPException, OSError):
-        client.close()
 
 
 class OutboxMailer:

@@ -233,6 +233,9 @@ async def start_worker(ctx: WorkerContext) -> None:
     ctx["worker_id"] = presence.id
     ctx["outbound"] = Outbound(ctx["mailer"], ctx["sessionmaker"].kw["bind"], presence.id)
     await presence.start()
+    loop = type(asyncio.get_running_loop())
+    log.info("worker %s started (pid %s, event loop %s.%s)", presence.id, os.getpid(),
+             loop.__module__, loop.__qualname__)
 
 
 async def start_embedded_worker(ctx: WorkerContext) -> None:
