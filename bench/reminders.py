@@ -138,7 +138,7 @@ async def run(target: Target, reminders: int, webinars: int, pool: int, lead: fl
                     for m in await prebuilt(sessionmaker, webinar_id, config, "reminder")]
         raw_before = None
         if (due - utc_now()).total_seconds() > 10 + reminders / 500:  # time for it, and quiet
-            raw_before = await raw_rate(sink, messages, pool)
+            raw_before = await raw_rate(sink, messages, pool, "before")
         sink.reset()
         wait = (due - utc_now()).total_seconds()
         if wait <= 0:
@@ -154,7 +154,7 @@ async def run(target: Target, reminders: int, webinars: int, pool: int, lead: fl
         outcomes = await settle(sessionmaker, webinar_ids, "reminder", 60)
         received = sink.received  # every outcome is written: nothing more is coming
         stamps = sink.times(reminders)
-        raw_after = await raw_rate(sink, messages, pool)
+        raw_after = await raw_rate(sink, messages, pool, "after")
     return ReminderFigures(reminders=reminders, webinars=len(counts), pool=pool, due=due,
                            lateness=[stamp - due.timestamp() for stamp in stamps],
                            received=received, outcomes=outcomes, worker_log=worker.log,
