@@ -411,7 +411,7 @@ def outgoing(to: str, n: int = 1) -> OutgoingMail:
 
 
 async def test_the_envelope_carries_bare_addresses_whatever_form_they_come_in() -> None:
-    """MAIL and RCPT are written by the mailer itself (`smtp_path`), as aiosmtplib would."""
+    """MAIL and RCPT carry the bare address (`smtp_path`), nothing more."""
     with SmtpServer() as smtp:
         mailer = SmtpMailer.from_url(smtp.url)
         try:
