@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from webinars.mailer import SmtpMailer, TransientMailError
-from webinars.smtp_wire import Reply, complete_reply, data_lines, extensions
+from webinars.mailer import PermanentMailError, SmtpMailer, TransientMailError, translate
+from webinars.smtp_wire import Refused, Reply, complete_reply, data_lines, extensions
 
 from .smtp import SmtpServer
 from .test_deliveries import outgoing, self_signed
@@ -109,3 +109,36 @@ async def test_a_server_that_stops_answering_is_given_up_on_after_the_timeout() 
     assert caught.value.server_down
     assert caught.value.reason == "the SMTP server did not answer in time"
     assert 1 <= time.monotonic() - started < 5
+
+
+def test_only_a_5xx_fails_a_message_for_good() -> None:
+    assert isinstance(translate(Refused("recipient refused", Reply(550, "no such user"))),
+                      PermanentMailError)
+    for odd in (Reply(452, "mailbox full"), Reply(0, "<html>not an SMTP server</html>")):
+        error = translate(Refused("recipient refused", odd))
+        assert isinstance(error, TransientMailError) and not error.server_down
+
+
+async def test_a_send_cancelled_with_its_envelope_open_leaves_no_session_half_way() -> None:
+    """The cancelled session is closed, not pooled (its open envelope would refuse the next
+    MAIL): the next message takes a fresh connection, and nothing of the cancelled one
+    arrives."""
+    with SmtpServer() as smtp:
+        mailer = SmtpMailer.from_url(smtp.url)
+        held = asyncio.Event()
+
+        async def before_data() -> None:
+            held.set()
+            await asyncio.Event().wait()  # never: the send is cancelled here
+
+        try:
+            sending = asyncio.create_task(mailer.send(outgoing("a@school.example"), before_data))
+            await held.wait()
+            sending.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await sending
+            await mailer.send(outgoing("b@school.example", 2))
+        finally:
+            await mailer.close()
+        assert smtp.count("a@school.example") == 0 and smtp.count("b@school.example") == 1
+        assert smtp.connections == 2

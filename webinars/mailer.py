@@ -79,10 +79,11 @@ class Mailer(Protocol):
 
 
 def _response_error(code: int, message: str, what: str) -> MailError:
+    """Only a 5xx is for good; a 4xx, or an answer that is no SMTP code, is tried again."""
     reason = f"{code} {message}".strip()
-    if 400 <= code < 500:
-        return TransientMailError(f"{what}: {reason}")
-    return PermanentMailError(f"{what}: {reason}")
+    if 500 <= code < 600:
+        return PermanentMailError(f"{what}: {reason}")
+    return TransientMailError(f"{what}: {reason}")
 
 
 def translate(exc: BaseException) -> MailError:
@@ -215,6 +216,10 @@ class SmtpMailer:
                     if connection is not None:
                         connection.close()
                     raise translate(exc) from exc
+                except BaseException:  # cancelled mid-envelope: the session is not reusable
+                    if connection is not None:
+                        connection.close()
+                    raise
                 await self._release(connection)
                 return
 
