@@ -482,13 +482,18 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+def tls_pair(directory: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server's context with a self-signed certificate, and a client's that trusts it."""
+    cert, key = self_signed(directory)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    return server_context, ssl.create_default_context(cafile=str(cert))
+
+
 async def test_smtp_mailer_upgrades_with_starttls_when_the_server_offers_it(
     tmp_path: Path,
 ) -> None:
-    cert, key = self_signed(tmp_path)
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_context.load_cert_chain(cert, key)
-    trusted = ssl.create_default_context(cafile=str(cert))
+    server_context, trusted = tls_pair(tmp_path)
     with SmtpServer(starttls=server_context) as smtp:  # refuses mail before STARTTLS
         mailer = SmtpMailer.from_url(smtp.url, tls_context=trusted)
         try:

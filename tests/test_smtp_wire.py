@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import ssl
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +16,7 @@ from webinars.mailer import PermanentMailError, SmtpMailer, TransientMailError, 
 from webinars.smtp_wire import Refused, Reply, complete_reply, data_lines, extensions
 
 from .smtp import SmtpServer
-from .test_deliveries import outgoing, self_signed
+from .test_deliveries import outgoing, tls_pair
 
 
 def test_a_reply_is_complete_only_once_its_last_line_is_in() -> None:
@@ -74,10 +73,7 @@ async def test_the_mailer_logs_in_with_login_where_plain_is_not_offered() -> Non
 async def test_smtps_speaks_tls_from_the_first_byte_and_checks_the_certificate(
     tmp_path: Path,
 ) -> None:
-    cert, key = self_signed(tmp_path)
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_context.load_cert_chain(cert, key)
-    trusted = ssl.create_default_context(cafile=str(cert))
+    server_context, trusted = tls_pair(tmp_path)
     with SmtpServer(tls=server_context) as smtp:
         url = f"smtps://127.0.0.1:{smtp.port}"
         mailer = SmtpMailer.from_url(url, tls_context=trusted)

@@ -18,7 +18,7 @@ import functools
 import re
 import ssl
 from collections.abc import Awaitable, Callable
-from typing import NamedTuple, cast
+from typing import NamedTuple, NoReturn, cast
 
 #: A reply longer than this is not an SMTP server talking.
 MAX_REPLY = 64 * 1024
@@ -241,7 +241,8 @@ class SmtpConnection:
         if reply.code != 235:
             raise LoginFailed(f"SMTP login failed: {reply.code}")
 
-    async def _reset(self, what: str, reply: Reply) -> None:
+    async def _reset(self, what: str, reply: Reply) -> NoReturn:
+        """RSET after a refusal, then raise it: the session goes on with the next message."""
         try:
             await self.command(b"RSET")
         except SmtpError:
