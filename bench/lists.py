@@ -40,6 +40,7 @@ from bench.common import (
     MAIL_FROM,
     SECRET,
     Target,
+    analyze,
     percentile,
     prepare,
     product_env,
@@ -95,7 +96,7 @@ async def insert_all(sessionmaker: Any, table: Any, rows: list[dict[str, Any]]) 
 async def seed_size(sessionmaker: Any, clock: Any, size: int, uid_domain: str) -> Seeded:
     """An organization with `size` events, its organizer, and a webinar with `size`
     registrants whose invitations were sent."""
-    from sqlalchemy import Table, select, text, update
+    from sqlalchemy import Table, select, update
 
     from webinars.accounts import create_account
     from webinars.models import Delivery, Registration, Webinar
@@ -159,9 +160,7 @@ async def seed_size(sessionmaker: Any, clock: Any, size: int, uid_domain: str) -
         "status": "sent", "sequence": 0, "attempts": 1, "created_at": now, "sent_at": now,
         "message_id": f"<{uuid.uuid4().hex}@union.example>"} for rid in ids]
     await insert_all(sessionmaker, cast(Table, Delivery.__table__), invitations)
-    async with sessionmaker() as session:  # what autovacuum does soon after a bulk load
-        await session.execute(text("ANALYZE"))
-        await session.commit()
+    await analyze(sessionmaker)
     return Seeded(size, slug, email, webinar_id)
 
 

@@ -525,7 +525,7 @@ async def test_smtp_mailer_waits_for_before_data_with_the_envelope_taken_and_not
             await mailer.send(outgoing("b@school.example", 4))  # the session was reset
         finally:
             await mailer.close()
-    assert seen == [0, 1], "called before DATA, once per message, never for a refused RCPT"
+    assert seen == [0, 1], "called before the message, once each, never for a refused RCPT"
     assert smtp.count("a@school.example") == 1 and smtp.count("b@school.example") == 1
     assert smtp.count("refused@school.example") == 0
 

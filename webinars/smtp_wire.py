@@ -190,11 +190,11 @@ class SmtpConnection:
         reply = await self.command(b"RCPT TO:" + recipient)
         if reply.code not in (250, 251):
             await self._reset("recipient refused", reply)
-        if before_data is not None:
-            await before_data()
         reply = await self.command(b"DATA")
         if reply.code != 354:
             await self._reset("message refused", reply)
+        if before_data is not None:  # the last moment before the server can accept it
+            await before_data()
         reply = await self._wait(self._write(body))
         if reply.code != 250:
             raise Refused("message refused", reply)  # the end of DATA resets the envelope

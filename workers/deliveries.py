@@ -46,7 +46,7 @@ from webinars.queue import Job, Queue, delivery_jobs, dispatch_job
 from webinars.runtime import WorkerContext
 from webinars.states import DeliveryStatus, EventKind
 
-from .recheck import History, Loaded, Row, claim, decide, load
+from .recheck import History, Loaded, Row, claim, decide, load, unindexed
 from .sending import Outbound, Permit, finish, outbound_for
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,8 @@ def outcomes_in_one(held_by_worker: bool) -> TextClause:
     connection (in autocommit, `sending._for_outcomes`) makes one statement and one commit per
     batch whatever its size, and the worker's Python work per outcome is a few list items
     instead of a parameter set run through SQLAlchemy. The same rules as `outcome_statement`:
-    only rows still "sending" (a "sent" also over "superseded"), held by this worker."""
+    only rows still "sending" (a "sent" also over "superseded"), held by this worker, written
+    as a CASE so that the rows are found by id (`recheck.unindexed`)."""
     holder = " AND d.claimed_by = :holder" if held_by_worker else ""
     return text(f"""
         UPDATE deliveries AS d
@@ -139,7 +140,8 @@ def outcomes_in_one(held_by_worker: bool) -> TextClause:
                     CAST(:errors AS text[]), CAST(:sequences AS integer[]),
                     CAST(:due AS timestamp[])) AS v(id, status, last_error, sequence, due_at)
         WHERE d.id = v.id
-          AND (d.status = 'sending' OR d.status = 'superseded' AND v.status = 'sent'){holder}
+          AND CASE d.status WHEN 'sending' THEN true
+                            WHEN 'superseded' THEN v.status = 'sent' ELSE false END{holder}
     """)
 
 
@@ -255,9 +257,9 @@ async def send_all(planned: Sequence[Planned], outbound: Outbound, now: datetime
 
     async def record(done: list[Outcome], permit: Permit | None = None) -> None:
         try:
-            await outbound.recorder.record(done, now, lazy=permit is not None)
+            await outbound.recorder.record(done, now, permit=permit)
         finally:
-            if permit is not None:
+            if permit is not None:  # given back already unless cancelled before its commit
                 permit.release()
         outcomes.extend(done)
         settled.update(o.id for o in done)
@@ -343,7 +345,8 @@ async def mark_enqueued(sessionmaker: Sessionmaker, ids: Sequence[int], now: dat
         return
     async with sessionmaker() as session:
         await session.execute(
-            update(Delivery).where(Delivery.id.in_(list(ids)), Delivery.status == "pending")
+            update(Delivery).where(Delivery.id.in_(list(ids)),
+                                   unindexed(Delivery.status == "pending"))
             .values(enqueued_at=now).execution_options(synchronize_session=False))
         await session.commit()
 
@@ -448,9 +451,10 @@ async def release(sessionmaker: Sessionmaker, ids: Sequence[int], *,
     """Give claimed rows back at once, unsent: pending again, and the claim's attempt undone."""
     async with sessionmaker() as session:
         for start in range(0, len(ids), 500):
-            held = [Delivery.status == "sending", Delivery.id.in_(list(ids[start:start + 500]))]
+            mine = Delivery.status == "sending"
             if worker_id is not None:
-                held.append(Delivery.claimed_by == worker_id)
+                mine = and_(mine, Delivery.claimed_by == worker_id)
+            held = [Delivery.id.in_(list(ids[start:start + 500])), unindexed(mine)]
             await session.execute(
                 update(Delivery).where(*held)
                 .values(status="pending", lease_until=None, enqueued_at=enqueued_at,

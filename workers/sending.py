@@ -21,7 +21,7 @@ import itertools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: Outcomes handed to the recorder: when they happened, who waits, the permit they hold.
+Waiting = tuple[Sequence["Outcome"], datetime, asyncio.Future[None], "Permit | None"]
 
 
 async def finish(work: Awaitable[T]) -> T:
@@ -72,12 +74,13 @@ class Recorder:
         self.engine = engine
         self.worker_id = worker_id
         self.batch = max(1, batch)
-        self._waiting: list[tuple[Sequence[Outcome], datetime, asyncio.Future[None]]] = []
+        self._waiting: list[Waiting] = []
         self._writer: asyncio.Task[None] | None = None
         self._arrived = asyncio.Event()
         self._closing = False
         self._now = False  # something waits that must not linger
         self._since = 0.0  # when the oldest waiting outcome arrived
+        self._freeing = False  # the commit under way gives back permits
         #: `delivery.failed` events recorded and not yet handed to the dispatcher.
         self._events: list[int] = []
 
@@ -86,16 +89,22 @@ class Recorder:
         return events
 
     async def record(self, outcomes: Sequence[Outcome], now: datetime, *,
-                     lazy: bool = False) -> None:
+                     permit: Permit | None = None) -> None:
+        """Commit `outcomes`. With the `permit` of a sent message they may linger (see the
+        class); the permit is given back the moment their commit ends, so a message waiting
+        for one goes on at once."""
         if not outcomes:
+            if permit is not None:
+                permit.release()
             return
+        lazy = permit is not None
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         first = not self._waiting
         if first:
             self._since = loop.time()
-        self._waiting.append((outcomes, now, done))
-        if not lazy or sum(len(o) for o, _, _ in self._waiting) >= self.batch:
+        self._waiting.append((outcomes, now, done, permit))
+        if not lazy or sum(len(w[0]) for w in self._waiting) >= self.batch:
             self.flush()
         elif first:  # an idle writer waits to give its connection back: LINGER counts now
             self._arrived.set()
@@ -104,9 +113,17 @@ class Recorder:
         await finish(done)
 
     def flush(self) -> None:
-        """Commit what waits now: a connection needs a permit, or a job is finishing."""
+        """Commit what waits now: a job is finishing."""
         self._now = True
         self._arrived.set()
+
+    def exhausted(self) -> None:
+        """A message waits for a permit: commit what holds them now, unless the commit under
+        way will give some back. Hurried then, the next commit took the one or two outcomes
+        that arrived meanwhile, and a fan-out paid a round trip to the database for every
+        two messages instead of every `batch`."""
+        if not self._freeing:
+            self.flush()
 
     async def _write(self) -> None:
         try:
@@ -116,35 +133,31 @@ class Recorder:
                     try:
                         while await self._more():
                             batch, self._waiting, self._now = self._waiting, [], False
+                            self._freeing = any(permit for *_, permit in batch)
                             try:
                                 await self._commit(conn, batch)
                             except Exception as exc:
                                 log.exception("could not record %d delivery outcomes",
-                                              sum(len(o) for o, _, _ in batch))
-                                for _, _, done in batch:
-                                    if not done.done():
-                                        done.set_exception(exc)
+                                              sum(len(w[0]) for w in batch))
+                                _settle(batch, exc)
                                 await conn.invalidate()  # may be broken: take a fresh one
                                 break
-                            for _, _, done in batch:
-                                if not done.done():
-                                    done.set_result(None)
+                            finally:
+                                self._freeing = False
+                            _settle(batch)
                     finally:
                         await _for_outcomes(conn, False)
         except BaseException as exc:  # no connection, or the loop is going away
             waiting, self._waiting = self._waiting, []
-            for _, _, done in waiting:
-                if not done.done():
-                    done.set_exception(exc if isinstance(exc, Exception)
-                                       else RuntimeError("outcome writer stopped"))
+            _settle(waiting, exc if isinstance(exc, Exception)
+                    else RuntimeError("outcome writer stopped"))
             if not isinstance(exc, Exception):
                 raise
             log.exception("could not record delivery outcomes")
         finally:
             self._writer = None
 
-    async def _commit(self, conn: AsyncConnection,
-                      batch: Sequence[tuple[Sequence[Outcome], datetime, Any]]) -> None:
+    async def _commit(self, conn: AsyncConnection, batch: Sequence[Waiting]) -> None:
         from .deliveries import write_outcomes
 
         if conn.dialect.name == "postgresql":  # autocommit: the batch's one UPDATE commits it
@@ -210,10 +223,21 @@ async def _for_outcomes(conn: AsyncConnection, writing: bool) -> None:
         await conn.invalidate()
 
 
-def _by_time(batch: Sequence[tuple[Sequence[Outcome], datetime, Any]]
-             ) -> list[tuple[datetime, list[Outcome]]]:
+def _settle(batch: Sequence[Waiting], error: Exception | None = None) -> None:
+    """Give back the batch's permits, then wake its waiters."""
+    for _, _, done, permit in batch:
+        if permit is not None:
+            permit.release()
+        if not done.done():
+            if error is None:
+                done.set_result(None)
+            else:
+                done.set_exception(error)
+
+
+def _by_time(batch: Sequence[Waiting]) -> list[tuple[datetime, list[Outcome]]]:
     groups: dict[datetime, list[Outcome]] = {}
-    for outcomes, now, _ in batch:
+    for outcomes, now, _, _ in batch:
         groups.setdefault(now, []).extend(outcomes)
     return list(groups.items())
 
@@ -309,7 +333,7 @@ class Outbound:
         # A commit once all but one permit are held: the last connection goes on meanwhile.
         self.recorder = Recorder(engine, worker_id, batch=self.concurrency - 1)
         self.slots = Slots(self.concurrency)
-        self.unrecorded = Unrecorded(self.concurrency, self.recorder.flush)
+        self.unrecorded = Unrecorded(self.concurrency, self.recorder.exhausted)
         self._jobs = itertools.count()
 
     @property
