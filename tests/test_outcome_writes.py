@@ -8,6 +8,7 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import event, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -190,8 +191,10 @@ class HeldRecorder(Recorder):
         super().__init__(*args, **kwargs)
         self.go = asyncio.Event()
         self.committing = asyncio.Event()
+        self.batches: list[Any] = []
 
     async def _commit(self, conn: Any, batch: Any) -> None:
+        self.batches.append(batch)
         self.committing.set()
         await self.go.wait()
         await super()._commit(conn, batch)
@@ -308,3 +311,26 @@ async def test_a_claim_and_its_outcomes_read_their_own_rows_whatever_the_statist
     found = await state(runtime, ids[:5] + ids[1500:1511])
     assert [found[i].status for i in ids[:5]] == ["sending"] * 5
     assert [found[i].status for i in ids[1500:1511]] == ["sent"] * 10 + ["sending"]
+
+
+async def test_a_writer_stopped_mid_commit_wakes_its_batch_and_gives_back_its_permits(
+        runtime: Runtime, session: AsyncSession, clock: FixedClock) -> None:
+    """The loop going away while a batch is committed: its job hears of it (and gives its
+    rows back) instead of waiting for ever, and its permit is free again."""
+    [row] = await rows(session, clock, 1)
+    recorder = HeldRecorder(runtime.engine, "w1", batch=1)
+    unrecorded = Unrecorded(1)
+    waiting = asyncio.create_task(recorder.record([Outcome(row, "sent", sequence=1)],
+                                                  clock.now(), permit=await taken(unrecorded)))
+    await asyncio.wait_for(recorder.committing.wait(), 5)
+    assert recorder._writer is not None
+    recorder._writer.cancel()
+    try:
+        with pytest.raises(RuntimeError, match="outcome writer stopped"):
+            await asyncio.wait_for(asyncio.shield(waiting), 5)
+        await asyncio.wait_for(taken(unrecorded), 1)
+    finally:  # left waiting, the job could never stop (nor could this test's loop)
+        for _, _, done, _ in recorder.batches[0]:
+            if not done.done():
+                done.set_exception(RuntimeError("never woken"))
+    assert (await state(runtime, [row]))[row].status == "sending"  # given back by its job

@@ -126,6 +126,7 @@ class Recorder:
             self.flush()
 
     async def _write(self) -> None:
+        batch: list[Waiting] = []
         try:
             while self._waiting:
                 async with self.engine.connect() as conn:
@@ -140,15 +141,17 @@ class Recorder:
                                 log.exception("could not record %d delivery outcomes",
                                               sum(len(w[0]) for w in batch))
                                 _settle(batch, exc)
+                                batch = []
                                 await conn.invalidate()  # may be broken: take a fresh one
                                 break
                             finally:
                                 self._freeing = False
                             _settle(batch)
+                            batch = []
                     finally:
                         await _for_outcomes(conn, False)
         except BaseException as exc:  # no connection, or the loop is going away
-            waiting, self._waiting = self._waiting, []
+            waiting, self._waiting = batch + self._waiting, []  # the batch under way too
             _settle(waiting, exc if isinstance(exc, Exception)
                     else RuntimeError("outcome writer stopped"))
             if not isinstance(exc, Exception):
