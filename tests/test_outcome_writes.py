@@ -43,6 +43,25 @@ async def rows(session: AsyncSession, clock: FixedClock, count: int, **values: A
     return made
 
 
+class UpdateCounter:
+    """The UPDATEs of `deliveries` sent while it listens."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.engine = runtime.engine.sync_engine
+        self.statements: list[str] = []
+        event.listen(self.engine, "before_cursor_execute", self._count)
+
+    def _count(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE DELIVERIES"):
+            self.statements.append(statement)
+
+    def __len__(self) -> int:
+        return len(self.statements)
+
+    def stop(self) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._count)
+
+
 async def taken(unrecorded: Unrecorded) -> Permit:
     """The permit of a message the server may accept."""
     permit = unrecorded.permit()
@@ -127,14 +146,7 @@ async def test_sent_outcomes_wait_for_each_other_and_go_in_one_commit(
     """A fan-out paid a database round trip per message; sent messages' outcomes now wait
     until the batch is full (or a flush: a connection needs a permit, a job ends)."""
     ids = await rows(session, clock, 4)
-    updates: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.lstrip().upper().startswith("UPDATE DELIVERIES"):
-            updates.append(statement)
-
-    sync_engine = runtime.engine.sync_engine
-    event.listen(sync_engine, "before_cursor_execute", count)
+    updates = UpdateCounter(runtime)
     recorder = Recorder(runtime.engine, "w1", batch=3)
     recorder.LINGER = 600  # only the batch or a flush may commit here
     unrecorded = Unrecorded(4)
@@ -144,7 +156,7 @@ async def test_sent_outcomes_wait_for_each_other_and_go_in_one_commit(
                                                      permit=await taken(unrecorded)))
                  for i in ids[:2]]
         await asyncio.wait(first, timeout=0.5)
-        assert not any(t.done() for t in first) and updates == []
+        assert not any(t.done() for t in first) and len(updates) == 0
         assert {r.status for r in (await state(runtime, ids[:2])).values()} == {"sending"}
 
         await recorder.record([Outcome(ids[2], "sent", sequence=1)], clock.now(),
@@ -162,7 +174,7 @@ async def test_sent_outcomes_wait_for_each_other_and_go_in_one_commit(
         assert len(updates) == 2
     finally:
         await recorder.close()
-        event.remove(sync_engine, "before_cursor_execute", count)
+        updates.stop()
     assert {r.status for r in (await state(runtime, ids)).values()} == {"sent"}
 
 
@@ -207,14 +219,7 @@ async def test_a_message_waiting_for_a_permit_does_not_hurry_a_commit_that_frees
     ends, and the fourth's outcome waits to be joined by others. Committed at once instead, it
     went alone, and a fan-out paid a database round trip for every two messages."""
     ids = await rows(session, clock, 4)
-    updates: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.lstrip().upper().startswith("UPDATE DELIVERIES"):
-            updates.append(statement)
-
-    sync_engine = runtime.engine.sync_engine
-    event.listen(sync_engine, "before_cursor_execute", count)
+    updates = UpdateCounter(runtime)
     recorder = HeldRecorder(runtime.engine, "w1", batch=3)
     recorder.LINGER = 600  # only the batch or a flush may commit here
     unrecorded = Unrecorded(4, recorder.exhausted)
@@ -241,7 +246,7 @@ async def test_a_message_waiting_for_a_permit_does_not_hurry_a_commit_that_frees
     finally:
         recorder.go.set()
         await recorder.close()
-        event.remove(sync_engine, "before_cursor_execute", count)
+        updates.stop()
     assert {r.status for r in (await state(runtime, ids)).values()} == {"sent"}
 
 

@@ -62,8 +62,9 @@ class Recorder:
     while outcomes keep coming (given back after `IDLE` seconds without any), so a fan-out pays
     no pool checkout, ping or session setting per commit.
 
-    Sent messages' outcomes are recorded `lazily`: they wait until `batch` outcomes do, a
-    connection needs a permit (`flush`), or `LINGER` has passed. Committed one by one, a
+    Sent messages' outcomes (those that hold a permit) wait until `batch` outcomes do, a
+    message needs a permit and no commit under way frees one (`exhausted`), their job ends
+    (`flush`), or `LINGER` has passed. Committed one by one, a
     fan-out paid one round trip to the database per message, most of the worker's time.
     """
 
@@ -303,11 +304,11 @@ class Permit:
 
 class Unrecorded:
     """Bounds the messages a server has accepted whose outcome is not yet committed: what a
-    worker killed outright (kill -9) leaves to be sent twice. A message takes a permit just
-    before its DATA and gives it back once its outcome is committed; its connection is free
-    for the next envelope meanwhile, so the commit overlaps the next MAIL and RCPT instead of
-    holding the connection idle. A message that finds no permit free asks `exhausted` (the
-    recorder's `flush`) to commit what holds them."""
+    worker killed outright (kill -9) leaves to be sent twice. A message takes a permit once
+    the server said to go ahead with its data (354) and gives it back once its outcome is
+    committed; its connection is free for the next envelope meanwhile, so the commit overlaps
+    the next MAIL, RCPT and DATA instead of holding the connection idle. A message that finds
+    no permit free calls `exhausted` (the recorder's) to commit what holds them."""
 
     def __init__(self, count: int, exhausted: Callable[[], None] | None = None) -> None:
         self._permits = asyncio.Semaphore(count)
