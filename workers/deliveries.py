@@ -256,11 +256,7 @@ async def send_all(planned: Sequence[Planned], outbound: Outbound, now: datetime
                        attempts=attempts)
 
     async def record(done: list[Outcome], permit: Permit | None = None) -> None:
-        try:
-            await outbound.recorder.record(done, now, permit=permit)
-        finally:
-            if permit is not None:  # given back already unless cancelled before its commit
-                permit.release()
+        await outbound.recorder.record(done, now, permit=permit)  # gives the permit back
         outcomes.extend(done)
         settled.update(o.id for o in done)
 
